@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both install libtorch when it
+# is missing (PyTorch 2.13.0 from PyPI into a reusable virtualenv), build in release, and
+# keep cargo's target folder outside the clone so that a fresh clone reuses the build.
+# A user with their own libtorch sets LIBTORCH=/path/to/libtorch and skips the virtualenv.
+
+VENV ?= $(HOME)/.cache/lossbench/torch-2.13.0
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/lossbench/target
+
+ifdef LIBTORCH
+SETUP :=
+else
+SETUP := libtorch
+export LIBTORCH_USE_PYTORCH := 1
+export PATH := $(VENV)/bin:$(PATH)
+endif
+
+CARGO ?= cargo
+LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
+
+.PHONY: demo test build libtorch lint clean-results
+
+libtorch:
+	@scripts/setup-libtorch.sh "$(VENV)"
+
+build: $(SETUP)
+	$(CARGO) build --release
+
+demo: build
+	$(LOSSBENCH) train --set train.epochs=5 --out results/demo
+
+test: $(SETUP)
+	$(CARGO) test --release
+
+lint: $(SETUP)
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+clean-results:
+	find results plots -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,337 @@
+//! The configuration of one training run: its data, model, loss, optimizer, schedule and
+//! device, with defaults for everything, validation, and Hydra-style `key=value` overrides.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataConfig;
+use crate::losses::Loss;
+
+/// Everything one run needs; every table and key is optional in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub loss: LossConfig,
+    pub optim: OptimConfig,
+    pub train: TrainConfig,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when libtorch sees a GPU).
+    pub device: String,
+}
+
+/// The `[model]` table. `in_channels` and `num_classes` follow the data unless set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub in_channels: Option<i64>,
+    pub num_classes: Option<i64>,
+    pub base_channels: i64,
+    pub depth: usize,
+    pub batch_norm: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            in_channels: None,
+            num_classes: None,
+            base_channels: 16,
+            depth: 4,
+            batch_norm: true,
+        }
+    }
+}
+
+/// The `[loss]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    pub name: Loss,
+    /// Multiplies the training loss (not the recorded value): a control for the scale of
+    /// BCE's gradients, which are averaged over C channels.
+    pub scale: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            name: Loss::Cce,
+            scale: 1.0,
+        }
+    }
+}
+
+/// The optimizers a run can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Adam,
+    Sgd,
+}
+
+/// The `[optim]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub name: Optimizer,
+    pub lr: f64,
+    /// Used by `sgd` only.
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            name: Optimizer::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// The `[train]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds weight initialisation and shuffling (the data have their own seed).
+    pub seed: u64,
+    /// libtorch intra-op threads; 0 means the machine's cores.
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 8,
+            seed: 0,
+            threads: 0,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads a run configuration from a TOML file, applying `overrides` (`key=value`).
+    pub fn from_file(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        apply_overrides(&mut table, overrides)?;
+        Self::from_table(table).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The defaults with `overrides` applied.
+    pub fn from_overrides(overrides: &[String]) -> anyhow::Result<Self> {
+        let mut table = toml::Table::new();
+        apply_overrides(&mut table, overrides)?;
+        Self::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> anyhow::Result<Self> {
+        let config: RunConfig = toml::Value::Table(table).try_into()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that no type can: positive counts and rates.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.train.epochs == 0 {
+            bail!("train.epochs must be at least 1, got 0");
+        }
+        if self.train.batch_size == 0 {
+            bail!("train.batch_size must be at least 1, got 0");
+        }
+        if !(self.optim.lr.is_finite() && self.optim.lr > 0.0) {
+            bail!("optim.lr must be a positive number, got {}", self.optim.lr);
+        }
+        if !(self.loss.scale.is_finite() && self.loss.scale > 0.0) {
+            bail!(
+                "loss.scale must be a positive number, got {}",
+                self.loss.scale
+            );
+        }
+        if !(0.0..1.0).contains(&self.optim.momentum) {
+            bail!(
+                "optim.momentum must lie in [0, 1), got {}",
+                self.optim.momentum
+            );
+        }
+        if !(self.optim.weight_decay.is_finite() && self.optim.weight_decay >= 0.0) {
+            bail!(
+                "optim.weight_decay must be >= 0, got {}",
+                self.optim.weight_decay
+            );
+        }
+        if self.model.base_channels < 1 || self.model.depth < 1 || self.model.depth > 8 {
+            bail!("model.base_channels must be >= 1 and model.depth in 1..=8");
+        }
+        Ok(())
+    }
+
+    /// The libtorch intra-op thread count this configuration asks for.
+    pub fn threads(&self) -> usize {
+        match self.train.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    /// The device this configuration asks for, checked against what libtorch sees.
+    pub fn device(&self) -> anyhow::Result<tch::Device> {
+        parse_device(&self.device)
+    }
+}
+
+/// Parses `cpu`, `cuda`, `cuda:N` or `auto` (empty means `cpu`).
+pub fn parse_device(name: &str) -> anyhow::Result<tch::Device> {
+    let gpus = tch::Cuda::device_count();
+    let cuda = |index: usize| {
+        if (index as i64) < gpus {
+            Ok(tch::Device::Cuda(index))
+        } else if gpus == 0 {
+            bail!("device `{name}` was requested but libtorch sees no CUDA device on this machine; use device = \"cpu\" or \"auto\"")
+        } else {
+            bail!("device `{name}` was requested but libtorch sees only {gpus} CUDA device(s) (cuda:0 to cuda:{})", gpus - 1)
+        }
+    };
+    match name {
+        "" | "cpu" => Ok(tch::Device::Cpu),
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        "cuda" => cuda(0),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(index)) => cuda(index),
+            _ => bail!("unknown device `{other}`; use cpu, cuda, cuda:N or auto"),
+        },
+    }
+}
+
+/// Sets each `dotted.key=value` into `table`; values are TOML (`3`, `1e-3`, `[1, 2]`,
+/// `"adam"`), and a bare word that is not TOML is taken as a string (`loss.name=bce`).
+pub fn apply_overrides(table: &mut toml::Table, overrides: &[String]) -> anyhow::Result<()> {
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            bail!("--set `{item}` has no `=`; write it as key=value, e.g. --set train.epochs=3");
+        };
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            bail!("--set `{item}`: `{key}` is not a dotted key like train.epochs");
+        }
+        set_dotted(table, key, parse_value(raw.trim()))
+            .with_context(|| format!("--set `{item}`"))?;
+    }
+    Ok(())
+}
+
+/// A value written on the command line: TOML if it parses, else a string.
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    toml::from_str::<toml::Table>(&doc)
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Sets `value` at the dotted `key` of `table`, creating tables on the way.
+pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> anyhow::Result<()> {
+    let mut parts = key.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("`{part}` in `{key}` is a value, not a table"),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(items: &[&str]) -> anyhow::Result<RunConfig> {
+        RunConfig::from_overrides(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn empty_configuration_takes_every_default() {
+        let config = overrides(&[]).expect("defaults");
+        assert_eq!(config, RunConfig::default());
+        assert_eq!(config.loss.name, Loss::Cce);
+    }
+
+    #[test]
+    fn overrides_parse_numbers_words_and_lists() {
+        let config = overrides(&[
+            "train.epochs=3",
+            "loss.name=bce",
+            "optim.lr=1e-2",
+            "data.class_weights=[1,1,1,1,1,1]",
+        ])
+        .expect("config");
+        assert_eq!(config.train.epochs, 3);
+        assert_eq!(config.loss.name, Loss::Bce);
+        assert_eq!(config.optim.lr, 1e-2);
+        let DataConfig::Synthetic(data) = &config.data;
+        assert_eq!(data.class_weights, vec![1.0; 6]);
+    }
+
+    #[test]
+    fn override_without_equals_sign_says_how_to_write_it() {
+        let err = overrides(&["train.epochs"])
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("has no `=`"), "{err}");
+    }
+
+    #[test]
+    fn zero_epochs_and_non_positive_lr_are_refused() {
+        for (set, fragment) in [
+            ("train.epochs=0", "train.epochs must be at least 1"),
+            ("optim.lr=-1", "optim.lr must be a positive"),
+        ] {
+            let err = overrides(&[set])
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(err.contains(fragment), "{set}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_loss_lists_the_valid_ones() {
+        let err = overrides(&["loss.name=dicey"])
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("dicey") && err.contains("bce_dice"), "{err}");
+    }
+
+    #[test]
+    fn cuda_without_a_gpu_is_a_clear_error() {
+        if tch::Cuda::device_count() == 0 {
+            let err = parse_device("cuda")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("no CUDA device"), "{err}");
+        }
+        assert_eq!(parse_device("cpu").ok(), Some(tch::Device::Cpu));
+        assert!(parse_device("tpu").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! Segmentation metrics of the argmax prediction, accumulated on the tensor side over a
+//! whole split and read back once: the confusion matrix (by `bincount`), per-class IoU and
+//! Dice, mIoU, pixel accuracy, and Keras-style binary accuracy under sigmoid and softmax.
+//!
+//! Definitions follow `shared/reference/README.md`; pixels whose target is `ignore_index`
+//! take no part in any of them.
+
+use tch::{Kind, Tensor};
+
+/// Running sums for one split; call [`Accumulator::update`] per batch and
+/// [`Accumulator::finish`] once.
+pub struct Accumulator {
+    classes: i64,
+    ignore_index: Option<i64>,
+    /// `[C * C]` int64 counts, row = target, column = prediction.
+    confusion: Tensor,
+    /// Channel-pixels where `(sigmoid(z) > 0.5) == (y == 1)`, int64 scalar.
+    binary_hits_sigmoid: Tensor,
+    /// Channel-pixels where `(softmax(z) > 0.5) == (y == 1)`, int64 scalar.
+    binary_hits_softmax: Tensor,
+}
+
+/// The metrics of one split, read back from an [`Accumulator`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metrics {
+    /// `confusion[i][j]`: valid pixels of target class `i` predicted as class `j`.
+    pub confusion: Vec<Vec<i64>>,
+    /// `None` where a class has an empty union (never in target nor prediction).
+    pub iou_per_class: Vec<Option<f64>>,
+    /// `2 tp / (row + column)`, `None` where both are 0.
+    pub dice_per_class: Vec<Option<f64>>,
+    /// Mean IoU over the classes with a non-empty union.
+    pub miou: f64,
+    pub pixel_accuracy: f64,
+    pub binary_accuracy_sigmoid: f64,
+    pub binary_accuracy_softmax: f64,
+}
+
+impl Accumulator {
+    /// Empty sums for `classes` classes on `device`.
+    pub fn new(classes: i64, ignore_index: Option<i64>, device: tch::Device) -> Self {
+        let zeros = |n: i64| Tensor::zeros([n], (Kind::Int64, device));
+        Accumulator {
+            classes,
+            ignore_index,
+            confusion: zeros(classes * classes),
+            binary_hits_sigmoid: zeros(1),
+            binary_hits_softmax: zeros(1),
+        }
+    }
+
+    /// Adds one batch: `logits` `[N, C, H, W]`, `target` `[N, H, W]` int64.
+    pub fn update(&mut self, logits: &Tensor, target: &Tensor) {
+        let _guard = tch::no_grad_guard();
+        let c = self.classes;
+        let valid = match self.ignore_index {
+            Some(ignore) => target.ne(ignore),
+            None => target.ones_like().to_kind(Kind::Bool),
+        };
+        let prediction = logits.argmax(1, false);
+        let pairs = (target.masked_select(&valid) * c) + prediction.masked_select(&valid);
+        self.confusion += pairs.bincount::<Tensor>(None, c * c);
+
+        // Channel-wise hits over valid pixels: `[N, C, H, W]` booleans, invalid pixels dropped.
+        let clean = target.where_scalarother(&valid, 0);
+        let on = clean.one_hot(c).permute([0, 3, 1, 2]).to_kind(Kind::Bool);
+        let valid_c = valid.unsqueeze(1).expand_as(&on);
+        let hits = |probs: Tensor| {
+            probs
+                .gt(0.5)
+                .eq_tensor(&on)
+                .logical_and(&valid_c)
+                .sum(Kind::Int64)
+                .reshape([1])
+        };
+        self.binary_hits_sigmoid += hits(logits.sigmoid());
+        self.binary_hits_softmax += hits(logits.softmax(1, logits.kind()));
+    }
+
+    /// Reads the sums back (one host transfer) and derives every metric.
+    pub fn finish(&self) -> Result<Metrics, tch::TchError> {
+        let c = self.classes as usize;
+        let sums = Tensor::cat(
+            &[
+                &self.confusion,
+                &self.binary_hits_sigmoid,
+                &self.binary_hits_softmax,
+            ],
+            0,
+        )
+        .to_device(tch::Device::Cpu);
+        let flat = Vec::<i64>::try_from(&sums)?;
+        let confusion: Vec<Vec<i64>> = flat[..c * c].chunks(c).map(<[i64]>::to_vec).collect();
+        Ok(Metrics::from_confusion(
+            confusion,
+            flat[c * c],
+            flat[c * c + 1],
+        ))
+    }
+}
+
+impl Metrics {
+    /// Derives every metric from a confusion matrix and the binary-accuracy hit counts.
+    pub fn from_confusion(confusion: Vec<Vec<i64>>, sigmoid_hits: i64, softmax_hits: i64) -> Self {
+        let c = confusion.len();
+        let row = |i: usize| confusion[i].iter().sum::<i64>();
+        let col = |j: usize| confusion.iter().map(|r| r[j]).sum::<i64>();
+        let total: i64 = (0..c).map(row).sum();
+        let trace: i64 = (0..c).map(|i| confusion[i][i]).sum();
+        let ratio = |num: i64, den: i64| (den > 0).then(|| num as f64 / den as f64);
+        let iou_per_class: Vec<Option<f64>> = (0..c)
+            .map(|k| ratio(confusion[k][k], row(k) + col(k) - confusion[k][k]))
+            .collect();
+        let dice_per_class = (0..c)
+            .map(|k| ratio(2 * confusion[k][k], row(k) + col(k)))
+            .collect();
+        let present: Vec<f64> = iou_per_class.iter().flatten().copied().collect();
+        let miou = if present.is_empty() {
+            f64::NAN
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        };
+        let channel_pixels = total * c as i64;
+        Metrics {
+            pixel_accuracy: ratio(trace, total).unwrap_or(f64::NAN),
+            binary_accuracy_sigmoid: ratio(sigmoid_hits, channel_pixels).unwrap_or(f64::NAN),
+            binary_accuracy_softmax: ratio(softmax_hits, channel_pixels).unwrap_or(f64::NAN),
+            confusion,
+            iou_per_class,
+            dice_per_class,
+            miou,
+        }
+    }
+
+    /// Total valid pixels counted.
+    pub fn pixels(&self) -> i64 {
+        self.confusion.iter().flatten().sum()
+    }
+
+    /// The binary accuracy a framework would report for a model trained with `loss`: on
+    /// sigmoid outputs for the sigmoid family, on softmax outputs otherwise.
+    pub fn binary_accuracy_for(&self, loss: crate::losses::Loss) -> f64 {
+        match loss.activation() {
+            crate::losses::Activation::Sigmoid => self.binary_accuracy_sigmoid,
+            crate::losses::Activation::Softmax => self.binary_accuracy_softmax,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_off_prediction_scores_c_minus_one_over_c_binary_accuracy() {
+        // Every logit very negative: every sigmoid channel "off", so (C-1)/C of the
+        // channel-pixels are correct whatever the target.
+        let logits = Tensor::full([1, 7, 4, 4], -10.0, (Kind::Float, tch::Device::Cpu));
+        let target = Tensor::arange(16, (Kind::Int64, tch::Device::Cpu))
+            .remainder(7)
+            .reshape([1, 4, 4]);
+        let mut acc = Accumulator::new(7, None, tch::Device::Cpu);
+        acc.update(&logits, &target);
+        let m = acc.finish().expect("metrics");
+        assert!((m.binary_accuracy_sigmoid - 6.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ignored_pixels_are_not_counted() {
+        let logits = Tensor::zeros([1, 3, 2, 2], (Kind::Float, tch::Device::Cpu));
+        let target = Tensor::from_slice(&[0i64, 255, 255, 1]).reshape([1, 2, 2]);
+        let mut acc = Accumulator::new(3, Some(255), tch::Device::Cpu);
+        acc.update(&logits, &target);
+        assert_eq!(acc.finish().expect("metrics").pixels(), 2);
+    }
+}

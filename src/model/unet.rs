@@ -1,0 +1,323 @@
+//! The U-Net: `depth` encoder stages (two 3×3 conv + batch norm + ReLU, then 2×2 max pool),
+//! a bottleneck, a decoder of transposed-conv upsampling with skip concatenation, and a 1×1
+//! head to `num_classes` logits `[N, C, H, W]`.
+//!
+//! With batch norm the 3×3 convolutions carry no bias (the norm's shift replaces it); the
+//! transposed convolutions and the head always do.
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// The shape of a U-Net.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UNetConfig {
+    pub in_channels: i64,
+    pub num_classes: i64,
+    pub base_channels: i64,
+    pub depth: usize,
+    pub batch_norm: bool,
+}
+
+impl Default for UNetConfig {
+    fn default() -> Self {
+        UNetConfig {
+            in_channels: 3,
+            num_classes: 7,
+            base_channels: 16,
+            depth: 4,
+            batch_norm: true,
+        }
+    }
+}
+
+impl UNetConfig {
+    /// The multiple that input height and width must be: `2^depth`.
+    pub fn size_multiple(&self) -> i64 {
+        1 << self.depth
+    }
+
+    /// Checks that an `height × width` input passes through `depth` poolings and back.
+    pub fn check_input(&self, height: i64, width: i64) -> Result<(), ShapeError> {
+        let m = self.size_multiple();
+        if height <= 0 || width <= 0 || height % m != 0 || width % m != 0 {
+            return Err(ShapeError {
+                height,
+                width,
+                depth: self.depth,
+                multiple: m,
+            });
+        }
+        Ok(())
+    }
+
+    /// The number of trainable parameters, from the architecture alone.
+    pub fn parameter_count(&self) -> i64 {
+        let b = self.base_channels;
+        let conv3 = |i: i64, o: i64| i * o * 9 + if self.batch_norm { 2 * o } else { o };
+        let double = |i: i64, o: i64| conv3(i, o) + conv3(o, o);
+        let width = |stage: usize| b << stage;
+        let mut count = 0;
+        let mut inc = self.in_channels;
+        for stage in 0..self.depth {
+            count += double(inc, width(stage));
+            inc = width(stage);
+        }
+        count += double(inc, width(self.depth));
+        for stage in (0..self.depth).rev() {
+            let (i, o) = (width(stage + 1), width(stage));
+            count += i * o * 4 + o; // transposed conv 2×2, biased
+            count += double(2 * o, o);
+        }
+        count + b * self.num_classes + self.num_classes
+    }
+}
+
+/// An input whose height or width is not a multiple of `2^depth`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "image size {height}×{width} does not fit a U-Net of depth {depth}: height and width \
+     must be multiples of 2^{depth} = {multiple}; resize or crop the data to a multiple of \
+     {multiple}, or lower model.depth"
+)]
+pub struct ShapeError {
+    pub height: i64,
+    pub width: i64,
+    pub depth: usize,
+    pub multiple: i64,
+}
+
+/// Two 3×3 convolutions, each followed by batch norm (when enabled) and ReLU.
+#[derive(Debug)]
+struct DoubleConv {
+    convs: [nn::Conv2D; 2],
+    norms: Option<[nn::BatchNorm; 2]>,
+}
+
+impl DoubleConv {
+    fn new(vs: nn::Path, input: i64, output: i64, batch_norm: bool) -> Self {
+        let cfg = nn::ConvConfig {
+            padding: 1,
+            bias: !batch_norm,
+            ..Default::default()
+        };
+        let convs = [
+            nn::conv2d(&vs / "conv1", input, output, 3, cfg),
+            nn::conv2d(&vs / "conv2", output, output, 3, cfg),
+        ];
+        let norms = batch_norm.then(|| {
+            [
+                nn::batch_norm2d(&vs / "bn1", output, Default::default()),
+                nn::batch_norm2d(&vs / "bn2", output, Default::default()),
+            ]
+        });
+        DoubleConv { convs, norms }
+    }
+
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.shallow_clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            x = x.apply(conv);
+            if let Some(norms) = &self.norms {
+                x = x.apply_t(&norms[i], train);
+            }
+            x = x.relu();
+        }
+        x
+    }
+}
+
+/// A U-Net whose parameters live in the `VarStore` it was built from.
+#[derive(Debug)]
+pub struct UNet {
+    config: UNetConfig,
+    encoder: Vec<DoubleConv>,
+    bottleneck: DoubleConv,
+    upsample: Vec<nn::ConvTranspose2D>,
+    decoder: Vec<DoubleConv>,
+    head: nn::Conv2D,
+}
+
+impl UNet {
+    /// Builds the layers under `vs`, initialised from libtorch's generator.
+    pub fn new(vs: &nn::Path, config: &UNetConfig) -> Self {
+        let b = config.base_channels;
+        let bn = config.batch_norm;
+        let width = |stage: usize| b << stage;
+        let mut encoder = Vec::with_capacity(config.depth);
+        let mut input = config.in_channels;
+        for stage in 0..config.depth {
+            encoder.push(DoubleConv::new(
+                vs / format!("enc{stage}"),
+                input,
+                width(stage),
+                bn,
+            ));
+            input = width(stage);
+        }
+        let bottleneck = DoubleConv::new(vs / "bottleneck", input, width(config.depth), bn);
+        let up_cfg = nn::ConvTransposeConfig {
+            stride: 2,
+            ..Default::default()
+        };
+        let mut upsample = Vec::with_capacity(config.depth);
+        let mut decoder = Vec::with_capacity(config.depth);
+        for stage in (0..config.depth).rev() {
+            let (i, o) = (width(stage + 1), width(stage));
+            upsample.push(nn::conv_transpose2d(
+                vs / format!("up{stage}"),
+                i,
+                o,
+                2,
+                up_cfg,
+            ));
+            decoder.push(DoubleConv::new(vs / format!("dec{stage}"), 2 * o, o, bn));
+        }
+        let head = nn::conv2d(
+            vs / "head",
+            b,
+            config.num_classes,
+            1,
+            nn::ConvConfig::default(),
+        );
+        UNet {
+            config: config.clone(),
+            encoder,
+            bottleneck,
+            upsample,
+            decoder,
+            head,
+        }
+    }
+
+    /// The configuration the network was built from.
+    pub fn config(&self) -> &UNetConfig {
+        &self.config
+    }
+}
+
+impl ModuleT for UNet {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut skips = Vec::with_capacity(self.encoder.len());
+        let mut x = xs.shallow_clone();
+        for stage in &self.encoder {
+            let y = stage.forward_t(&x, train);
+            x = y.max_pool2d_default(2);
+            skips.push(y);
+        }
+        x = self.bottleneck.forward_t(&x, train);
+        for ((up, dec), skip) in self
+            .upsample
+            .iter()
+            .zip(&self.decoder)
+            .zip(skips.iter().rev())
+        {
+            let upsampled = x.apply(up);
+            x = dec.forward_t(&Tensor::cat(&[skip, &upsampled], 1), train);
+        }
+        x.apply(&self.head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::OptimizerConfig, Device, Kind};
+
+    fn build(config: &UNetConfig) -> (nn::VarStore, UNet) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = UNet::new(&vs.root(), config);
+        (vs, net)
+    }
+
+    #[test]
+    fn output_has_one_logit_map_per_class_at_input_size() {
+        let config = UNetConfig {
+            num_classes: 5,
+            depth: 2,
+            base_channels: 4,
+            ..Default::default()
+        };
+        let (_vs, net) = build(&config);
+        let x = Tensor::zeros([2, 3, 16, 24], (Kind::Float, Device::Cpu));
+        assert_eq!(net.forward_t(&x, false).size(), [2, 5, 16, 24]);
+    }
+
+    #[test]
+    fn parameter_count_matches_formula_and_the_documented_figure() {
+        let config = UNetConfig::default();
+        assert_eq!(config.parameter_count(), 1_942_679);
+        let (vs, _net) = build(&config);
+        let counted: i64 = vs
+            .trainable_variables()
+            .iter()
+            .map(Tensor::numel)
+            .sum::<usize>() as i64;
+        assert_eq!(counted, 1_942_679);
+    }
+
+    #[test]
+    fn parameter_count_matches_formula_without_batch_norm() {
+        let config = UNetConfig {
+            in_channels: 1,
+            num_classes: 2,
+            base_channels: 8,
+            depth: 3,
+            batch_norm: false,
+        };
+        let (vs, _net) = build(&config);
+        let counted: i64 = vs
+            .trainable_variables()
+            .iter()
+            .map(Tensor::numel)
+            .sum::<usize>() as i64;
+        assert_eq!(counted, config.parameter_count());
+    }
+
+    #[test]
+    fn every_parameter_receives_a_gradient() {
+        let config = UNetConfig {
+            depth: 2,
+            base_channels: 4,
+            ..Default::default()
+        };
+        let (vs, net) = build(&config);
+        let mut opt = nn::Sgd::default().build(&vs, 0.1).expect("optimizer");
+        let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let target = Tensor::randint(7, [2, 8, 8], (Kind::Int64, Device::Cpu));
+        opt.zero_grad();
+        let loss = net.forward_t(&x, true).cross_entropy_loss::<Tensor>(
+            &target,
+            None,
+            tch::Reduction::Mean,
+            -100,
+            0.0,
+        );
+        loss.backward();
+        let trainable = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, v)| v.requires_grad());
+        for (name, var) in trainable {
+            let grad = var.grad();
+            assert!(grad.defined(), "{name} has no gradient");
+            assert!(
+                grad.abs().sum(Kind::Double).double_value(&[]) > 0.0,
+                "{name}: zero gradient"
+            );
+        }
+    }
+
+    #[test]
+    fn input_not_a_multiple_of_two_to_the_depth_is_refused_with_the_multiple() {
+        let config = UNetConfig::default();
+        let err = config
+            .check_input(30, 32)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("multiples of 2^4 = 16"), "{err}");
+        assert!(config.check_input(32, 48).is_ok());
+    }
+}

@@ -1,0 +1,3 @@
+//! Running configurations: training and evaluating one.
+
+pub mod train;

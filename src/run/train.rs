@@ -1,0 +1,420 @@
+//! Trains and evaluates one configuration: a straight-line loop over epochs that yields one
+//! [`EpochRow`] per epoch.
+//!
+//! Determinism on CPU comes from three things: weights are initialised under a process-wide
+//! lock right after seeding libtorch's generator (runs beside each other would otherwise
+//! interleave their draws), shuffling draws from the run's own ChaCha RNG, and the intra-op
+//! thread count is fixed and recorded. Losses and metrics accumulate on the tensor side and
+//! are read back once per epoch, so the step never waits on the host.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Optimizer, RunConfig};
+use crate::data::{Dataset, Split};
+use crate::metrics::{Accumulator, Metrics};
+use crate::model::{UNet, UNetConfig};
+
+/// Serialises seeding and weight initialisation across every run in the process.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRow {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's steps, before `loss.scale`.
+    pub train_loss: f64,
+    /// Validation loss under the run's own loss, mean over images.
+    pub val_loss: f64,
+    pub val_miou: f64,
+    pub pixel_accuracy: f64,
+    /// Keras-style binary accuracy on the run's own activation.
+    pub binary_accuracy: f64,
+    pub binary_accuracy_sigmoid: f64,
+    pub binary_accuracy_softmax: f64,
+    /// `NaN` where a class has an empty union on the validation split.
+    pub iou_per_class: Vec<f64>,
+    /// Mean over the epoch's steps of the L2 norm of the whole gradient (after `loss.scale`).
+    pub grad_norm: f64,
+    pub seconds: f64,
+}
+
+/// How a training ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every epoch ran.
+    Done,
+    /// The training loss of this epoch was NaN or infinite; training stopped there.
+    Diverged { epoch: usize },
+    /// The stop flag was raised; the epochs before it are complete.
+    Interrupted,
+}
+
+/// A finished training: its rows, how it ended, and the weights.
+pub struct Trained {
+    pub rows: Vec<EpochRow>,
+    pub ending: Ending,
+    pub threads: usize,
+    pub device: Device,
+    pub vars: nn::VarStore,
+    pub net: UNet,
+}
+
+/// Trains `config` on `data`, calling `on_epoch` after each epoch. Checks `stop` between
+/// steps; when it is raised, the run ends as [`Ending::Interrupted`] without the partial
+/// epoch.
+pub fn train(
+    config: &RunConfig,
+    data: &Dataset,
+    stop: &AtomicBool,
+    mut on_epoch: impl FnMut(&EpochRow),
+) -> anyhow::Result<Trained> {
+    let device = config.device()?;
+    let threads = config.threads();
+    tch::set_num_threads(threads as i32);
+    let net_config = model_config(config, data)?;
+    let (height, width) = data.image_size();
+    net_config.check_input(height, width)?;
+    let batch = config.train.batch_size as i64;
+    if batch > data.train.len() {
+        bail!(
+            "train.batch_size is {batch} but the training split has only {} images; lower train.batch_size",
+            data.train.len()
+        );
+    }
+
+    let (vars, net) = init(&net_config, config.train.seed, device);
+    let mut opt = optimizer(config, &vars)?;
+    let params = vars.trainable_variables();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
+    rng.set_stream(2);
+
+    let train_images = data.train.images.to_device(device);
+    let train_masks = data.train.masks.to_device(device);
+    let loss = config.loss.name;
+    let ignore = data.ignore_index;
+    let steps = data.train.len() / batch;
+
+    let mut rows = Vec::with_capacity(config.train.epochs);
+    let mut ending = Ending::Done;
+    for epoch in 1..=config.train.epochs {
+        let start = Instant::now();
+        let mut order: Vec<i64> = (0..data.train.len()).collect();
+        order.shuffle(&mut rng);
+        let order = Tensor::from_slice(&order).to_device(device);
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut grad_sum = Tensor::zeros([], (Kind::Double, device));
+        for step in 0..steps {
+            if stop.load(Ordering::Relaxed) {
+                ending = Ending::Interrupted;
+                break;
+            }
+            let idx = order.narrow(0, step * batch, batch);
+            let xs = train_images.index_select(0, &idx);
+            let ys = train_masks.index_select(0, &idx);
+            let value = loss.compute(&net.forward_t(&xs, true), &ys, ignore);
+            opt.zero_grad();
+            (&value * config.loss.scale).backward();
+            grad_sum += global_norm(&params).to_kind(Kind::Double);
+            opt.step();
+            loss_sum += value.detach().to_kind(Kind::Double);
+        }
+        if ending == Ending::Interrupted {
+            break;
+        }
+        let train_loss = loss_sum.double_value(&[]) / steps as f64;
+        let grad_norm = grad_sum.double_value(&[]) / steps as f64;
+        let (val_loss, metrics) = evaluate(
+            &net,
+            config,
+            &data.val,
+            net_config.num_classes,
+            ignore,
+            device,
+        )?;
+        let row = EpochRow {
+            epoch,
+            train_loss,
+            val_loss,
+            val_miou: metrics.miou,
+            pixel_accuracy: metrics.pixel_accuracy,
+            binary_accuracy: metrics.binary_accuracy_for(loss),
+            binary_accuracy_sigmoid: metrics.binary_accuracy_sigmoid,
+            binary_accuracy_softmax: metrics.binary_accuracy_softmax,
+            iou_per_class: metrics
+                .iou_per_class
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect(),
+            grad_norm,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        on_epoch(&row);
+        rows.push(row);
+        if !train_loss.is_finite() {
+            ending = Ending::Diverged { epoch };
+            break;
+        }
+    }
+    Ok(Trained {
+        rows,
+        ending,
+        threads,
+        device,
+        vars,
+        net,
+    })
+}
+
+/// The U-Net shape for `config` on `data`: channels and classes follow the data, and an
+/// explicit value that disagrees with them is an error.
+pub fn model_config(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetConfig> {
+    let m = &config.model;
+    let follow = |key: &str, set: Option<i64>, actual: i64, what: &str| {
+        match set {
+        Some(v) if v != actual => bail!(
+            "model.{key} is {v} but the data have {actual} {what}; remove model.{key} to follow the data, or set it to {actual}"
+        ),
+        _ => Ok(actual),
+    }
+    };
+    Ok(UNetConfig {
+        in_channels: follow(
+            "in_channels",
+            m.in_channels,
+            data.in_channels(),
+            "image channels",
+        )?,
+        num_classes: follow("num_classes", m.num_classes, data.num_classes(), "classes")?,
+        base_channels: m.base_channels,
+        depth: m.depth,
+        batch_norm: m.batch_norm,
+    })
+}
+
+/// Seeds libtorch and builds the network, under [`INIT_LOCK`] so that no other run draws
+/// from the generator in between.
+fn init(config: &UNetConfig, seed: u64, device: Device) -> (nn::VarStore, UNet) {
+    let _guard = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed as i64);
+    let vars = nn::VarStore::new(device);
+    let net = UNet::new(&vars.root(), config);
+    (vars, net)
+}
+
+fn optimizer(config: &RunConfig, vars: &nn::VarStore) -> anyhow::Result<nn::Optimizer> {
+    let o = &config.optim;
+    let opt = match o.name {
+        Optimizer::Adam => nn::Adam {
+            wd: o.weight_decay,
+            ..Default::default()
+        }
+        .build(vars, o.lr),
+        Optimizer::Sgd => nn::Sgd {
+            momentum: o.momentum,
+            wd: o.weight_decay,
+            ..Default::default()
+        }
+        .build(vars, o.lr),
+    };
+    opt.context("cannot build the optimizer")
+}
+
+/// The L2 norm of all gradients together, as a scalar tensor (no host sync).
+fn global_norm(params: &[Tensor]) -> Tensor {
+    let squares: Vec<Tensor> = params
+        .iter()
+        .map(|p| p.grad().square().sum(Kind::Float))
+        .collect();
+    Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+}
+
+/// The validation loss (mean over images) and metrics of `net` on `split`.
+pub fn evaluate(
+    net: &UNet,
+    config: &RunConfig,
+    split: &Split,
+    classes: i64,
+    ignore: Option<i64>,
+    device: Device,
+) -> anyhow::Result<(f64, Metrics)> {
+    let _guard = tch::no_grad_guard();
+    let batch = config.train.batch_size as i64;
+    let mut acc = Accumulator::new(classes, ignore, device);
+    let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+    let n = split.len();
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let xs = split.images.narrow(0, start, len).to_device(device);
+        let ys = split.masks.narrow(0, start, len).to_device(device);
+        let logits = net.forward_t(&xs, false);
+        loss_sum += config
+            .loss
+            .name
+            .compute(&logits, &ys, ignore)
+            .to_kind(Kind::Double)
+            * len as f64;
+        acc.update(&logits, &ys);
+        start += len;
+    }
+    let metrics = acc.finish().context("cannot read the validation metrics")?;
+    Ok((loss_sum.double_value(&[]) / n as f64, metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrainConfig;
+    use crate::data::{DataConfig, SyntheticConfig};
+    use crate::losses::Loss;
+
+    /// A small configuration that trains in a few seconds: 16×16 images, a depth-2 U-Net.
+    fn tiny(loss: Loss, epochs: usize) -> RunConfig {
+        let mut config = RunConfig {
+            data: DataConfig::Synthetic(SyntheticConfig {
+                height: 16,
+                width: 16,
+                train_images: 64,
+                val_images: 16,
+                noise: 0.02,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        config.model.depth = 2;
+        config.model.base_channels = 8;
+        config.loss.name = loss;
+        config.optim.lr = 1e-2;
+        config.train.epochs = epochs;
+        config.train.batch_size = 8;
+        config.train.threads = 1;
+        config.train.seed = 7;
+        config
+    }
+
+    fn run(config: &RunConfig, data: &Dataset) -> Trained {
+        train(config, data, &AtomicBool::new(false), |_| {}).expect("training runs")
+    }
+
+    fn without_time(rows: &[EpochRow]) -> Vec<EpochRow> {
+        rows.iter()
+            .map(|r| EpochRow {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect()
+    }
+
+    /// Bitwise equality, NaN included (a class absent from validation has NaN IoU).
+    fn bits(rows: &[EpochRow]) -> Vec<Vec<u64>> {
+        without_time(rows)
+            .iter()
+            .map(|r| {
+                let mut v = vec![r.epoch as u64];
+                v.extend(
+                    [
+                        r.train_loss,
+                        r.val_loss,
+                        r.val_miou,
+                        r.pixel_accuracy,
+                        r.binary_accuracy,
+                        r.grad_norm,
+                    ]
+                    .map(f64::to_bits),
+                );
+                v.extend(r.iou_per_class.iter().map(|x| x.to_bits()));
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_configuration_gives_bitwise_identical_rows() {
+        let config = tiny(Loss::Bce, 2);
+        let data = config.data.load().expect("data");
+        let a = run(&config, &data);
+        let b = run(&config, &data);
+        assert_eq!(a.rows.len(), 2);
+        assert_eq!(bits(&a.rows), bits(&b.rows));
+        let other = run(
+            &RunConfig {
+                train: TrainConfig {
+                    seed: 8,
+                    ..config.train.clone()
+                },
+                ..config.clone()
+            },
+            &data,
+        );
+        assert_ne!(bits(&a.rows), bits(&other.rows), "the seed changes the run");
+    }
+
+    #[test]
+    fn training_with_cce_raises_validation_miou_above_the_untrained_model() {
+        let config = tiny(Loss::Cce, 3);
+        let data = config.data.load().expect("data");
+        let net_config = model_config(&config, &data).expect("model");
+        let (_vars, untrained) = init(&net_config, config.train.seed, Device::Cpu);
+        let (_, before) =
+            evaluate(&untrained, &config, &data.val, 7, None, Device::Cpu).expect("eval");
+        let trained = run(&config, &data);
+        let after = trained.rows.last().expect("rows").val_miou;
+        assert_eq!(trained.ending, Ending::Done);
+        assert!(
+            after > before.miou + 0.1,
+            "mIoU {:.3} -> {after:.3}",
+            before.miou
+        );
+        assert!(trained
+            .rows
+            .iter()
+            .all(|r| r.grad_norm > 0.0 && r.train_loss.is_finite()));
+    }
+
+    #[test]
+    fn huge_learning_rate_is_recorded_as_divergence() {
+        let mut config = tiny(Loss::Cce, 3);
+        config.optim.name = Optimizer::Sgd;
+        config.optim.lr = 1e20;
+        let data = config.data.load().expect("data");
+        let trained = run(&config, &data);
+        assert!(
+            matches!(trained.ending, Ending::Diverged { .. }),
+            "{:?}",
+            trained.ending
+        );
+    }
+
+    #[test]
+    fn batch_larger_than_the_training_split_is_refused() {
+        let mut config = tiny(Loss::Cce, 1);
+        config.train.batch_size = 65;
+        let data = config.data.load().expect("data");
+        let err = train(&config, &data, &AtomicBool::new(false), |_| {})
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("only 64 images"), "{err}");
+    }
+
+    #[test]
+    fn raised_stop_flag_ends_the_run_as_interrupted() {
+        let config = tiny(Loss::Dice, 2);
+        let data = config.data.load().expect("data");
+        let trained = train(&config, &data, &AtomicBool::new(true), |_| {}).expect("runs");
+        assert_eq!(trained.ending, Ending::Interrupted);
+        assert!(trained.rows.is_empty());
+    }
+}
