@@ -1,9 +1,31 @@
 //! Embeds an rpath to libtorch so `lossbench` and its test executables run without
-//! `LD_LIBRARY_PATH`. torch-sys (a direct dependency, `links = "tch"`) exports the folder
-//! it linked against as `DEP_TCH_LIBTORCH_LIB`.
+//! `LD_LIBRARY_PATH`, and records libtorch's version. torch-sys (a direct dependency,
+//! `links = "tch"`) exports the folder it linked against as `DEP_TCH_LIBTORCH_LIB`.
+
+use std::path::Path;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").ok();
+    if let Some(lib) = &lib {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     }
+    let version = lib
+        .as_deref()
+        .and_then(|l| libtorch_version(Path::new(l)))
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=LOSSBENCH_LIBTORCH_VERSION={version}");
+}
+
+/// The version beside a libtorch `lib` folder: PyTorch's `version.py` (a PyPI install) or
+/// libtorch's `build-version` (an unpacked libtorch).
+fn libtorch_version(lib: &Path) -> Option<String> {
+    let parent = lib.parent()?;
+    if let Ok(text) = std::fs::read_to_string(parent.join("version.py")) {
+        let line = text.lines().find(|l| l.starts_with("__version__"))?;
+        return Some(line.split(['\'', '"']).nth(1)?.to_string());
+    }
+    std::fs::read_to_string(parent.join("build-version"))
+        .ok()
+        .map(|v| v.trim().to_string())
 }

@@ -1,25 +1,34 @@
 //! Command-line arguments (clap) and the one step each command calls.
 //!
-//! Exit statuses: 0 success; 1 the work ran but something failed (a run failed, a loss
-//! disagreed with its reference); 2 the command could not start (bad arguments, bad
-//! configuration, unreadable files).
+//! Exit statuses: 0 success; 1 the work ran but something failed (a run failed or
+//! diverged, a rerun differed, a loss disagreed with its reference); 2 the command could not
+//! start (bad arguments, bad configuration, unreadable files); 130 interrupted by Ctrl-C.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::config::sweep::Sweep;
 use crate::config::RunConfig;
+use crate::plan::{self, Filter, Plan};
 use crate::reference::{Precision, ReferenceFile};
+use crate::run::rerun;
+use crate::run::scheduler::{self, Options};
 use crate::run::train::{self, Ending};
-use crate::store;
+use crate::store::{self, SweepStore};
 
 /// Exit status when the work ran and something in it failed.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status when the command could not start.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status when Ctrl-C stopped the work.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Raised by Ctrl-C; training checks it between steps.
+static STOP: AtomicBool = AtomicBool::new(false);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,8 +41,59 @@ struct Cli {
     command: Command,
 }
 
+/// Which runs of a sweep, and how many at once.
+#[derive(clap::Args, Debug)]
+struct SweepArgs {
+    /// The sweep file (TOML with [sweep], [base] and [grid]).
+    sweep: PathBuf,
+    /// Override a key: --set train.epochs=3 (base), --set "grid.seed=[1,2]" (an axis).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Only the runs whose axes take these values, e.g. --only loss=bce,seed=2.
+    #[arg(long, value_name = "AXIS=VALUE,...")]
+    only: Option<String>,
+    /// Runs at once: a number or `auto` (as many as the cores allow).
+    #[arg(long, default_value = "auto", value_parser = parse_jobs)]
+    jobs: Jobs,
+}
+
+/// `--jobs`: a positive count or `auto`.
+#[derive(Clone, Copy, Debug)]
+struct Jobs(Option<usize>);
+
+fn parse_jobs(text: &str) -> Result<Jobs, String> {
+    match text {
+        "auto" => Ok(Jobs(None)),
+        n => match n.parse::<usize>() {
+            Ok(0) => Err("must be at least 1 (or auto)".to_string()),
+            Ok(n) => Ok(Jobs(Some(n))),
+            Err(_) => Err(format!(
+                "`{n}` is not a number of jobs; use a positive number or auto"
+            )),
+        },
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a sweep: every run of the grid that is not finished yet, then write the frame.
+    Run {
+        #[command(flatten)]
+        args: SweepArgs,
+        /// Rerun finished runs too.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a sweep's runs, their count and an estimate of the time.
+    Plan {
+        #[command(flatten)]
+        args: SweepArgs,
+    },
+    /// Rerun one stored run and report whether its rows equal the stored ones.
+    Rerun {
+        /// A run folder: results/<sweep>/runs/<run-id>.
+        dir: PathBuf,
+    },
     /// Train one configuration and print its per-epoch frame.
     Train {
         /// A run configuration (TOML with tables data, model, loss, optim, train); defaults
@@ -58,7 +118,11 @@ enum Command {
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> anyhow::Result<ExitCode> {
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
     match Cli::parse().command {
+        Command::Run { args, force } => run_sweep(&args, force),
+        Command::Plan { args } => print_plan(&args),
+        Command::Rerun { dir } => rerun_one(&dir),
         Command::Train {
             config,
             overrides,
@@ -78,12 +142,13 @@ fn train_one(
         None => RunConfig::from_overrides(overrides)?,
     };
     let data = config.data.load()?;
-    let stop = AtomicBool::new(false);
+    let stop = &STOP;
     println!(
         "training {} for {} epochs",
         config.loss.name, config.train.epochs
     );
-    let trained = train::train(&config, &data, &stop, |row| {
+    let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
+    let trained = train::train(&config, &data, threads, stop, |row| {
         println!(
             "epoch {:>3}  train_loss {:.5}  val_loss {:.5}  val_miou {:.4}  pixel_acc {:.4}  binary_acc {:.4}  {:.2}s",
             row.epoch, row.train_loss, row.val_loss, row.val_miou, row.pixel_accuracy, row.binary_accuracy, row.seconds
@@ -111,8 +176,101 @@ fn train_one(
             eprintln!("the loss diverged (NaN or infinite) at epoch {epoch}");
             ExitCode::from(EXIT_FAILED)
         }
-        Ending::Interrupted => ExitCode::from(EXIT_FAILED),
+        Ending::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
     })
+}
+
+/// Reads the sweep, expands it, and parses `--only` against it.
+fn load_plan(args: &SweepArgs) -> anyhow::Result<(Plan, Options)> {
+    let sweep = Sweep::load(&args.sweep, &args.overrides)?;
+    let plan = plan::expand(sweep)?;
+    let only = args
+        .only
+        .as_deref()
+        .map(|t| Filter::parse(t, &plan))
+        .transpose()?;
+    Ok((
+        plan,
+        Options {
+            jobs: args.jobs.0,
+            force: false,
+            only,
+        },
+    ))
+}
+
+fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
+    let (plan, mut options) = load_plan(args)?;
+    options.force = force;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let summary = scheduler::execute(&plan, &store, &options, &STOP)?;
+    println!(
+        "{} runs: {} done, {} diverged, {} failed, {} interrupted, {} finished earlier",
+        summary.selected,
+        summary.done,
+        summary.diverged,
+        summary.failed,
+        summary.interrupted,
+        summary.skipped
+    );
+    println!("results in {}", store.root.display());
+    Ok(if STOP.load(Ordering::SeqCst) {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if summary.all_done() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn print_plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    let (plan, options) = load_plan(args)?;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let (selected, todo) = scheduler::select(&plan, &store, &options)?;
+    if let Some(d) = &plan.sweep.description {
+        println!("{d}");
+    }
+    for run in &selected {
+        let state = store.status(&run.id)?.map_or("pending", |s| s.state.name());
+        println!("{run}  [{state}]");
+    }
+    let (jobs, threads) = scheduler::layout(options.jobs, todo.len(), scheduler::cores());
+    let seconds = scheduler::estimate_seconds(&todo, jobs, threads)?;
+    println!(
+        "{} runs ({} to run, {} finished); about {} with {jobs} job(s) × {threads} thread(s); results in {}",
+        selected.len(),
+        todo.len(),
+        selected.len() - todo.len(),
+        human_duration(seconds),
+        store.root.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn rerun_one(dir: &Path) -> anyhow::Result<ExitCode> {
+    let report = rerun::rerun(dir, &STOP)?;
+    match &report.difference {
+        None => {
+            println!(
+                "{}: {} epochs rerun with {} thread(s); rows are bitwise equal to the stored ones",
+                report.label, report.epochs, report.threads
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(diff) => {
+            println!("{}: rows differ from the stored ones: {diff}", report.label);
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
 }
 
 fn verify_losses(path: &std::path::Path, f32: bool) -> anyhow::Result<ExitCode> {

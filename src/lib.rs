@@ -13,6 +13,7 @@ pub mod data;
 pub mod losses;
 pub mod metrics;
 pub mod model;
+pub mod plan;
 pub mod reference;
 pub mod run;
 pub mod store;

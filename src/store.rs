@@ -1,4 +1,6 @@
-//! Results on disk: per-epoch rows as Polars frames, written as Parquet and CSV, every file
+//! Results on disk: one folder per run (`results/<sweep>/runs/<run-id>/` with `config.toml`,
+//! `metrics.parquet`, `status.json` and the weights), and the sweep's frame rebuilt from
+//! those folders (`results/<sweep>/metrics.parquet` and `.csv`). Every file is written
 //! atomically (a temporary file in the same folder, then a rename), so a crash never leaves
 //! a half-written file that a later step would trust.
 
@@ -8,8 +10,316 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 
+use crate::config::RunConfig;
+use crate::plan::{display_value, Plan, PlannedRun};
 use crate::run::train::EpochRow;
+
+/// The libtorch this binary was built against (read by the build script).
+pub const LIBTORCH_VERSION: &str = env!("LOSSBENCH_LIBTORCH_VERSION");
+
+/// How a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Started and not finished: the process may still be running it, or it crashed.
+    Running,
+    Done,
+    /// The loss became NaN or infinite; `diverged_epoch` says when.
+    Diverged,
+    Failed,
+    Interrupted,
+}
+
+impl State {
+    /// Whether a resumed sweep keeps this run rather than running it again: a finished run
+    /// (done, or diverged, which a rerun would reproduce).
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Done | State::Diverged)
+    }
+
+    /// The name written in frames and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Done => "done",
+            State::Diverged => "diverged",
+            State::Failed => "failed",
+            State::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// `status.json` of a run folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub id: String,
+    pub label: String,
+    pub axes: Vec<(String, toml::Value)>,
+    pub state: State,
+    pub epochs: usize,
+    pub epochs_done: usize,
+    pub diverged_epoch: Option<usize>,
+    pub error: Option<String>,
+    /// Wall-clock seconds of the training so far.
+    pub seconds: f64,
+    pub lossbench_version: String,
+    pub libtorch_version: String,
+    pub device: String,
+    /// The intra-op thread count the run used; a bitwise rerun must use the same.
+    pub threads: usize,
+}
+
+impl RunStatus {
+    /// The status of `run` as it starts.
+    pub fn starting(run: &PlannedRun, device: tch::Device, threads: usize) -> Self {
+        RunStatus {
+            id: run.id.clone(),
+            label: run.label.clone(),
+            axes: run.axes.clone(),
+            state: State::Running,
+            epochs: run.config.train.epochs,
+            epochs_done: 0,
+            diverged_epoch: None,
+            error: None,
+            seconds: 0.0,
+            lossbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            libtorch_version: LIBTORCH_VERSION.to_string(),
+            device: format!("{device:?}").to_lowercase(),
+            threads,
+        }
+    }
+}
+
+/// The folders of one sweep under `results/<sweep>/`.
+#[derive(Debug, Clone)]
+pub struct SweepStore {
+    pub root: PathBuf,
+}
+
+impl SweepStore {
+    /// The store of `plan`'s sweep; nothing is created until something is written.
+    pub fn new(root: PathBuf) -> Self {
+        SweepStore { root }
+    }
+
+    /// `results/<sweep>/runs/<id>`.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.root.join("runs").join(id)
+    }
+
+    /// Reads a run's status, `None` when the run has none yet.
+    pub fn status(&self, id: &str) -> anyhow::Result<Option<RunStatus>> {
+        read_status(&self.run_dir(id))
+    }
+
+    /// Creates the run's folder and writes its resolved `config.toml` and a `running` status.
+    pub fn start_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
+        let dir = self.run_dir(&run.id);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let config =
+            toml::to_string(&run.config).context("cannot write the configuration as TOML")?;
+        write_atomic(&dir.join("config.toml"), config.as_bytes())?;
+        // A frame from an earlier, unfinished attempt no longer describes this run.
+        let stale = dir.join("metrics.parquet");
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("cannot remove {}", stale.display()))?;
+        }
+        self.write_status(status)
+    }
+
+    /// Writes `status.json`.
+    pub fn write_status(&self, status: &RunStatus) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(status)?;
+        write_atomic(&self.run_dir(&status.id).join("status.json"), &json)
+    }
+
+    /// Writes the run's rows so far as `metrics.parquet`.
+    pub fn write_rows(&self, id: &str, rows: &[EpochRow]) -> anyhow::Result<()> {
+        let mut frame = epoch_frame(rows)?;
+        let path = self.run_dir(id).join("metrics.parquet");
+        write_atomic_with(&path, |file| {
+            ParquetWriter::new(file).finish(&mut frame)?;
+            Ok(())
+        })
+    }
+
+    /// Rebuilds the sweep's frame from the run folders of `plan` and writes it as
+    /// `metrics.parquet` and `metrics.csv`, and one row per run as `runs.parquet` and
+    /// `runs.csv`. Returns the frame.
+    pub fn rebuild_frame(&self, plan: &Plan) -> anyhow::Result<DataFrame> {
+        let mut epochs: Option<DataFrame> = None;
+        let mut statuses = Vec::new();
+        for run in &plan.runs {
+            let status = self.status(&run.id)?;
+            let dir = self.run_dir(&run.id);
+            let frame_path = dir.join("metrics.parquet");
+            if let Some(status) = &status {
+                if status.epochs_done > 0 && frame_path.exists() {
+                    let rows = read_parquet(&frame_path)?;
+                    let rows = with_run_columns(rows, run, plan, status.state)?;
+                    epochs = Some(match epochs {
+                        None => rows,
+                        Some(mut all) => {
+                            anyhow::Context::with_context(all.vstack_mut(&rows), || {
+                                format!("run {} has other columns than the runs before it", run.id)
+                            })?;
+                            all
+                        }
+                    });
+                }
+            }
+            statuses.push((run, status));
+        }
+        let mut frame = match epochs {
+            Some(f) => f,
+            None => {
+                with_run_columns(epoch_frame(&[])?, &plan.runs[0], plan, State::Running)?.clear()
+            }
+        };
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        write_frame(&mut frame, &self.root, "metrics")?;
+        let mut runs = runs_frame(&statuses, plan)?;
+        write_frame(&mut runs, &self.root, "runs")?;
+        Ok(frame)
+    }
+}
+
+/// Reads `status.json` in `dir`, `None` when there is none.
+pub fn read_status(dir: &Path) -> anyhow::Result<Option<RunStatus>> {
+    let path = dir.join("status.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not a run status", path.display()))
+}
+
+/// Reads a run folder's resolved `config.toml`.
+pub fn read_run_config(dir: &Path) -> anyhow::Result<RunConfig> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a run configuration", path.display()))
+}
+
+/// A constant column holding an axis value; the axis's values decide the type.
+fn axis_column(name: &str, value: &toml::Value, all: &[toml::Value], len: usize) -> Column {
+    let all_int = all.iter().all(|v| v.is_integer());
+    let all_num = all.iter().all(|v| v.is_integer() || v.is_float());
+    let all_bool = all.iter().all(toml::Value::is_bool);
+    let scalar = match value {
+        toml::Value::Integer(i) if all_int => Scalar::from(*i),
+        toml::Value::Integer(i) if all_num => Scalar::from(*i as f64),
+        toml::Value::Float(f) if all_num => Scalar::from(*f),
+        toml::Value::Boolean(b) if all_bool => Scalar::from(*b),
+        other => Scalar::from(PlSmallStr::from(display_value(other))),
+    };
+    Column::new_scalar(name.into(), scalar, len)
+}
+
+/// Adds `run_id`, `label`, `status`, one column per axis, and `loss` and `seed` when they
+/// are not axes, in front of a run's epoch rows.
+fn with_run_columns(
+    rows: DataFrame,
+    run: &PlannedRun,
+    plan: &Plan,
+    state: State,
+) -> anyhow::Result<DataFrame> {
+    let n = rows.height();
+    let mut columns = vec![
+        Column::new_scalar(
+            "run_id".into(),
+            Scalar::from(PlSmallStr::from(run.id.as_str())),
+            n,
+        ),
+        Column::new_scalar(
+            "label".into(),
+            Scalar::from(PlSmallStr::from(run.label.as_str())),
+            n,
+        ),
+        Column::new_scalar(
+            "status".into(),
+            Scalar::from(PlSmallStr::from(state.name())),
+            n,
+        ),
+    ];
+    for (axis, (_, value)) in plan.sweep.axes.iter().zip(&run.axes) {
+        columns.push(axis_column(&axis.label, value, &axis.values, n));
+    }
+    let labels: Vec<&str> = plan.sweep.axes.iter().map(|a| a.label.as_str()).collect();
+    if !labels.contains(&"loss") {
+        columns.push(Column::new_scalar(
+            "loss".into(),
+            Scalar::from(PlSmallStr::from(run.config.loss.name.name())),
+            n,
+        ));
+    }
+    if !labels.contains(&"seed") {
+        columns.push(Column::new_scalar(
+            "seed".into(),
+            Scalar::from(run.config.train.seed as i64),
+            n,
+        ));
+    }
+    columns.extend(rows.columns().iter().cloned());
+    Ok(DataFrame::new(n, columns)?)
+}
+
+/// One row per planned run: id, label, axes, status, epochs done and the error if any.
+fn runs_frame(
+    statuses: &[(&PlannedRun, Option<RunStatus>)],
+    plan: &Plan,
+) -> anyhow::Result<DataFrame> {
+    let n = statuses.len();
+    let text = |f: &dyn Fn(&PlannedRun, Option<&RunStatus>) -> String| -> Vec<String> {
+        statuses.iter().map(|(r, s)| f(r, s.as_ref())).collect()
+    };
+    let mut columns = vec![
+        Column::new("run_id".into(), text(&|r, _| r.id.clone())),
+        Column::new("label".into(), text(&|r, _| r.label.clone())),
+    ];
+    for (i, axis) in plan.sweep.axes.iter().enumerate() {
+        let cells: Vec<Column> = statuses
+            .iter()
+            .map(|(r, _)| axis_column(&axis.label, &r.axes[i].1, &axis.values, 1))
+            .collect();
+        let mut col = cells[0].clone();
+        for c in &cells[1..] {
+            col.append(c)?;
+        }
+        columns.push(col);
+    }
+    columns.push(Column::new(
+        "status".into(),
+        text(&|_, s| s.map_or("pending", |s| s.state.name()).to_string()),
+    ));
+    columns.push(Column::new(
+        "epochs_done".into(),
+        statuses
+            .iter()
+            .map(|(_, s)| s.as_ref().map_or(0, |s| s.epochs_done as u32))
+            .collect::<Vec<u32>>(),
+    ));
+    columns.push(Column::new(
+        "threads".into(),
+        statuses
+            .iter()
+            .map(|(_, s)| s.as_ref().map_or(0, |s| s.threads as u32))
+            .collect::<Vec<u32>>(),
+    ));
+    columns.push(Column::new(
+        "error".into(),
+        text(&|_, s| s.and_then(|s| s.error.clone()).unwrap_or_default()),
+    ));
+    Ok(DataFrame::new(n, columns)?)
+}
 
 /// The column of class `k`'s validation IoU.
 pub fn iou_column(k: usize) -> String {
@@ -90,6 +400,51 @@ pub fn write_frame(frame: &mut DataFrame, dir: &Path, stem: &str) -> anyhow::Res
         CsvWriter::new(file).finish(frame)?;
         Ok(())
     })
+}
+
+/// The first cell where `a` and `b` differ in bits (NaN equal to NaN), ignoring the columns
+/// in `skip`; `None` when they are identical.
+pub fn bitwise_difference(
+    a: &DataFrame,
+    b: &DataFrame,
+    skip: &[&str],
+) -> anyhow::Result<Option<String>> {
+    let names = |f: &DataFrame| -> Vec<String> {
+        f.get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .filter(|n| !skip.contains(&n.as_str()))
+            .collect()
+    };
+    let (na, nb) = (names(a), names(b));
+    if na != nb {
+        return Ok(Some(format!("columns differ: {na:?} against {nb:?}")));
+    }
+    if a.height() != b.height() {
+        return Ok(Some(format!("{} rows against {}", a.height(), b.height())));
+    }
+    for name in &na {
+        let (ca, cb) = (a.column(name)?, b.column(name)?);
+        if ca.dtype() != cb.dtype() {
+            return Ok(Some(format!(
+                "column {name}: type {} against {}",
+                ca.dtype(),
+                cb.dtype()
+            )));
+        }
+        for i in 0..a.height() {
+            let (va, vb) = (ca.get(i)?, cb.get(i)?);
+            let same = match (&va, &vb) {
+                (AnyValue::Float64(x), AnyValue::Float64(y)) => x.to_bits() == y.to_bits(),
+                (AnyValue::Float32(x), AnyValue::Float32(y)) => x.to_bits() == y.to_bits(),
+                _ => va == vb,
+            };
+            if !same {
+                return Ok(Some(format!("row {i}, column {name}: {va} against {vb}")));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Reads a Parquet frame.

@@ -30,30 +30,40 @@ const KINDS: &str = "synthetic";
 
 impl<'de> Deserialize<'de> for DataConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut table = toml::Table::deserialize(deserializer)?;
-        let kind = match table.remove("kind") {
-            None => "synthetic".to_string(),
-            Some(toml::Value::String(kind)) => kind,
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "data.kind must be a string ({KINDS}), got {other}"
-                )))
-            }
-        };
-        let rest = toml::Value::Table(table);
-        match kind.as_str() {
-            "synthetic" => rest.try_into().map(DataConfig::Synthetic),
-            other => {
-                return Err(D::Error::custom(format!(
-                    "unknown data.kind `{other}`; valid kinds are: {KINDS}"
-                )))
-            }
-        }
-        .map_err(|e| D::Error::custom(format!("in [data]: {}", e.message())))
+        let table = toml::Table::deserialize(deserializer)?;
+        DataConfig::from_table(table)
+            .map_err(|(key, message)| D::Error::custom(format!("data.{key}: {message}")))
     }
 }
 
 impl DataConfig {
+    /// Reads the `[data]` table; an error names the key inside `data` and what is wrong.
+    pub fn from_table(mut table: toml::Table) -> Result<Self, (String, String)> {
+        let kind = match table.remove("kind") {
+            None => "synthetic".to_string(),
+            Some(toml::Value::String(kind)) => kind,
+            Some(other) => {
+                return Err((
+                    "kind".into(),
+                    format!("must be a string ({KINDS}), got {other}"),
+                ))
+            }
+        };
+        let rest = toml::Value::Table(table);
+        let located = |e: serde_path_to_error::Error<toml::de::Error>| {
+            (e.path().to_string(), e.inner().message().trim().to_string())
+        };
+        match kind.as_str() {
+            "synthetic" => serde_path_to_error::deserialize(rest)
+                .map(DataConfig::Synthetic)
+                .map_err(located),
+            other => Err((
+                "kind".into(),
+                format!("unknown data kind `{other}`; valid kinds are: {KINDS}"),
+            )),
+        }
+    }
+
     /// Builds the dataset this configuration describes.
     pub fn load(&self) -> anyhow::Result<Dataset> {
         match self {
@@ -92,6 +102,30 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Another handle on the same tensors (no copy), to hand to another thread.
+    pub fn shallow_clone(&self) -> Dataset {
+        let split = |s: &Split| Split {
+            images: s.images.shallow_clone(),
+            masks: s.masks.shallow_clone(),
+        };
+        Dataset {
+            train: split(&self.train),
+            val: split(&self.val),
+            class_names: self.class_names.clone(),
+            palette: self.palette.clone(),
+            ignore_index: self.ignore_index,
+        }
+    }
+
+    /// Bytes held by the images and masks of both splits.
+    pub fn bytes(&self) -> usize {
+        [&self.train, &self.val]
+            .iter()
+            .flat_map(|s| [&s.images, &s.masks])
+            .map(|t| t.numel() * t.kind().elt_size_in_bytes())
+            .sum()
+    }
+
     /// The number of classes (mask values other than `ignore_index` lie in `0..classes`).
     pub fn num_classes(&self) -> i64 {
         self.class_names.len() as i64

@@ -77,16 +77,29 @@ impl Default for SyntheticConfig {
 /// A synthetic configuration that cannot generate data.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyntheticError {
-    #[error("data.class_weights must list 6 non-negative weights with a positive sum (one per shape class: disc, square, striped_triangle, checked_triangle, ring, cross), got {0:?}")]
+    #[error("must list 6 non-negative weights with a positive sum (one per shape class: disc, square, striped_triangle, checked_triangle, ring, cross), got {0:?}")]
     Weights(Vec<f64>),
-    #[error("data.height and data.width must be at least {CELL} (one shape cell), got {0}×{1}")]
+    #[error("(and data.width) must be at least {CELL}, one shape cell, got {0}×{1}")]
     TooSmall(i64, i64),
-    #[error("data.fill must lie in [0, 1], got {0}")]
+    #[error("must lie in [0, 1], got {0}")]
     Fill(f64),
-    #[error("data.noise must be finite and non-negative, got {0}")]
+    #[error("must be finite and non-negative, got {0}")]
     Noise(f64),
-    #[error("data.train_images and data.val_images must be at least 1")]
+    #[error("(and data.val_images) must be at least 1")]
     Empty,
+}
+
+impl SyntheticError {
+    /// The key of `[data]` at fault.
+    pub fn key(&self) -> &'static str {
+        match self {
+            SyntheticError::Weights(_) => "class_weights",
+            SyntheticError::TooSmall(..) => "height",
+            SyntheticError::Fill(_) => "fill",
+            SyntheticError::Noise(_) => "noise",
+            SyntheticError::Empty => "train_images",
+        }
+    }
 }
 
 impl SyntheticConfig {
@@ -265,7 +278,11 @@ fn colour(class: usize, x: usize, y: usize) -> [f64; 3] {
             [0.25 * k, 0.45 * k, 0.85 * k]
         }
         4 => {
-            let k = if (x / 2 + y / 2).is_multiple_of(2) { 1.0 } else { 0.55 };
+            let k = if (x / 2 + y / 2).is_multiple_of(2) {
+                1.0
+            } else {
+                0.55
+            };
             [0.25 * k, 0.45 * k, 0.85 * k]
         }
         5 => [0.9, 0.8, 0.2],

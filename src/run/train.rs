@@ -69,17 +69,17 @@ pub struct Trained {
     pub net: UNet,
 }
 
-/// Trains `config` on `data`, calling `on_epoch` after each epoch. Checks `stop` between
-/// steps; when it is raised, the run ends as [`Ending::Interrupted`] without the partial
-/// epoch.
+/// Trains `config` on `data` with `threads` intra-op threads, calling `on_epoch` after each
+/// epoch. Checks `stop` between steps; when it is raised, the run ends as
+/// [`Ending::Interrupted`] without the partial epoch.
 pub fn train(
     config: &RunConfig,
     data: &Dataset,
+    threads: usize,
     stop: &AtomicBool,
     mut on_epoch: impl FnMut(&EpochRow),
 ) -> anyhow::Result<Trained> {
     let device = config.device()?;
-    let threads = config.threads();
     tch::set_num_threads(threads as i32);
     let net_config = model_config(config, data)?;
     let (height, width) = data.image_size();
@@ -173,6 +173,37 @@ pub fn train(
         vars,
         net,
     })
+}
+
+/// Seconds of one training step of `config` on `data` with `threads` threads (the median
+/// of three after a warm-up); used to estimate a sweep's time.
+pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<f64> {
+    tch::set_num_threads(threads as i32);
+    let device = config.device()?;
+    let net_config = model_config(config, data)?;
+    let (height, width) = data.image_size();
+    net_config.check_input(height, width)?;
+    let (vars, net) = init(&net_config, config.train.seed, device);
+    let mut opt = optimizer(config, &vars)?;
+    let batch = (config.train.batch_size as i64).min(data.train.len());
+    let xs = data.train.images.narrow(0, 0, batch).to_device(device);
+    let ys = data.train.masks.narrow(0, 0, batch).to_device(device);
+    let mut times = Vec::new();
+    for _ in 0..4 {
+        let start = Instant::now();
+        let value = config
+            .loss
+            .name
+            .compute(&net.forward_t(&xs, true), &ys, data.ignore_index);
+        opt.zero_grad();
+        value.backward();
+        opt.step();
+        let _ = value.double_value(&[]);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.remove(0);
+    times.sort_by(f64::total_cmp);
+    Ok(times[1])
 }
 
 /// The U-Net shape for `config` on `data`: channels and classes follow the data, and an
@@ -299,13 +330,12 @@ mod tests {
         config.optim.lr = 1e-2;
         config.train.epochs = epochs;
         config.train.batch_size = 8;
-        config.train.threads = 1;
         config.train.seed = 7;
         config
     }
 
     fn run(config: &RunConfig, data: &Dataset) -> Trained {
-        train(config, data, &AtomicBool::new(false), |_| {}).expect("training runs")
+        train(config, data, 1, &AtomicBool::new(false), |_| {}).expect("training runs")
     }
 
     fn without_time(rows: &[EpochRow]) -> Vec<EpochRow> {
@@ -402,7 +432,7 @@ mod tests {
         let mut config = tiny(Loss::Cce, 1);
         config.train.batch_size = 65;
         let data = config.data.load().expect("data");
-        let err = train(&config, &data, &AtomicBool::new(false), |_| {})
+        let err = train(&config, &data, 1, &AtomicBool::new(false), |_| {})
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -413,7 +443,7 @@ mod tests {
     fn raised_stop_flag_ends_the_run_as_interrupted() {
         let config = tiny(Loss::Dice, 2);
         let data = config.data.load().expect("data");
-        let trained = train(&config, &data, &AtomicBool::new(true), |_| {}).expect("runs");
+        let trained = train(&config, &data, 1, &AtomicBool::new(true), |_| {}).expect("runs");
         assert_eq!(trained.ending, Ending::Interrupted);
         assert!(trained.rows.is_empty());
     }

@@ -1,9 +1,13 @@
 //! The configuration of one training run: its data, model, loss, optimizer, schedule and
 //! device, with defaults for everything, validation, and Hydra-style `key=value` overrides.
 
+mod document;
+pub mod sweep;
+
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+pub use document::{closest, resolve, valid_keys, ConfigError, Document, Origins};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
@@ -118,68 +122,96 @@ impl Default for TrainConfig {
 }
 
 impl RunConfig {
-    /// Reads a run configuration from a TOML file, applying `overrides` (`key=value`).
-    pub fn from_file(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        apply_overrides(&mut table, overrides)?;
-        Self::from_table(table).with_context(|| format!("in {}", path.display()))
+    /// Reads a run configuration (the tables of a sweep's `[base]`, at top level) from a
+    /// TOML file, applying `overrides` (`key=value`).
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        Self::with_overrides(&Document::read(path)?, overrides)
     }
 
     /// The defaults with `overrides` applied.
-    pub fn from_overrides(overrides: &[String]) -> anyhow::Result<Self> {
-        let mut table = toml::Table::new();
-        apply_overrides(&mut table, overrides)?;
-        Self::from_table(table)
+    pub fn from_overrides(overrides: &[String]) -> Result<Self, ConfigError> {
+        Self::with_overrides(&Document::empty(), overrides)
     }
 
-    fn from_table(table: toml::Table) -> anyhow::Result<Self> {
-        let config: RunConfig = toml::Value::Table(table).try_into()?;
-        config.validate()?;
-        Ok(config)
+    fn with_overrides(doc: &Document, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut table = doc.table.clone();
+        let mut origins = Origins::default();
+        for o in parse_overrides(overrides)? {
+            set_dotted(&mut table, &o.key, o.value).map_err(|m| ConfigError::at_set(&o.text, m))?;
+            origins.set.insert(o.key, o.text);
+        }
+        resolve(&table, doc, &origins)
     }
 
     /// Checks the values that no type can: positive counts and rates.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |key: &str, message: String| {
+            Err(Invalid {
+                key: key.to_string(),
+                message,
+            })
+        };
         if self.train.epochs == 0 {
-            bail!("train.epochs must be at least 1, got 0");
+            return invalid("train.epochs", "must be at least 1, got 0".into());
         }
         if self.train.batch_size == 0 {
-            bail!("train.batch_size must be at least 1, got 0");
+            return invalid("train.batch_size", "must be at least 1, got 0".into());
         }
         if !(self.optim.lr.is_finite() && self.optim.lr > 0.0) {
-            bail!("optim.lr must be a positive number, got {}", self.optim.lr);
+            return invalid(
+                "optim.lr",
+                format!("must be a positive number, got {}", self.optim.lr),
+            );
         }
         if !(self.loss.scale.is_finite() && self.loss.scale > 0.0) {
-            bail!(
-                "loss.scale must be a positive number, got {}",
-                self.loss.scale
+            return invalid(
+                "loss.scale",
+                format!("must be a positive number, got {}", self.loss.scale),
             );
         }
         if !(0.0..1.0).contains(&self.optim.momentum) {
-            bail!(
-                "optim.momentum must lie in [0, 1), got {}",
-                self.optim.momentum
+            return invalid(
+                "optim.momentum",
+                format!("must lie in [0, 1), got {}", self.optim.momentum),
             );
         }
         if !(self.optim.weight_decay.is_finite() && self.optim.weight_decay >= 0.0) {
-            bail!(
-                "optim.weight_decay must be >= 0, got {}",
-                self.optim.weight_decay
+            return invalid(
+                "optim.weight_decay",
+                format!("must be >= 0, got {}", self.optim.weight_decay),
             );
         }
-        if self.model.base_channels < 1 || self.model.depth < 1 || self.model.depth > 8 {
-            bail!("model.base_channels must be >= 1 and model.depth in 1..=8");
+        if self.model.base_channels < 1 {
+            return invalid(
+                "model.base_channels",
+                format!("must be at least 1, got {}", self.model.base_channels),
+            );
         }
-        Ok(())
+        if !(1..=8).contains(&self.model.depth) {
+            return invalid(
+                "model.depth",
+                format!("must lie in 1..=8, got {}", self.model.depth),
+            );
+        }
+        if self.train.seed > i64::MAX as u64 {
+            return invalid(
+                "train.seed",
+                format!("must be at most {}, got {}", i64::MAX, self.train.seed),
+            );
+        }
+        match &self.data {
+            DataConfig::Synthetic(s) => s.validate().map_err(|e| Invalid {
+                key: format!("data.{}", e.key()),
+                message: e.to_string(),
+            }),
+        }
     }
 
-    /// The libtorch intra-op thread count this configuration asks for.
-    pub fn threads(&self) -> usize {
+    /// The libtorch intra-op thread count this configuration asks for, given `fallback`
+    /// for `threads = 0`.
+    pub fn threads_or(&self, fallback: usize) -> usize {
         match self.train.threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            0 => fallback.max(1),
             n => n,
         }
     }
@@ -188,6 +220,14 @@ impl RunConfig {
     pub fn device(&self) -> anyhow::Result<tch::Device> {
         parse_device(&self.device)
     }
+}
+
+/// A value that no type rules out but the run cannot use.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// The dotted key, e.g. `train.epochs`.
+    pub key: String,
+    pub message: String,
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (empty means `cpu`).
@@ -213,21 +253,39 @@ pub fn parse_device(name: &str) -> anyhow::Result<tch::Device> {
     }
 }
 
-/// Sets each `dotted.key=value` into `table`; values are TOML (`3`, `1e-3`, `[1, 2]`,
-/// `"adam"`), and a bare word that is not TOML is taken as a string (`loss.name=bce`).
-pub fn apply_overrides(table: &mut toml::Table, overrides: &[String]) -> anyhow::Result<()> {
-    for item in overrides {
-        let Some((key, raw)) = item.split_once('=') else {
-            bail!("--set `{item}` has no `=`; write it as key=value, e.g. --set train.epochs=3");
-        };
-        let key = key.trim();
-        if key.is_empty() || key.split('.').any(str::is_empty) {
-            bail!("--set `{item}`: `{key}` is not a dotted key like train.epochs");
-        }
-        set_dotted(table, key, parse_value(raw.trim()))
-            .with_context(|| format!("--set `{item}`"))?;
-    }
-    Ok(())
+/// One `--set key=value` from the command line.
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub key: String,
+    pub value: toml::Value,
+    /// The argument as written, for messages.
+    pub text: String,
+}
+
+/// Parses `dotted.key=value` arguments; values are TOML (`3`, `1e-3`, `[1, 2]`, `"adam"`),
+/// and a bare word that is not TOML is taken as a string (`loss.name=bce`).
+pub fn parse_overrides(items: &[String]) -> Result<Vec<Override>, ConfigError> {
+    items
+        .iter()
+        .map(|item| {
+            let Some((key, raw)) = item.split_once('=') else {
+                return Err(ConfigError::at_set(item, "has no `=`".into())
+                    .with_fix("write it as key=value, e.g. --set train.epochs=3"));
+            };
+            let key = key.trim();
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(
+                    ConfigError::at_set(item, format!("`{key}` is not a dotted key"))
+                        .with_fix("write the key like train.epochs or grid.seed"),
+                );
+            }
+            Ok(Override {
+                key: key.to_string(),
+                value: parse_value(raw.trim()),
+                text: item.clone(),
+            })
+        })
+        .collect()
 }
 
 /// A value written on the command line: TOML if it parses, else a string.
@@ -240,7 +298,7 @@ fn parse_value(raw: &str) -> toml::Value {
 }
 
 /// Sets `value` at the dotted `key` of `table`, creating tables on the way.
-pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> anyhow::Result<()> {
+pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     let mut parts = key.split('.').peekable();
     let mut current = table;
     while let Some(part) = parts.next() {
@@ -253,7 +311,7 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> any
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = match entry {
             toml::Value::Table(t) => t,
-            _ => bail!("`{part}` in `{key}` is a value, not a table"),
+            _ => return Err(format!("`{part}` in `{key}` is a value, not a table")),
         };
     }
     Ok(())
@@ -263,7 +321,7 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> any
 mod tests {
     use super::*;
 
-    fn overrides(items: &[&str]) -> anyhow::Result<RunConfig> {
+    fn overrides(items: &[&str]) -> Result<RunConfig, ConfigError> {
         RunConfig::from_overrides(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
@@ -302,8 +360,8 @@ mod tests {
     #[test]
     fn zero_epochs_and_non_positive_lr_are_refused() {
         for (set, fragment) in [
-            ("train.epochs=0", "train.epochs must be at least 1"),
-            ("optim.lr=-1", "optim.lr must be a positive"),
+            ("train.epochs=0", "`train.epochs` must be at least 1"),
+            ("optim.lr=-1", "`optim.lr` must be a positive"),
         ] {
             let err = overrides(&[set])
                 .err()

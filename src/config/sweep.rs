@@ -1,0 +1,238 @@
+//! The sweep file: `[sweep]` names the sweep and its output folders, `[base]` is a complete
+//! run configuration (defaults for whatever it leaves out), and `[grid]` lists axes, each a
+//! dotted key of the run configuration and the values it takes.
+//!
+//! ```toml
+//! [sweep]
+//! name = "quick"
+//!
+//! [base]
+//! train.epochs = 8
+//!
+//! [grid]
+//! loss = ["cce", "bce", "dice", "iou", "bce_dice"]   # short for loss.name
+//! seed = [1, 2]                                      # short for train.seed
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{closest, parse_overrides, set_dotted, valid_keys, ConfigError, Document};
+
+/// Short axis names and the keys they stand for.
+const ALIASES: [(&str, &str); 2] = [("loss", "loss.name"), ("seed", "train.seed")];
+
+/// A sweep file read and checked, with command-line overrides applied.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub name: String,
+    pub description: Option<String>,
+    /// Root of the frames, e.g. `results`; the sweep's own folder is `results/<name>`.
+    pub results: PathBuf,
+    /// Root of the plots and reports, e.g. `plots`.
+    pub plots: PathBuf,
+    pub doc: Document,
+    /// `[base]` with `--set` overrides applied.
+    pub base: toml::Table,
+    /// Run key → the `--set` argument that set it.
+    pub set: HashMap<String, String>,
+    pub axes: Vec<Axis>,
+}
+
+/// One grid axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// The name as written in the file (`loss`, `train.seed`, ...).
+    pub name: String,
+    /// The run configuration key it sets (`loss.name`).
+    pub key: String,
+    /// The name used in labels and frame columns: `loss`, `seed`, or the dotted key.
+    pub label: String,
+    pub values: Vec<toml::Value>,
+}
+
+/// The `[sweep]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Meta {
+    name: Option<String>,
+    results: Option<PathBuf>,
+    plots: Option<PathBuf>,
+    description: Option<String>,
+}
+
+const TOP_KEYS: [&str; 3] = ["sweep", "base", "grid"];
+
+impl Sweep {
+    /// Reads `path` and applies `overrides`: `grid.AXIS=[...]` sets an axis, `sweep.KEY=...`
+    /// the sweep table, and any other key (with or without `base.`) the base configuration.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let doc = Document::read(path)?;
+        let mut top = doc.table.clone();
+        if let Some(key) = top.keys().find(|k| !TOP_KEYS.contains(&k.as_str())) {
+            let err = ConfigError::new(doc.locate(&[key]), format!("unknown table `{key}`"));
+            let valid: Vec<String> = TOP_KEYS.map(String::from).to_vec();
+            return Err(match closest(key, &valid) {
+                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base] and [grid]")),
+                None => err.with_fix("a sweep file has the tables [sweep], [base] and [grid]"),
+            });
+        }
+        let table_of = |top: &mut toml::Table, key: &str| match top.remove(key) {
+            None => Ok(toml::Table::new()),
+            Some(toml::Value::Table(t)) => Ok(t),
+            Some(other) => Err(ConfigError::new(
+                doc.locate(&[key]),
+                format!("`{key}` must be a table, got {other}"),
+            )
+            .with_fix(format!("write it as a [{key}] section"))),
+        };
+        let mut meta_table = table_of(&mut top, "sweep")?;
+        let mut base = table_of(&mut top, "base")?;
+        let grid = table_of(&mut top, "grid")?;
+
+        let mut axes = Vec::new();
+        for (name, values) in &grid {
+            axes.push(axis(name, values.clone(), || doc.locate(&["grid", name]))?);
+        }
+        let mut set = HashMap::new();
+        for o in parse_overrides(overrides)? {
+            if let Some(name) = o.key.strip_prefix("grid.") {
+                let new = axis(name, o.value, || format!("--set `{}`", o.text))?;
+                match axes.iter_mut().find(|a| a.key == new.key) {
+                    Some(existing) => *existing = new,
+                    None => axes.push(new),
+                }
+            } else if let Some(key) = o.key.strip_prefix("sweep.") {
+                set_dotted(&mut meta_table, key, o.value)
+                    .map_err(|m| ConfigError::at_set(&o.text, m))?;
+            } else {
+                let key = o.key.strip_prefix("base.").unwrap_or(&o.key).to_string();
+                set_dotted(&mut base, &key, o.value)
+                    .map_err(|m| ConfigError::at_set(&o.text, m))?;
+                set.insert(key, o.text);
+            }
+        }
+        for (i, a) in axes.iter().enumerate() {
+            if let Some(b) = axes[..i].iter().find(|b| b.key == a.key) {
+                return Err(ConfigError::new(
+                    doc.locate(&["grid", &a.name]),
+                    format!(
+                        "duplicated axis: `{}` and `{}` both set `{}`",
+                        b.name, a.name, a.key
+                    ),
+                )
+                .with_fix("keep one of them"));
+            }
+        }
+
+        let meta: Meta =
+            serde_path_to_error::deserialize(toml::Value::Table(meta_table)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::new(
+                    doc.locate(&["sweep", &key]),
+                    format!("`sweep.{key}`: {}", e.inner().message().trim()),
+                )
+                .with_fix("[sweep] takes name, description, results and plots")
+            })?;
+        let default_name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = meta.name.unwrap_or(default_name);
+        check_name(&name).map_err(|m| {
+            ConfigError::new(doc.locate(&["sweep", "name"]), m)
+                .with_fix("use letters, digits, `-`, `_` and `.` only; the sweep writes to results/<name> and plots/<name>")
+        })?;
+        Ok(Sweep {
+            name,
+            description: meta.description,
+            results: meta.results.unwrap_or_else(|| PathBuf::from("results")),
+            plots: meta.plots.unwrap_or_else(|| PathBuf::from("plots")),
+            doc,
+            base,
+            set,
+            axes,
+        })
+    }
+
+    /// `results/<name>`.
+    pub fn results_dir(&self) -> PathBuf {
+        self.results.join(&self.name)
+    }
+
+    /// `plots/<name>`.
+    pub fn plots_dir(&self) -> PathBuf {
+        self.plots.join(&self.name)
+    }
+}
+
+/// A sweep name that is safe as a single folder name.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "sweep name `{name}` is not a plain folder name (no `/`, `..`, spaces or leading `.`)"
+        ))
+    }
+}
+
+/// Checks one axis: a run configuration key (or a short name) and a non-empty list of
+/// distinct values.
+fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<Axis, ConfigError> {
+    let key = ALIASES
+        .iter()
+        .find(|(short, _)| *short == name)
+        .map_or(name, |(_, long)| long)
+        .to_string();
+    let valid = valid_keys();
+    if !valid.contains(&key) {
+        let err = ConfigError::new(
+            origin(),
+            format!("grid axis `{name}` is not a key of the run configuration"),
+        );
+        return Err(match closest(&key, &valid) {
+            Some(near) => err.with_fix(format!("did you mean `{near}`?")),
+            None => err.with_fix(format!("valid keys are: {}", valid.join(", "))),
+        });
+    }
+    let toml::Value::Array(values) = values else {
+        return Err(ConfigError::new(
+            origin(),
+            format!("grid axis `{name}` must be a list of values, got {values}"),
+        )
+        .with_fix(format!("write it as {name} = [value, value, ...]")));
+    };
+    if values.is_empty() {
+        return Err(
+            ConfigError::new(origin(), format!("grid axis `{name}` is empty"))
+                .with_fix("give it at least one value, or remove it"),
+        );
+    }
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(
+                ConfigError::new(origin(), format!("grid axis `{name}` lists {v} twice"))
+                    .with_fix("list each value once"),
+            );
+        }
+    }
+    let label = ALIASES
+        .iter()
+        .find(|(_, long)| *long == key)
+        .map_or(key.as_str(), |(short, _)| short)
+        .to_string();
+    Ok(Axis {
+        name: name.to_string(),
+        key,
+        label,
+        values,
+    })
+}

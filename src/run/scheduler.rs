@@ -1,0 +1,308 @@
+//! Runs a plan: picks the runs to do (skipping finished ones on resume), loads each distinct
+//! dataset once, trains `jobs` runs at a time with `jobs × threads = cores`, records every
+//! epoch as it finishes, and rebuilds the sweep's frame at the end.
+//!
+//! The runs go to `jobs` plain scoped threads that take the next run from a shared queue,
+//! not to a rayon pool: a rayon worker that waits on Polars' own pool (writing a frame)
+//! steals other tasks meanwhile, which started a second run on the same thread in the
+//! middle of the first and broke the `jobs` limit.
+//!
+//! One run's failure (an error, a panic in libtorch, a diverged loss) is recorded in its
+//! folder and the sweep goes on.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::data::Dataset;
+use crate::plan::{Filter, Plan, PlannedRun};
+use crate::run::progress::Progress;
+use crate::run::train::{self, Ending};
+use crate::store::{RunStatus, State, SweepStore};
+
+/// How to run a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Runs at once; `None` for as many as the machine's cores allow.
+    pub jobs: Option<usize>,
+    /// Rerun finished runs too.
+    pub force: bool,
+    pub only: Option<Filter>,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Runs of the (filtered) plan.
+    pub selected: usize,
+    /// Finished earlier and kept.
+    pub skipped: usize,
+    pub done: usize,
+    pub diverged: usize,
+    pub failed: usize,
+    pub interrupted: usize,
+    /// Runs of the selection not done, counting earlier sweeps' diverged runs.
+    pub not_done: usize,
+}
+
+impl Summary {
+    /// Whether every selected run is done.
+    pub fn all_done(&self) -> bool {
+        self.not_done == 0
+    }
+}
+
+/// The cores of this machine.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Jobs and threads per job for `runs` runs on `cores` cores: as many jobs as cores (one
+/// thread each side by side trains faster here than one run with every thread), never more
+/// jobs than runs, and the threads that are left shared out.
+pub fn layout(jobs: Option<usize>, runs: usize, cores: usize) -> (usize, usize) {
+    let jobs = jobs.unwrap_or(cores).min(runs).max(1);
+    (jobs, (cores / jobs).max(1))
+}
+
+/// The runs of `plan` that `options` select, and those of them that are to be trained.
+pub fn select<'a>(
+    plan: &'a Plan,
+    store: &SweepStore,
+    options: &Options,
+) -> anyhow::Result<(Vec<&'a PlannedRun>, Vec<&'a PlannedRun>)> {
+    let selected: Vec<&PlannedRun> = plan
+        .runs
+        .iter()
+        .filter(|r| options.only.as_ref().is_none_or(|f| f.matches(r)))
+        .collect();
+    let mut todo = Vec::new();
+    for run in &selected {
+        let finished = store.status(&run.id)?.is_some_and(|s| s.state.is_final());
+        if options.force || !finished {
+            todo.push(*run);
+        }
+    }
+    Ok((selected, todo))
+}
+
+/// A rough estimate of the wall seconds `todo` takes with `jobs` at a time and `threads`
+/// each, from one timed training step of the first run (evaluation counted as a third of a
+/// step per batch).
+pub fn estimate_seconds(todo: &[&PlannedRun], jobs: usize, threads: usize) -> anyhow::Result<f64> {
+    let Some(first) = todo.first() else {
+        return Ok(0.0);
+    };
+    let data = first.config.data.load()?;
+    let step = train::time_step(&first.config, &data, first.config.threads_or(threads))?;
+    let total: f64 = todo
+        .iter()
+        .map(|run| {
+            let batch = run.config.train.batch_size as f64;
+            let steps = (data.train.len() as f64 / batch).floor()
+                + (data.val.len() as f64 / batch).ceil() / 3.0;
+            run.config.train.epochs as f64 * steps * step
+        })
+        .sum();
+    Ok(total / jobs as f64)
+}
+
+/// Runs the selected runs of `plan` into `store`. `stop` (raised by Ctrl-C) ends runs in
+/// progress as interrupted and starts no new ones.
+pub fn execute(
+    plan: &Plan,
+    store: &SweepStore,
+    options: &Options,
+    stop: &AtomicBool,
+) -> anyhow::Result<Summary> {
+    let (selected, todo) = select(plan, store, options)?;
+    let mut summary = Summary {
+        selected: selected.len(),
+        skipped: selected.len() - todo.len(),
+        ..Default::default()
+    };
+    let progress = Progress::new(todo.len());
+    let (jobs, threads) = layout(options.jobs, todo.len(), cores());
+    progress.println(&format!(
+        "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {threads} thread(s) each",
+        plan.sweep.name,
+        selected.len(),
+        summary.skipped,
+        todo.len()
+    ));
+
+    // Each distinct dataset is built once; every run gets a handle on the same tensors.
+    let mut datasets: HashMap<String, Dataset> = HashMap::new();
+    let mut work = Vec::with_capacity(todo.len());
+    for run in &todo {
+        let key = serde_json::to_string(&run.config.data)?;
+        if !datasets.contains_key(&key) {
+            let data = run
+                .config
+                .data
+                .load()
+                .with_context(|| format!("cannot load the data of run {}", run.label))?;
+            progress.println(&format!(
+                "data: {} train + {} validation images, {:.1} MiB in memory",
+                data.train.len(),
+                data.val.len(),
+                data.bytes() as f64 / (1 << 20) as f64
+            ));
+            datasets.insert(key.clone(), data);
+        }
+        work.push((*run, datasets[&key].shallow_clone()));
+    }
+
+    let endings = Mutex::new(Vec::with_capacity(work.len()));
+    let queue = Mutex::new(work.into_iter());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some((run, data)) = next else { break };
+                let state = run_one(run, &data, threads, store, &progress, stop);
+                endings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(state);
+            });
+        }
+    });
+    drop(progress);
+    let endings = endings.into_inner().unwrap_or_else(|p| p.into_inner());
+    for state in endings.into_iter().flatten() {
+        match state {
+            State::Done => summary.done += 1,
+            State::Diverged => summary.diverged += 1,
+            State::Failed => summary.failed += 1,
+            State::Interrupted | State::Running => summary.interrupted += 1,
+        }
+    }
+    for run in &selected {
+        if store
+            .status(&run.id)?
+            .is_none_or(|s| s.state != State::Done)
+        {
+            summary.not_done += 1;
+        }
+    }
+    store.rebuild_frame(plan)?;
+    Ok(summary)
+}
+
+/// Trains one run and records it; `None` when `stop` was raised before it started.
+fn run_one(
+    run: &PlannedRun,
+    data: &Dataset,
+    threads: usize,
+    store: &SweepStore,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> Option<State> {
+    if stop.load(Ordering::Relaxed) {
+        return None;
+    }
+    let threads = run.config.threads_or(threads);
+    let device = run.config.device().unwrap_or(tch::Device::Cpu);
+    let mut status = RunStatus::starting(run, device, threads);
+    let bar = progress.start(run);
+    if let Err(e) = store.start_run(run, &status) {
+        bar.finish(&format!("failed: {e:#}"));
+        return Some(State::Failed);
+    }
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    let mut record_error: Option<anyhow::Error> = None;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        train::train(&run.config, data, threads, stop, |row| {
+            rows.push(row.clone());
+            bar.epoch(row);
+            status.epochs_done = rows.len();
+            status.seconds = start.elapsed().as_secs_f64();
+            let written = store
+                .write_rows(&run.id, &rows)
+                .and_then(|()| store.write_status(&status));
+            if let Err(e) = written {
+                record_error.get_or_insert(e);
+            }
+        })
+    }));
+    status.seconds = start.elapsed().as_secs_f64();
+    let outcome = match result {
+        Ok(Ok(trained)) => {
+            let saved = trained
+                .vars
+                .save(store.run_dir(&run.id).join("weights.safetensors"))
+                .context("cannot save the weights");
+            match (trained.ending, saved, record_error) {
+                (_, _, Some(e)) | (_, Err(e), None) => Err(e),
+                (Ending::Done, Ok(()), None) => Ok((State::Done, None)),
+                (Ending::Diverged { epoch }, Ok(()), None) => {
+                    status.diverged_epoch = Some(epoch);
+                    Ok((
+                        State::Diverged,
+                        Some(format!("loss became NaN or infinite at epoch {epoch}")),
+                    ))
+                }
+                (Ending::Interrupted, Ok(()), None) => {
+                    Ok((State::Interrupted, Some("interrupted".to_string())))
+                }
+            }
+        }
+        Ok(Err(e)) => Err(e),
+        Err(panic) => Err(anyhow::anyhow!(
+            "libtorch failed: {}",
+            panic_message(&panic)
+        )),
+    };
+    let (state, detail) = match outcome {
+        Ok((state, detail)) => (state, detail),
+        Err(e) => (State::Failed, Some(format!("{e:#}"))),
+    };
+    status.state = state;
+    status.error = match state {
+        State::Failed | State::Diverged => detail.clone(),
+        _ => None,
+    };
+    let written = store.write_status(&status);
+    let summary = match (&detail, rows.last()) {
+        (Some(d), _) => format!("{}: {d}", state.name()),
+        (None, Some(last)) => format!(
+            "done in {:.1}s, val mIoU {:.4}",
+            status.seconds, last.val_miou
+        ),
+        (None, None) => state.name().to_string(),
+    };
+    bar.finish(&summary);
+    if let Err(e) = written {
+        progress.println(&format!("cannot record the status of {}: {e:#}", run.label));
+        return Some(State::Failed);
+    }
+    Some(state)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_gives_every_core_a_job_and_never_more_jobs_than_runs() {
+        assert_eq!(layout(None, 10, 2), (2, 1));
+        assert_eq!(layout(None, 1, 2), (1, 2));
+        assert_eq!(layout(Some(1), 10, 4), (1, 4));
+        assert_eq!(layout(Some(8), 10, 2), (8, 1));
+        assert_eq!(layout(None, 0, 2), (1, 2));
+    }
+}
