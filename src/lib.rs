@@ -17,3 +17,5 @@ pub mod plan;
 pub mod reference;
 pub mod run;
 pub mod store;
+#[cfg(test)]
+pub mod testing;

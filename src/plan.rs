@@ -188,3 +188,138 @@ impl fmt::Display for PlannedRun {
         write!(f, "{}  {}", self.id, self.label)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::tiny_sweep;
+
+    fn plan_of(text: &str, overrides: &[&str]) -> Result<Plan, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).expect("write");
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        expand(Sweep::load(&path, &overrides)?)
+    }
+
+    fn error(text: &str) -> String {
+        plan_of(text, &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn grid_expands_to_the_cartesian_product_first_axis_slowest() {
+        let plan = plan_of(
+            "[grid]\nloss = [\"cce\", \"bce\", \"dice\"]\nseed = [1, 2]\n",
+            &[],
+        )
+        .expect("plan");
+        let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "loss=cce,seed=1",
+                "loss=cce,seed=2",
+                "loss=bce,seed=1",
+                "loss=bce,seed=2",
+                "loss=dice,seed=1",
+                "loss=dice,seed=2"
+            ]
+        );
+        assert_eq!(plan.runs[3].config.loss.name, crate::losses::Loss::Bce);
+        assert_eq!(plan.runs[3].config.train.seed, 2);
+    }
+
+    #[test]
+    fn run_id_depends_on_the_configuration_not_on_key_order() {
+        let a = plan_of(
+            "[base]\ntrain.epochs = 3\noptim.lr = 0.01\n[grid]\nseed = [1]\n",
+            &[],
+        )
+        .expect("a");
+        let b = plan_of(
+            "[base]\noptim.lr = 1e-2\n\n[base.train]\nepochs = 3\n[grid]\n\"train.seed\" = [1]\n",
+            &[],
+        )
+        .expect("b");
+        assert_eq!(a.runs[0].id, b.runs[0].id);
+        let c = plan_of("[base]\ntrain.epochs = 4\n[grid]\nseed = [1]\n", &[]).expect("c");
+        assert_ne!(a.runs[0].id, c.runs[0].id);
+        assert_eq!(a.runs[0].id.len(), 12);
+    }
+
+    #[test]
+    fn unknown_base_key_names_line_and_suggests_the_closest() {
+        let msg = error("[base]\ntrain.epoch = 3\n");
+        assert!(
+            msg.contains("p.toml:2:7")
+                && msg.contains("unknown key `train.epoch`")
+                && msg.contains("did you mean `train.epochs`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_its_line() {
+        let msg = error("[base]\ntrain.epochs = \"three\"\n");
+        assert!(
+            msg.contains("p.toml:2:7") && msg.contains("`train.epochs`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_grid_value_names_the_axis() {
+        let msg = error("[grid]\n\"optim.lr\" = [1e-3, 0.0]\n");
+        assert!(
+            msg.contains("p.toml:2:1")
+                && msg.contains("grid axis `optim.lr` = 0.0")
+                && msg.contains("must be a positive"),
+            "{msg}"
+        );
+        let msg = error("[base]\ntrain.batch_size = 0\n");
+        assert!(
+            msg.contains("`train.batch_size` must be at least 1"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_loss_lists_the_valid_ones() {
+        let msg = error("[grid]\nloss = [\"cce\", \"dicey\"]\n");
+        assert!(
+            msg.contains("dicey") && msg.contains("bce_dice") && msg.contains("grid axis `loss`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn only_selects_matching_runs_and_refuses_unknown_axes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(
+            dir.path(),
+            "only",
+            "loss = [\"cce\", \"bce\"]\nseed = [1, 2]\n\"optim.lr\" = [0.001, 0.01]",
+        );
+        let plan = expand(Sweep::load(&path, &[]).expect("sweep")).expect("plan");
+        let f = Filter::parse("loss=bce,seed=2", &plan).expect("filter");
+        assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 2);
+        let f = Filter::parse("optim.lr=1e-3", &plan).expect("filter");
+        assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 4);
+        let err = Filter::parse("optimizer=adam", &plan)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("not an axis of this sweep") && err.contains("loss, seed, optim.lr"),
+            "{err}"
+        );
+        let err = Filter::parse("seed=9", &plan)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("no value `9`"), "{err}");
+    }
+}

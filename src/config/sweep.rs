@@ -236,3 +236,92 @@ fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<
         values,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, overrides: &[&str]) -> Result<Sweep, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, text).expect("write");
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Sweep::load(&path, &overrides)
+    }
+
+    fn error(text: &str, overrides: &[&str]) -> String {
+        match load_text(text, overrides) {
+            Ok(_) => String::from("(no error)"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn short_axis_names_stand_for_loss_name_and_train_seed() {
+        let sweep =
+            load_text("[grid]\nloss = [\"cce\", \"bce\"]\nseed = [1, 2]\n", &[]).expect("sweep");
+        let keys: Vec<&str> = sweep.axes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["loss.name", "train.seed"]);
+        assert_eq!(sweep.name, "s");
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let msg = error("[base]\ntrain.epochs = 3\noptim.lr = = 1\n", &[]);
+        assert!(msg.contains("s.toml:3:"), "{msg}");
+        assert!(msg.contains("invalid TOML"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_table_suggests_the_closest() {
+        let msg = error("[gird]\nloss = [\"cce\"]\n", &[]);
+        assert!(
+            msg.contains("s.toml:1:") && msg.contains("did you mean `[grid]`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn axis_that_is_not_a_key_suggests_the_closest() {
+        let msg = error("[grid]\n\"optim.lrr\" = [1e-3]\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:1") && msg.contains("did you mean `optim.lr`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn empty_axis_is_refused() {
+        let msg = error("[grid]\nseed = []\n", &[]);
+        assert!(msg.contains("grid axis `seed` is empty"), "{msg}");
+    }
+
+    #[test]
+    fn axis_given_twice_under_two_names_is_refused() {
+        let msg = error("[grid]\nseed = [1]\n\"train.seed\" = [2]\n", &[]);
+        assert!(msg.contains("duplicated axis"), "{msg}");
+        let msg = error("[grid]\nseed = [1, 1]\n", &[]);
+        assert!(msg.contains("lists 1 twice"), "{msg}");
+    }
+
+    #[test]
+    fn set_overrides_base_keys_and_grid_axes() {
+        let sweep = load_text(
+            "[grid]\nseed = [1, 2, 3]\n",
+            &["train.epochs=3", "grid.seed=[1,2]", "grid.loss=[\"bce\"]"],
+        )
+        .expect("sweep");
+        assert_eq!(sweep.base["train"]["epochs"].as_integer(), Some(3));
+        assert_eq!(sweep.axes.len(), 2);
+        assert_eq!(sweep.axes[0].values.len(), 2);
+        assert_eq!(sweep.axes[1].key, "loss.name");
+    }
+
+    #[test]
+    fn sweep_name_with_a_path_is_refused() {
+        for name in ["../escape", "a/b", ".hidden", ""] {
+            let msg = error(&format!("[sweep]\nname = \"{name}\"\n"), &[]);
+            assert!(msg.contains("not a plain folder name"), "{name}: {msg}");
+        }
+    }
+}

@@ -296,6 +296,166 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::sweep::Sweep;
+    use crate::plan::expand;
+    use crate::run::rerun::rerun;
+    use crate::store::read_parquet;
+    use crate::testing::tiny_sweep;
+
+    fn plan(path: &std::path::Path, overrides: &[&str]) -> Plan {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        expand(Sweep::load(path, &overrides).expect("sweep")).expect("plan")
+    }
+
+    fn run(plan: &Plan, options: &Options) -> Summary {
+        let store = SweepStore::new(plan.sweep.results_dir());
+        execute(plan, &store, options, &AtomicBool::new(false)).expect("sweep runs")
+    }
+
+    fn two_jobs() -> Options {
+        Options {
+            jobs: Some(2),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parallel_sweep_records_every_run_and_reruns_bitwise_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(
+            dir.path(),
+            "par",
+            "loss = [\"cce\", \"bce\"]\nseed = [1, 2]",
+        );
+        let plan = plan(&path, &[]);
+        let summary = run(&plan, &two_jobs());
+        assert_eq!(
+            (summary.selected, summary.done, summary.not_done),
+            (4, 4, 0)
+        );
+        let root = plan.sweep.results_dir();
+        let frame = read_parquet(&root.join("metrics.parquet")).expect("frame");
+        assert_eq!(frame.height(), 4 * 2, "4 runs × 2 epochs");
+        for column in [
+            "run_id", "label", "loss", "seed", "epoch", "val_miou", "iou_6",
+        ] {
+            assert!(frame.column(column).is_ok(), "missing {column}");
+        }
+        assert!(root.join("metrics.csv").exists() && root.join("runs.csv").exists());
+        for run in &plan.runs {
+            let d = root.join("runs").join(&run.id);
+            for file in [
+                "config.toml",
+                "metrics.parquet",
+                "status.json",
+                "weights.safetensors",
+            ] {
+                assert!(d.join(file).exists(), "{} lacks {file}", run.label);
+            }
+        }
+        // Trained beside another run with 1 thread, rerun alone: bitwise the same rows.
+        let again = rerun(
+            &root.join("runs").join(&plan.runs[3].id),
+            &AtomicBool::new(false),
+        )
+        .expect("rerun");
+        assert_eq!(again.threads, 1);
+        assert_eq!(again.difference, None);
+    }
+
+    #[test]
+    fn resume_skips_finished_runs_and_a_new_axis_value_adds_only_its_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(dir.path(), "resume", "loss = [\"dice\"]\nseed = [1, 2]");
+        let first = run(&plan(&path, &[]), &two_jobs());
+        assert_eq!(first.done, 2);
+        let second = run(&plan(&path, &[]), &two_jobs());
+        assert_eq!((second.skipped, second.done), (2, 0));
+        let wider = run(&plan(&path, &["grid.seed=[1,2,3]"]), &two_jobs());
+        assert_eq!((wider.skipped, wider.done), (2, 1));
+        let forced = run(
+            &plan(&path, &[]),
+            &Options {
+                force: true,
+                ..two_jobs()
+            },
+        );
+        assert_eq!((forced.skipped, forced.done), (0, 2));
+    }
+
+    #[test]
+    fn only_runs_the_matching_subset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(
+            dir.path(),
+            "subset",
+            "loss = [\"cce\", \"iou\"]\nseed = [1, 2]",
+        );
+        let plan = plan(&path, &[]);
+        let only = Some(Filter::parse("loss=iou,seed=2", &plan).expect("filter"));
+        let summary = run(&plan, &Options { only, ..two_jobs() });
+        assert_eq!((summary.selected, summary.done), (1, 1));
+        let store = SweepStore::new(plan.sweep.results_dir());
+        assert!(
+            store.status(&plan.runs[0].id).expect("status").is_none(),
+            "cce,seed=1 did not run"
+        );
+    }
+
+    #[test]
+    fn diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // lr 1e20 with SGD overflows to NaN; 5 classes does not match the 7-class data.
+        let path = tiny_sweep(
+            dir.path(),
+            "faults",
+            "\"optim.lr\" = [0.01, 1e20]\n\"model.num_classes\" = [7, 5]",
+        );
+        let plan = plan(&path, &["optim.name=sgd"]);
+        let summary = run(&plan, &two_jobs());
+        assert_eq!((summary.done, summary.diverged, summary.failed), (1, 1, 2));
+        assert!(!summary.all_done());
+        let store = SweepStore::new(plan.sweep.results_dir());
+        let states: Vec<(String, State, Option<String>)> = plan
+            .runs
+            .iter()
+            .map(|r| {
+                let s = store.status(&r.id).expect("read").expect("status");
+                (r.label.clone(), s.state, s.error)
+            })
+            .collect();
+        assert_eq!(states[0].1, State::Done);
+        assert_eq!(states[1].1, State::Failed);
+        assert!(
+            states[1]
+                .2
+                .as_deref()
+                .is_some_and(|e| e.contains("model.num_classes is 5")),
+            "{states:?}"
+        );
+        assert_eq!(states[2].1, State::Diverged);
+        assert!(
+            states[2]
+                .2
+                .as_deref()
+                .is_some_and(|e| e.contains("epoch 1")),
+            "{states:?}"
+        );
+        // Diverged runs are final: a resumed sweep keeps them; failed ones run again.
+        let again = run(&plan, &two_jobs());
+        assert_eq!((again.skipped, again.failed), (2, 2));
+    }
+
+    #[test]
+    fn raised_stop_flag_starts_no_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(dir.path(), "stopped", "seed = [1, 2]");
+        let plan = plan(&path, &[]);
+        let store = SweepStore::new(plan.sweep.results_dir());
+        let summary = execute(&plan, &store, &two_jobs(), &AtomicBool::new(true)).expect("sweep");
+        assert_eq!((summary.done, summary.not_done), (0, 2));
+        assert!(store.status(&plan.runs[0].id).expect("status").is_none());
+    }
 
     #[test]
     fn layout_gives_every_core_a_job_and_never_more_jobs_than_runs() {
