@@ -26,7 +26,7 @@ build: $(SETUP)
 	$(CARGO) build --release
 
 demo: build
-	$(LOSSBENCH) train --set train.epochs=5 --out results/demo
+	$(LOSSBENCH) run experiments/quick.toml
 
 test: $(SETUP)
 	$(CARGO) test --release

@@ -326,7 +326,13 @@ pub fn iou_column(k: usize) -> String {
     format!("iou_{k}")
 }
 
-/// One row per epoch: the scalar columns, then `iou_0 .. iou_{C-1}`.
+/// The column of class `k`'s share of the loss gradient at the logits.
+pub fn grad_share_column(k: usize) -> String {
+    format!("grad_share_{k}")
+}
+
+/// One row per epoch: the scalar columns, then `iou_0 .. iou_{C-1}` and
+/// `grad_share_0 .. grad_share_{C-1}`.
 pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     let f = |name: &str, get: fn(&EpochRow) -> f64| {
         Column::new(name.into(), rows.iter().map(get).collect::<Vec<f64>>())
@@ -347,13 +353,17 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
         f("seconds", |r| r.seconds),
     ];
     let classes = rows.first().map_or(0, |r| r.iou_per_class.len());
-    for k in 0..classes {
-        let values: Vec<f64> = rows
-            .iter()
-            .map(|r| r.iou_per_class.get(k).copied().unwrap_or(f64::NAN))
-            .collect();
-        columns.push(Column::new(iou_column(k).into(), values));
-    }
+    let per_class = |name: fn(usize) -> String, get: fn(&EpochRow) -> &[f64]| {
+        (0..classes).map(move |k| {
+            let values: Vec<f64> = rows
+                .iter()
+                .map(|r| get(r).get(k).copied().unwrap_or(f64::NAN))
+                .collect();
+            Column::new(name(k).into(), values)
+        })
+    };
+    columns.extend(per_class(iou_column, |r| &r.iou_per_class));
+    columns.extend(per_class(grad_share_column, |r| &r.grad_share));
     DataFrame::new(rows.len(), columns)
 }
 
@@ -471,6 +481,7 @@ mod tests {
             binary_accuracy_softmax: 0.8,
             iou_per_class: vec![0.5, f64::NAN, 0.1],
             grad_norm: 2.0,
+            grad_share: vec![0.2, 0.3, 0.5],
             seconds: 0.1,
         }
     }
@@ -481,6 +492,7 @@ mod tests {
         assert_eq!(df.height(), 2);
         assert!(df.column("iou_2").is_ok());
         assert!(df.column("iou_3").is_err());
+        assert!(df.column("grad_share_2").is_ok());
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct EpochRow {
     pub iou_per_class: Vec<f64>,
     /// Mean over the epoch's steps of the L2 norm of the whole gradient (after `loss.scale`).
     pub grad_norm: f64,
+    /// Where the loss pushes: per class, the share of `Σ |∂loss/∂z|` at the logits over that
+    /// class's pixels, from one backward pass on the first validation batch.
+    pub grad_share: Vec<f64>,
     pub seconds: f64,
 }
 
@@ -141,6 +144,14 @@ pub fn train(
             ignore,
             device,
         )?;
+        let grad_share = gradient_share(
+            &net,
+            config,
+            &data.val,
+            net_config.num_classes,
+            ignore,
+            device,
+        )?;
         let row = EpochRow {
             epoch,
             train_loss,
@@ -156,6 +167,7 @@ pub fn train(
                 .map(|v| v.unwrap_or(f64::NAN))
                 .collect(),
             grad_norm,
+            grad_share,
             seconds: start.elapsed().as_secs_f64(),
         };
         on_epoch(&row);
@@ -271,6 +283,41 @@ fn global_norm(params: &[Tensor]) -> Tensor {
     Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
 }
 
+/// Per class, the share of the loss's gradient magnitude at the logits that falls on that
+/// class's pixels: `Σ_{pixels of c} Σ_channels |∂loss/∂z|`, normalised to sum to 1, from the
+/// network in evaluation mode on the first batch of `split`.
+pub fn gradient_share(
+    net: &UNet,
+    config: &RunConfig,
+    split: &Split,
+    classes: i64,
+    ignore: Option<i64>,
+    device: Device,
+) -> anyhow::Result<Vec<f64>> {
+    let len = (config.train.batch_size as i64).min(split.len());
+    let xs = split.images.narrow(0, 0, len).to_device(device);
+    let ys = split.masks.narrow(0, 0, len).to_device(device);
+    let logits = tch::no_grad(|| net.forward_t(&xs, false))
+        .detach()
+        .set_requires_grad(true);
+    config.loss.name.compute(&logits, &ys, ignore).backward();
+    let magnitude = logits
+        .grad()
+        .abs()
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+    let (targets, weights) = match ignore {
+        Some(i) => {
+            let valid = ys.ne(i);
+            (ys.masked_select(&valid), magnitude.masked_select(&valid))
+        }
+        None => (ys.reshape([-1]), magnitude.reshape([-1])),
+    };
+    let per_class = targets.bincount(Some(&weights), classes);
+    let total = per_class.sum(Kind::Double);
+    let share = (per_class / total).to_device(Device::Cpu);
+    Vec::<f64>::try_from(&share).context("cannot read the gradient shares")
+}
+
 /// The validation loss (mean over images) and metrics of `net` on `split`.
 pub fn evaluate(
     net: &UNet,
@@ -365,6 +412,7 @@ mod tests {
                     .map(f64::to_bits),
                 );
                 v.extend(r.iou_per_class.iter().map(|x| x.to_bits()));
+                v.extend(r.grad_share.iter().map(|x| x.to_bits()));
                 v
             })
             .collect()

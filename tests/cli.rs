@@ -1,0 +1,174 @@
+//! The `lossbench` binary as a user runs it: exit statuses, messages, Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+
+/// A tiny sweep file in `dir` whose results go under `dir/results`.
+fn sweep(dir: &Path, name: &str, epochs: usize, grid: &str) -> PathBuf {
+    let text = format!(
+        "[sweep]\nname = \"{name}\"\nresults = \"{results}\"\nplots = \"{plots}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = {epochs}\ntrain.batch_size = 8\n\
+         [grid]\n{grid}\n",
+        results = dir.join("results").display(),
+        plots = dir.join("plots").display(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write sweep");
+    path
+}
+
+fn lossbench(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("lossbench runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn run_then_resume_exits_zero_and_skips_finished_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "cli", 1, "seed = [1, 2]");
+    let path = path.to_str().expect("utf-8 path");
+    let first = lossbench(&["run", path, "--jobs", "2"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("2 runs: 2 done"), "{}", text(&first));
+    let second = lossbench(&["run", path]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(
+        text(&second).contains("2 finished earlier"),
+        "{}",
+        text(&second)
+    );
+    let plan = lossbench(&["plan", path]);
+    assert!(
+        text(&plan).contains("[done]") && text(&plan).contains("2 runs (0 to run"),
+        "{}",
+        text(&plan)
+    );
+}
+
+#[test]
+fn invalid_configuration_exits_two_with_file_line_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[base]\ntrain.epoch = 3\n").expect("write");
+    let out = lossbench(&["run", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let msg = text(&out);
+    assert!(
+        msg.contains("bad.toml:2:7: unknown key `train.epoch`")
+            && msg.contains("did you mean `train.epochs`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn diverged_run_makes_the_exit_status_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "nan", 1, "\"optim.lr\" = [1e20]");
+    let out = lossbench(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--set",
+        "optim.name=sgd",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("1 diverged"), "{}", text(&out));
+}
+
+#[test]
+fn rerun_of_a_folder_that_is_not_a_run_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lossbench(&["rerun", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("is not a run folder"), "{}", text(&out));
+}
+
+#[test]
+fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "sigint", 200, "seed = [1]");
+    let mut child = Command::new(BIN)
+        .args(["run", path.to_str().expect("utf-8"), "--jobs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait for two finished epochs, then send SIGINT as Ctrl-C would.
+    let mut epochs = 0;
+    for line in lines.by_ref() {
+        if line.expect("line").contains("epoch ") {
+            epochs += 1;
+            if epochs == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(epochs, 2, "the run printed its epochs");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let runs = dir.path().join("results/sigint/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .next()
+        .expect("one run")
+        .expect("entry")
+        .path();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("status.json")).expect("status"))
+            .expect("json");
+    assert_eq!(json["state"], "interrupted");
+    let done = json["epochs_done"].as_u64().expect("epochs_done");
+    assert!((2..200).contains(&done), "{done}");
+    let frame =
+        std::fs::read_to_string(dir.path().join("results/sigint/metrics.csv")).expect("frame");
+    assert_eq!(
+        frame.lines().count() as u64,
+        done + 1,
+        "header + one row per finished epoch"
+    );
+}
+
+#[test]
+fn verify_losses_passes_on_the_reference_and_fails_on_a_tampered_copy() {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/losses.json");
+    assert!(
+        reference.exists(),
+        "this test needs {} (the project's shared/ folder beside the checkout)",
+        reference.display()
+    );
+    let ok = lossbench(&["verify-losses", reference.to_str().expect("utf-8")]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&reference).expect("read")).expect("json");
+    let value = json["cases"][0]["losses"]["bce"]["value"]
+        .as_f64()
+        .expect("value");
+    json["cases"][0]["losses"]["bce"]["value"] = serde_json::json!(value * 1.01);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, serde_json::to_vec(&json).expect("json")).expect("write");
+    let bad = lossbench(&["verify-losses", tampered.to_str().expect("utf-8")]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).contains("FAIL (1 values"), "{}", text(&bad));
+}
