@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod reference;
+pub mod report;
 pub mod run;
 pub mod store;
 #[cfg(test)]

@@ -189,6 +189,111 @@ impl SweepStore {
     }
 }
 
+/// How many validation images the report shows predictions for.
+pub const EXAMPLES: i64 = 4;
+
+/// `dataset.json` of a sweep: what the report needs to know of the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub class_names: Vec<String>,
+    pub palette: Vec<[u8; 3]>,
+    /// Share of the training split's valid pixels in each class.
+    pub train_frequencies: Vec<f64>,
+    pub ignore_index: Option<i64>,
+    pub height: i64,
+    pub width: i64,
+}
+
+impl SweepStore {
+    /// Writes `dataset.json`, and the first validation images and their masks side by side
+    /// as `examples.png` and `examples_mask.png` (class indices as grey levels).
+    pub fn write_dataset(&self, data: &crate::data::Dataset) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        let classes = data.num_classes();
+        let masks = data.train.masks.reshape([-1]);
+        let valid = match data.ignore_index {
+            Some(i) => masks.masked_select(&masks.ne(i)),
+            None => masks,
+        };
+        let counts = Vec::<i64>::try_from(&valid.bincount::<tch::Tensor>(None, classes))?;
+        let total = counts.iter().sum::<i64>().max(1) as f64;
+        let (height, width) = data.image_size();
+        let info = DatasetInfo {
+            class_names: data.class_names.clone(),
+            palette: data.palette.clone(),
+            train_frequencies: counts.iter().map(|c| *c as f64 / total).collect(),
+            ignore_index: data.ignore_index,
+            height,
+            width,
+        };
+        write_atomic(
+            &self.root.join("dataset.json"),
+            &serde_json::to_vec_pretty(&info)?,
+        )?;
+        let k = EXAMPLES.min(data.val.len());
+        let images = data.val.images.narrow(0, 0, k);
+        let rgb = (images.clamp(0.0, 1.0) * 255.0)
+            .round()
+            .to_kind(tch::Kind::Uint8);
+        let rgb = if rgb.size()[1] == 1 {
+            rgb.repeat([1, 3, 1, 1])
+        } else {
+            rgb.narrow(1, 0, 3)
+        };
+        // [k, 3, H, W] -> [H, k * W, 3]
+        let strip = rgb
+            .permute([2, 0, 3, 1])
+            .reshape([height, k * width, 3])
+            .contiguous();
+        let bytes = Vec::<u8>::try_from(&strip.reshape([-1]))?;
+        write_png(
+            &self.root.join("examples.png"),
+            image::ColorType::Rgb8,
+            (k * width) as u32,
+            height as u32,
+            &bytes,
+        )?;
+        write_index_strip(
+            &self.root.join("examples_mask.png"),
+            &data.val.masks.narrow(0, 0, k),
+        )
+    }
+
+    /// Writes a run's predictions for the example images as `predictions.png`.
+    pub fn write_predictions(&self, id: &str, predictions: &tch::Tensor) -> anyhow::Result<()> {
+        write_index_strip(&self.run_dir(id).join("predictions.png"), predictions)
+    }
+}
+
+/// Writes index masks `[k, H, W]` side by side as an 8-bit grey PNG (255 stays 255).
+fn write_index_strip(path: &Path, masks: &tch::Tensor) -> anyhow::Result<()> {
+    let size = masks.size();
+    let (k, h, w) = (size[0], size[1], size[2]);
+    let strip = masks
+        .clamp(0, 255)
+        .to_kind(tch::Kind::Uint8)
+        .permute([1, 0, 2])
+        .reshape([h, k * w])
+        .contiguous();
+    let bytes = Vec::<u8>::try_from(&strip.reshape([-1]))?;
+    write_png(path, image::ColorType::L8, (k * w) as u32, h as u32, &bytes)
+}
+
+fn write_png(
+    path: &Path,
+    colour: image::ColorType,
+    width: u32,
+    height: u32,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    write_atomic_with(path, |file| {
+        let encoder = image::codecs::png::PngEncoder::new(std::io::BufWriter::new(file));
+        image::ImageEncoder::write_image(encoder, bytes, width, height, colour.into())?;
+        Ok(())
+    })
+}
+
 /// Reads `status.json` in `dir`, `None` when there is none.
 pub fn read_status(dir: &Path) -> anyhow::Result<Option<RunStatus>> {
     let path = dir.join("status.json");

@@ -152,6 +152,9 @@ pub fn execute(
                 data.val.len(),
                 data.bytes() as f64 / (1 << 20) as f64
             ));
+            if datasets.is_empty() {
+                store.write_dataset(&data)?;
+            }
             datasets.insert(key.clone(), data);
         }
         work.push((*run, datasets[&key].shallow_clone()));
@@ -237,7 +240,16 @@ fn run_one(
             let saved = trained
                 .vars
                 .save(store.run_dir(&run.id).join("weights.safetensors"))
-                .context("cannot save the weights");
+                .context("cannot save the weights")
+                .and_then(|()| {
+                    let predictions = train::predict(
+                        &trained.net,
+                        &data.val,
+                        crate::store::EXAMPLES,
+                        trained.device,
+                    );
+                    store.write_predictions(&run.id, &predictions)
+                });
             match (trained.ending, saved, record_error) {
                 (_, _, Some(e)) | (_, Err(e), None) => Err(e),
                 (Ending::Done, Ok(()), None) => Ok((State::Done, None)),

@@ -318,6 +318,19 @@ pub fn gradient_share(
     Vec::<f64>::try_from(&share).context("cannot read the gradient shares")
 }
 
+/// The argmax prediction `[k, H, W]` (int64, on the CPU) of `net` for the first `k` images
+/// of `split`.
+pub fn predict(net: &UNet, split: &Split, k: i64, device: Device) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let xs = split
+        .images
+        .narrow(0, 0, k.min(split.len()))
+        .to_device(device);
+    net.forward_t(&xs, false)
+        .argmax(1, false)
+        .to_device(Device::Cpu)
+}
+
 /// The validation loss (mean over images) and metrics of `net` on `split`.
 pub fn evaluate(
     net: &UNet,
