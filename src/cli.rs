@@ -15,6 +15,7 @@ use crate::config::sweep::Sweep;
 use crate::config::RunConfig;
 use crate::plan::{self, Filter, Plan};
 use crate::reference::{Precision, ReferenceFile};
+use crate::report;
 use crate::run::rerun;
 use crate::run::scheduler::{self, Options};
 use crate::run::train::{self, Ending};
@@ -89,6 +90,14 @@ enum Command {
         #[command(flatten)]
         args: SweepArgs,
     },
+    /// Write the HTML/PNG/SVG report of a sweep from its results folder.
+    Report {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+        /// Write into this folder instead of the sweep's plots folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Rerun one stored run and report whether its rows equal the stored ones.
     Rerun {
         /// A run folder: results/<sweep>/runs/<run-id>.
@@ -123,6 +132,16 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Run { args, force } => run_sweep(&args, force),
         Command::Plan { args } => print_plan(&args),
         Command::Rerun { dir } => rerun_one(&dir),
+        Command::Report { results, out } => {
+            let start = std::time::Instant::now();
+            let index = report::build(&results, out.as_deref())?;
+            println!(
+                "report: {} ({:.2}s)",
+                index.display(),
+                start.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Train {
             config,
             overrides,
@@ -214,6 +233,12 @@ fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
         summary.skipped
     );
     println!("results in {}", store.root.display());
+    if summary.done + summary.skipped > 0 {
+        match report::build(&store.root, None) {
+            Ok(index) => println!("report: {}", index.display()),
+            Err(e) => eprintln!("no report: {e:#}"),
+        }
+    }
     Ok(if STOP.load(Ordering::SeqCst) {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if summary.all_done() {

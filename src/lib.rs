@@ -7,6 +7,7 @@
 //! [`metrics`] are the ground floor: tensors in, tensors out, no files and no printing.
 //! [`reference`] checks the ground floor against exported reference values.
 
+pub mod analyse;
 pub mod cli;
 pub mod config;
 pub mod data;

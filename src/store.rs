@@ -185,8 +185,53 @@ impl SweepStore {
         write_frame(&mut frame, &self.root, "metrics")?;
         let mut runs = runs_frame(&statuses, plan)?;
         write_frame(&mut runs, &self.root, "runs")?;
+        let info = SweepInfo {
+            name: plan.sweep.name.clone(),
+            description: plan.sweep.description.clone(),
+            plots_dir: plan.sweep.plots_dir(),
+            axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
+            runs: plan.runs.len(),
+        };
+        write_atomic(
+            &self.root.join("sweep.json"),
+            &serde_json::to_vec_pretty(&info)?,
+        )?;
         Ok(frame)
     }
+}
+
+/// `sweep.json`: the sweep as the report needs it, written with every frame rebuild.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepInfo {
+    pub name: String,
+    pub description: Option<String>,
+    /// Where the report goes: `plots/<name>`.
+    pub plots_dir: PathBuf,
+    /// Axis labels (frame columns) in grid order.
+    pub axes: Vec<String>,
+    pub runs: usize,
+}
+
+/// Reads a sweep folder's `sweep.json`.
+pub fn read_sweep_info(root: &Path) -> anyhow::Result<SweepInfo> {
+    let path = root.join("sweep.json");
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read {}: {} is not a sweep's results folder (run `lossbench run` first)",
+            path.display(),
+            root.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a sweep description", path.display()))
+}
+
+/// Reads a sweep folder's `dataset.json`.
+pub fn read_dataset_info(root: &Path) -> anyhow::Result<DatasetInfo> {
+    let path = root.join("dataset.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a dataset description", path.display()))
 }
 
 /// How many validation images the report shows predictions for.

@@ -1,3 +1,732 @@
-//! The report: figures and an HTML page built from a sweep's frame alone.
+//! The report: reads a sweep's results folder (its frame, `sweep.json`, `dataset.json` and
+//! the example predictions) and writes `plots/<sweep>/index.html` with every figure as PNG
+//! and SVG beside it, and `findings.json` with the numbers the page states. It never
+//! retrains: everything comes from what the runs recorded.
 
+pub mod examples;
+pub mod html;
 pub mod plots;
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::analyse::{self, Analysis, Band, BandKind, Runs};
+use crate::losses::Loss;
+use crate::store::{self, DatasetInfo, SweepInfo};
+use html::{Cell, FigureRef, Page, Section, Table};
+use plots::{LineChart, PointGroup, Scatter, Series, SmallMultiples};
+use plotters::prelude::SeriesLabelPosition;
+
+/// Axes that, when the sweep has them, split the final mIoU per loss (the gradient-scale
+/// control).
+const CONTROL_AXES: [&str; 2] = ["optim.name", "loss.scale"];
+
+/// The fixed colour of a loss across every figure.
+pub fn loss_colour(loss: &str) -> plotters::style::RGBColor {
+    let index = loss
+        .parse::<Loss>()
+        .ok()
+        .and_then(|l| Loss::ALL.iter().position(|x| *x == l));
+    plots::colour(index.unwrap_or(Loss::ALL.len()))
+}
+
+/// Builds the report of the sweep in `results` (a `results/<sweep>` folder) into `out`, or
+/// into the sweep's plots folder; returns the path of `index.html`.
+pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let info = store::read_sweep_info(results)?;
+    let dataset = store::read_dataset_info(results).ok();
+    let frame = store::read_parquet(&results.join("metrics.parquet"))?;
+    let runs = Runs::from_frame(&frame)?;
+    if !runs.runs.iter().any(|r| r.is_done()) {
+        bail!(
+            "{} has no finished run, so there is nothing to report; run the sweep first (lossbench run <sweep.toml>)",
+            results.display()
+        );
+    }
+    let dir = out.map_or_else(|| info.plots_dir.clone(), Path::to_path_buf);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let group_by: Vec<&str> = CONTROL_AXES
+        .into_iter()
+        .filter(|a| info.axes.iter().any(|x| x == a))
+        .collect();
+    let analysis = analyse::analyse(&frame, &group_by)?;
+    store::write_atomic(
+        &dir.join("findings.json"),
+        &serde_json::to_vec_pretty(&analysis)?,
+    )?;
+
+    let classes = dataset
+        .as_ref()
+        .map_or_else(|| class_count(&runs), |d| d.class_names.len());
+    let class_names: Vec<String> = dataset.as_ref().map_or_else(
+        || (0..classes).map(|k| format!("class {k}")).collect(),
+        |d| d.class_names.clone(),
+    );
+    let mut sections = Vec::new();
+    sections.push(loss_section(&runs, &dir)?);
+    sections.push(curve_section(
+        &runs,
+        &dir,
+        "val_miou",
+        "miou",
+        "Validation mIoU per epoch",
+        "validation mIoU",
+    )?);
+    sections.push(illusion_section(&runs, &dir, classes)?);
+    if let Some(d) = &dataset {
+        sections.push(per_class_section(&runs, &dir, d)?);
+    }
+    sections.push(finals_section(&analysis, &runs, &dir, &group_by)?);
+    sections.push(gradient_section(&runs, &dir, &class_names)?);
+    if let Some(d) = &dataset {
+        if let Some(s) = examples::section(results, &dir, &analysis, d)? {
+            sections.push(s);
+        }
+    }
+    sections.push(runs_section(&analysis, &info, results, &dir));
+
+    let page = Page {
+        title: format!("lossbench report: {}", info.name),
+        subtitle: subtitle(&info, &runs),
+        verdict: analysis
+            .verdict
+            .text
+            .split("\n\n")
+            .map(String::from)
+            .collect(),
+        sections,
+    };
+    let index = dir.join("index.html");
+    store::write_atomic(&index, html::render(&page).as_bytes())?;
+    Ok(index)
+}
+
+fn subtitle(info: &SweepInfo, runs: &Runs) -> String {
+    let done = runs.runs.iter().filter(|r| r.is_done()).count();
+    let mut s = format!(
+        "{} runs in the frame ({} done) of {} planned; axes: {}.",
+        runs.runs.len(),
+        done,
+        info.runs,
+        if info.axes.is_empty() {
+            "none".to_string()
+        } else {
+            info.axes.join(", ")
+        }
+    );
+    if let Some(d) = &info.description {
+        s = format!("{d}. {s}");
+    }
+    s
+}
+
+fn class_count(runs: &Runs) -> usize {
+    runs.metrics
+        .iter()
+        .filter(|m| m.starts_with("iou_"))
+        .count()
+}
+
+/// A band as a plotted series, optionally divided by its value at the first epoch.
+fn series(band: &Band, name: String, normalise: bool) -> Series {
+    let scale = if normalise {
+        band.mean
+            .first()
+            .copied()
+            .filter(|v| *v != 0.0)
+            .unwrap_or(1.0)
+    } else {
+        1.0
+    };
+    let x: Vec<f64> = band.epochs.iter().map(|e| *e as f64).collect();
+    Series {
+        name,
+        colour: loss_colour(&band.loss),
+        points: x
+            .iter()
+            .zip(&band.mean)
+            .map(|(x, y)| (*x, y / scale))
+            .collect(),
+        band: x
+            .iter()
+            .zip(band.low.iter().zip(&band.high))
+            .filter(|(_, (l, h))| l.is_finite() && h.is_finite())
+            .map(|(x, (l, h))| (*x, l / scale, h / scale))
+            .collect(),
+        dashed: false,
+    }
+}
+
+/// "mean with a 95% t-interval of the mean over seeds", or the min–max wording.
+fn band_words(bands: &[Band]) -> String {
+    let kinds: Vec<BandKind> = bands.iter().map(|b| b.kind).collect();
+    let describe = |k: BandKind| k.describe().to_string();
+    match (kinds.contains(&BandKind::TInterval95), kinds.contains(&BandKind::MinMax)) {
+        (true, true) => format!(
+            "Lines are means over seeds; bands are the {} where a loss has at least 3 seeds, the {} otherwise.",
+            describe(BandKind::TInterval95),
+            describe(BandKind::MinMax)
+        ),
+        (false, true) => format!("Lines are means over seeds; bands are the {} (fewer than 3 seeds).", describe(BandKind::MinMax)),
+        _ => format!("Lines are means over seeds; bands are the {}.", describe(BandKind::TInterval95)),
+    }
+}
+
+fn named(bands: &[Band]) -> Vec<(String, &Band)> {
+    bands
+        .iter()
+        .map(|b| {
+            let n = b.runs;
+            (format!("{} (n={n})", b.loss), b)
+        })
+        .collect()
+}
+
+fn figure(stem: &str, caption: String) -> FigureRef {
+    FigureRef {
+        stem: stem.to_string(),
+        caption,
+        png_only: false,
+    }
+}
+
+fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
+    let bands = analyse::bands(runs, "train_loss", &[])?;
+    let chart = |normalise: bool, title: &str, y: &str| LineChart {
+        title: title.to_string(),
+        x_label: "epoch".into(),
+        y_label: y.to_string(),
+        series: named(&bands)
+            .into_iter()
+            .map(|(n, b)| series(b, n, normalise))
+            .collect(),
+        hlines: vec![],
+        log_y: false,
+        legend: SeriesLabelPosition::UpperRight,
+        headroom: 0.25,
+    };
+    plots::save(
+        &chart(false, "Training loss per epoch (raw)", "training loss"),
+        &dir.join("train_loss"),
+    )?;
+    plots::save(
+        &chart(
+            true,
+            "Training loss per epoch, divided by its epoch-1 value",
+            "training loss / epoch 1",
+        ),
+        &dir.join("train_loss_normalised"),
+    )?;
+    Ok(Section {
+        id: "loss".into(),
+        heading: "Training loss".into(),
+        paragraphs: vec![
+            "The raw losses live on different scales and cannot be compared by height: BCE averages its per-pixel loss over C sigmoid channels (so its value and its gradients are about C times smaller than CCE's), and Dice and IoU losses live in [0, 1]. The second figure divides each curve by its value at epoch 1, so only the shape of the decrease is compared.".into(),
+            band_words(&bands),
+        ],
+        figures: vec![
+            figure("train_loss", "Training loss per epoch, raw.".into()),
+            figure("train_loss_normalised", "Training loss per epoch, normalised to epoch 1.".into()),
+        ],
+        tables: vec![],
+    })
+}
+
+fn curve_section(
+    runs: &Runs,
+    dir: &Path,
+    metric: &str,
+    stem: &str,
+    heading: &str,
+    y: &str,
+) -> anyhow::Result<Section> {
+    let bands = analyse::bands(runs, metric, &[])?;
+    let chart = LineChart {
+        title: heading.to_string(),
+        x_label: "epoch".into(),
+        y_label: y.to_string(),
+        series: named(&bands)
+            .into_iter()
+            .map(|(n, b)| series(b, n, false))
+            .collect(),
+        hlines: vec![],
+        log_y: false,
+        legend: SeriesLabelPosition::LowerRight,
+        headroom: 0.0,
+    };
+    plots::save(&chart, &dir.join(stem))?;
+    Ok(Section {
+        id: stem.to_string(),
+        heading: heading.to_string(),
+        paragraphs: vec![band_words(&bands)],
+        figures: vec![figure(stem, format!("{heading}."))],
+        tables: vec![],
+    })
+}
+
+fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<Section> {
+    let metrics = [
+        ("binary_accuracy", "binary accuracy (Keras)"),
+        ("pixel_accuracy", "pixel accuracy"),
+        ("val_miou", "mIoU"),
+    ];
+    let per_metric: Vec<Vec<Band>> = metrics
+        .iter()
+        .map(|(m, _)| analyse::bands(runs, m, &[]))
+        .collect::<Result<_, _>>()?;
+    let baseline = (classes as f64 - 1.0) / classes as f64;
+    let losses: Vec<String> = per_metric[0].iter().map(|b| b.loss.clone()).collect();
+    let panels = losses
+        .iter()
+        .map(|loss| LineChart {
+            title: loss.clone(),
+            x_label: "epoch".into(),
+            y_label: "score".into(),
+            series: metrics
+                .iter()
+                .zip(&per_metric)
+                .enumerate()
+                .filter_map(|(i, ((_, name), bands))| {
+                    let band = bands.iter().find(|b| &b.loss == loss)?;
+                    let mut s = series(band, name.to_string(), false);
+                    s.colour = plots::colour(i + 4);
+                    s.dashed = i == 0;
+                    Some(s)
+                })
+                .collect(),
+            hlines: vec![(
+                baseline,
+                format!("all channels off: (C-1)/C = {baseline:.3}"),
+            )],
+            log_y: false,
+            legend: SeriesLabelPosition::UpperRight,
+            headroom: 0.45,
+        })
+        .collect();
+    let figure_ = SmallMultiples {
+        title: "The accuracy illusion: binary accuracy, pixel accuracy and mIoU per epoch".into(),
+        panels,
+        columns: 2,
+    };
+    plots::save(&figure_, &dir.join("accuracy_illusion"))?;
+    Ok(Section {
+        id: "illusion".into(),
+        heading: "The accuracy illusion".into(),
+        paragraphs: vec![format!(
+            "Keras reports binary_accuracy as \"accuracy\" for a model compiled with binary cross-entropy: the share of the {classes} channels of every pixel that are right. A model that switches every channel off already scores (C-1)/C = {baseline:.3}, the dashed grey line, whatever it predicts. Pixel accuracy and mIoU score the argmax class and have no such floor. Binary accuracy is computed on each model's own activation (sigmoid for bce, bce_dice and depth_softmax_cce; softmax otherwise)."
+        )],
+        figures: vec![figure("accuracy_illusion", "Per loss: binary accuracy (dashed), pixel accuracy and mIoU; means over seeds with bands.".into())],
+        tables: vec![],
+    })
+}
+
+fn per_class_section(runs: &Runs, dir: &Path, dataset: &DatasetInfo) -> anyhow::Result<Section> {
+    let mut groups = Vec::new();
+    let losses = loss_order(runs);
+    for loss in &losses {
+        let mut points = Vec::new();
+        for (k, freq) in dataset.train_frequencies.iter().enumerate() {
+            let finals = analyse::finals(runs, &format!("iou_{k}"))?;
+            let values: Vec<f64> = finals
+                .iter()
+                .filter(|f| &f.loss == loss && f.value.is_finite())
+                .map(|f| f.value)
+                .collect();
+            if !values.is_empty() && *freq > 0.0 {
+                points.push((*freq, analyse::mean(&values)));
+            }
+        }
+        groups.push(PointGroup {
+            name: loss.clone(),
+            colour: loss_colour(loss),
+            points,
+            intervals: vec![],
+        });
+    }
+    let chart = Scatter {
+        title: "Final IoU per class against the class's pixel frequency".into(),
+        x_label: "share of training pixels (log scale)".into(),
+        y_label: "IoU at the last epoch (mean over seeds)".into(),
+        categories: vec![],
+        log_x: true,
+        groups,
+    };
+    plots::save(&chart, &dir.join("per_class_iou"))?;
+    let mut order: Vec<usize> = (0..dataset.class_names.len()).collect();
+    order.sort_by(|a, b| dataset.train_frequencies[*a].total_cmp(&dataset.train_frequencies[*b]));
+    let table = Table {
+        header: vec!["class".into(), "share of training pixels".into()],
+        rows: order
+            .iter()
+            .map(|&k| {
+                vec![
+                    Cell::Text(dataset.class_names[k].clone()),
+                    Cell::Text(format!("{:.4}", dataset.train_frequencies[k])),
+                ]
+            })
+            .collect(),
+        row_classes: vec![],
+    };
+    Ok(Section {
+        id: "classes".into(),
+        heading: "Which loss helps rare classes".into(),
+        paragraphs: vec!["Each marker is one class under one loss: rare classes on the left. A loss that helps rare classes sits higher on the left.".into()],
+        figures: vec![figure("per_class_iou", "Final per-class IoU against class pixel frequency, one marker per loss.".into())],
+        tables: vec![table],
+    })
+}
+
+/// The losses of the frame, in the order of the study.
+fn loss_order(runs: &Runs) -> Vec<String> {
+    let mut losses: Vec<String> = Vec::new();
+    for r in &runs.runs {
+        if !losses.contains(&r.loss) {
+            losses.push(r.loss.clone());
+        }
+    }
+    let rank = |l: &String| {
+        l.parse::<Loss>()
+            .ok()
+            .and_then(|x| Loss::ALL.iter().position(|y| *y == x))
+            .unwrap_or(usize::MAX)
+    };
+    losses.sort_by_key(rank);
+    losses
+}
+
+fn interval(ci: Option<(f64, f64)>) -> String {
+    ci.map_or_else(|| "n/a".to_string(), |(l, h)| format!("[{l:.4}, {h:.4}]"))
+}
+
+fn group_text(group: &[(String, String)]) -> String {
+    group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn finals_section(
+    analysis: &Analysis,
+    runs: &Runs,
+    dir: &Path,
+    group_by: &[&str],
+) -> anyhow::Result<Section> {
+    let pooled = analyse::summarise(runs, analyse::MAIN_METRIC, &[])?;
+    let finals = analyse::finals(runs, analyse::MAIN_METRIC)?;
+    let categories: Vec<String> = pooled.iter().map(|s| s.loss.clone()).collect();
+    let groups = pooled
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let values: Vec<&analyse::Final> = finals.iter().filter(|f| f.loss == s.loss).collect();
+            let n = values.len().max(1) as f64;
+            PointGroup {
+                name: format!("{} (n={})", s.loss, s.n),
+                colour: loss_colour(&s.loss),
+                points: values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, f)| (i as f64 - 0.15 + 0.3 * j as f64 / n, f.value))
+                    .collect(),
+                intervals: vec![(
+                    i as f64 + 0.2,
+                    s.mean,
+                    s.ci.map_or(s.mean, |c| c.0),
+                    s.ci.map_or(s.mean, |c| c.1),
+                )],
+            }
+        })
+        .collect();
+    let chart = Scatter {
+        title: "Final validation mIoU per loss".into(),
+        x_label: "loss".into(),
+        y_label: "mIoU at the last epoch".into(),
+        categories,
+        log_x: false,
+        groups,
+    };
+    plots::save(&chart, &dir.join("final_miou"))?;
+    let mut figures = vec![figure(
+        "final_miou",
+        "Every seed as a dot; the cross and bar are the mean and its 95% bootstrap interval."
+            .into(),
+    )];
+    if !group_by.is_empty() {
+        let categories: Vec<String> = analysis
+            .summaries
+            .iter()
+            .map(|s| format!("{} {}", s.loss, group_text(&s.group)))
+            .collect();
+        let groups = analysis
+            .summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| PointGroup {
+                name: String::new(),
+                colour: loss_colour(&s.loss),
+                points: s.values.iter().map(|v| (i as f64 - 0.15, *v)).collect(),
+                intervals: vec![(
+                    i as f64 + 0.15,
+                    s.mean,
+                    s.ci.map_or(s.mean, |c| c.0),
+                    s.ci.map_or(s.mean, |c| c.1),
+                )],
+            })
+            .collect();
+        let chart = Scatter {
+            title: format!("Final mIoU per loss × {}", group_by.join(" × ")),
+            x_label: String::new(),
+            y_label: "mIoU at the last epoch".into(),
+            categories,
+            log_x: false,
+            groups,
+        };
+        plots::save(&chart, &dir.join("final_miou_control"))?;
+        figures.push(figure(
+            "final_miou_control",
+            format!(
+                "Final mIoU per loss and {}: the gradient-scale control.",
+                group_by.join(" and ")
+            ),
+        ));
+    }
+    let summary = Table {
+        header: ["loss", "group", "seeds", "mean ± std", "95% bootstrap CI"]
+            .map(String::from)
+            .to_vec(),
+        rows: analysis
+            .summaries
+            .iter()
+            .map(|s| {
+                vec![
+                    Cell::Text(s.loss.clone()),
+                    Cell::Text(group_text(&s.group)),
+                    Cell::Text(s.n.to_string()),
+                    Cell::Text(match s.std {
+                        Some(sd) => format!("{:.4} ± {sd:.4}", s.mean),
+                        None => format!("{:.4}", s.mean),
+                    }),
+                    Cell::Text(interval(s.ci)),
+                ]
+            })
+            .collect(),
+        row_classes: vec![],
+    };
+    let paired = Table {
+        header: [
+            "loss",
+            "against",
+            "group",
+            "paired seeds",
+            "mean difference",
+            "95% bootstrap CI",
+            "sign-flip p",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: analysis
+            .differences
+            .iter()
+            .map(|d| {
+                vec![
+                    Cell::Text(d.loss.clone()),
+                    Cell::Text(d.reference.clone()),
+                    Cell::Text(group_text(&d.group)),
+                    Cell::Text(d.n.to_string()),
+                    Cell::Text(format!("{:+.4}", d.mean)),
+                    Cell::Text(interval(d.ci)),
+                    Cell::Text(format!(
+                        "{:.4}{}",
+                        d.p_value,
+                        if d.exact { " (exact)" } else { "" }
+                    )),
+                ]
+            })
+            .collect(),
+        row_classes: vec![],
+    };
+    let mut tables = vec![summary, paired];
+    if let Some(inf) = &analysis.inflation {
+        tables.push(Table {
+            header: [
+                "loss",
+                "runs",
+                "binary − pixel accuracy at epoch 1 (points)",
+                "at the last epoch (points)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: vec![vec![
+                Cell::Text(inf.loss.clone()),
+                Cell::Text(inf.n.to_string()),
+                Cell::Text(format!("{:.2}", inf.first_mean)),
+                Cell::Text(format!("{:.2}", inf.last_mean)),
+            ]],
+            row_classes: vec![],
+        });
+    }
+    Ok(Section {
+        id: "findings".into(),
+        heading: "Final mIoU and paired differences".into(),
+        paragraphs: vec![format!(
+            "Final = the last epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings); the p-value is from a paired sign-flip permutation test.",
+            analysis.reference
+        )],
+        figures,
+        tables,
+    })
+}
+
+fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::Result<Section> {
+    let bands = analyse::bands(runs, "grad_norm", &[])?;
+    let chart = LineChart {
+        title: "Gradient norm per epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "L2 norm of the gradient (log scale)".into(),
+        series: named(&bands)
+            .into_iter()
+            .map(|(n, b)| series(b, n, false))
+            .collect(),
+        hlines: vec![],
+        log_y: true,
+        legend: SeriesLabelPosition::UpperRight,
+        headroom: 0.0,
+    };
+    plots::save(&chart, &dir.join("grad_norm"))?;
+    let mut figures = vec![figure(
+        "grad_norm",
+        "Mean L2 norm of the whole gradient over each epoch's steps (after loss.scale).".into(),
+    )];
+    let share_metrics: Vec<String> = (0..class_names.len())
+        .map(|k| format!("grad_share_{k}"))
+        .collect();
+    if share_metrics.iter().all(|m| runs.metrics.contains(m)) {
+        for (stem, which, title) in [
+            ("grad_share_first", 0, "epoch 1"),
+            ("grad_share_last", 1, "the last epoch"),
+        ] {
+            let mut groups = Vec::new();
+            for loss in loss_order(runs) {
+                let mut values = Vec::new();
+                for m in &share_metrics {
+                    let per_run: Vec<f64> = runs
+                        .runs
+                        .iter()
+                        .filter(|r| r.is_done() && r.loss == loss)
+                        .filter_map(|r| {
+                            let series = r.metric(m).ok()?;
+                            if which == 0 {
+                                series.first().copied()
+                            } else {
+                                series.last().copied()
+                            }
+                        })
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    values.push(if per_run.is_empty() {
+                        f64::NAN
+                    } else {
+                        analyse::mean(&per_run)
+                    });
+                }
+                groups.push((loss.clone(), loss_colour(&loss), values));
+            }
+            let bars = plots::Bars {
+                title: format!("Where each loss pushes at {title}: share of |∂loss/∂z| per class"),
+                y_label: "share of the gradient magnitude".into(),
+                categories: class_names.to_vec(),
+                groups,
+            };
+            plots::save(&bars, &dir.join(stem))?;
+            figures.push(figure(stem, format!("Per class, the share of the summed |∂loss/∂logits| over that class's pixels, on a fixed validation batch, at {title} (mean over seeds).")));
+        }
+    }
+    Ok(Section {
+        id: "gradients".into(),
+        heading: "Gradients".into(),
+        paragraphs: vec![band_words(&bands)],
+        figures,
+        tables: vec![],
+    })
+}
+
+fn runs_section(analysis: &Analysis, info: &SweepInfo, results: &Path, dir: &Path) -> Section {
+    let axes: Vec<String> = analysis
+        .runs
+        .first()
+        .map(|r| r.axes.iter().map(|a| a.0.clone()).collect())
+        .unwrap_or_default();
+    let mut header: Vec<String> = vec!["run".into(), "loss".into(), "seed".into()];
+    header.extend(axes.iter().cloned());
+    header.extend(
+        [
+            "status",
+            "epochs",
+            "final mIoU",
+            "best mIoU",
+            "config",
+            "frame",
+        ]
+        .map(String::from),
+    );
+    let value = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
+    let rows = analysis
+        .runs
+        .iter()
+        .map(|r| {
+            let run_dir = results.join("runs").join(&r.run_id);
+            let mut row = vec![
+                Cell::Text(r.run_id.clone()),
+                Cell::Text(r.loss.clone()),
+                Cell::Text(r.seed.to_string()),
+            ];
+            row.extend(r.axes.iter().map(|a| Cell::Text(a.1.clone())));
+            row.extend([
+                Cell::Text(r.status.clone()),
+                Cell::Text(r.epochs.to_string()),
+                Cell::Text(value(r.final_value)),
+                Cell::Text(value(r.best)),
+                Cell::Link(
+                    "config.toml".into(),
+                    relative(dir, &run_dir.join("config.toml")),
+                ),
+                Cell::Link(
+                    "metrics.parquet".into(),
+                    relative(dir, &run_dir.join("metrics.parquet")),
+                ),
+            ]);
+            row
+        })
+        .collect();
+    let row_classes = analysis.runs.iter().map(|r| r.status.clone()).collect();
+    Section {
+        id: "runs".into(),
+        heading: "Every run".into(),
+        paragraphs: vec![format!(
+            "All {} runs with rows in the frame of {}, finished or not; runs that did not finish are highlighted and take no part in the findings. The sweep's frame is {}.",
+            analysis.runs.len(),
+            info.name,
+            relative(dir, &results.join("metrics.parquet"))
+        )],
+        figures: vec![],
+        tables: vec![Table { header, rows, row_classes }],
+    }
+}
+
+/// `to` relative to the folder `from` (both made absolute), for links that work from disk.
+pub fn relative(from: &Path, to: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (from, to) = (absolute(from), absolute(to));
+    let a: Vec<Component> = from.components().collect();
+    let b: Vec<Component> = to.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), a.len() - common).collect();
+    parts.extend(
+        b[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}

@@ -59,6 +59,19 @@ pub struct LineChart {
     /// Horizontal reference lines: value and legend text.
     pub hlines: Vec<(f64, String)>,
     pub log_y: bool,
+    /// Where the legend goes (away from where the curves are).
+    pub legend: SeriesLabelPosition,
+    /// Headroom above the data, as a share of its range, to keep the legend off the curves.
+    pub headroom: f64,
+}
+
+/// Labels only whole numbers (epochs).
+fn whole(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{:.0}", x)
+    } else {
+        String::new()
+    }
 }
 
 /// Several line charts side by side, sharing nothing but the figure.
@@ -177,6 +190,7 @@ impl LineChart {
             .chain(self.hlines.iter().map(|h| h.0))
             .filter(|y| !self.log_y || *y > 0.0);
         let (y0, y1) = padded(ys);
+        let y1 = y1 + (y1 - y0) * self.headroom;
         let mut builder = ChartBuilder::on(area);
         builder
             .caption(&self.title, text(20))
@@ -192,6 +206,7 @@ impl LineChart {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
+                .x_label_formatter(&whole)
                 .label_style(text(13))
                 .axis_desc_style(text(15))
                 .draw()
@@ -205,6 +220,7 @@ impl LineChart {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
+                .x_label_formatter(&whole)
                 .label_style(text(13))
                 .axis_desc_style(text(15))
                 .draw()
@@ -278,7 +294,7 @@ impl LineChart {
             .label_font(text(13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend.clone())
             .draw()
             .map_err(drawing)?;
         Ok(())
@@ -543,6 +559,8 @@ mod tests {
             }],
             hlines: vec![(0.857, "all off".into())],
             log_y: false,
+            legend: SeriesLabelPosition::LowerRight,
+            headroom: 0.0,
         }
     }
 

@@ -1,0 +1,176 @@
+//! The report of a small real sweep: every file the page references exists and is valid,
+//! the findings equal what the frame says, and headless Chromium renders the page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use polars::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+
+/// Runs a 3 losses × 3 seeds sweep of tiny images (plus one diverging run) in `dir` and
+/// returns the results and plots folders.
+fn small_sweep(dir: &Path) -> (PathBuf, PathBuf) {
+    let text = format!(
+        "[sweep]\nname = \"small\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\noptim.lr = 1e-2\ntrain.epochs = 3\ntrain.batch_size = 8\n\
+         [grid]\nloss = [\"cce\", \"bce\", \"dice\"]\nseed = [1, 2, 3]\n",
+        r = dir.join("results").display(),
+        p = dir.join("plots").display(),
+    );
+    let path = dir.join("small.toml");
+    std::fs::write(&path, text).expect("write sweep");
+    let out = Command::new(BIN)
+        .args(["run", path.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (dir.join("results/small"), dir.join("plots/small"))
+}
+
+/// The relative `src` and `href` targets of a page.
+fn references(html: &str) -> Vec<String> {
+    let mut refs = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            let end = rest.find('"').unwrap_or(rest.len());
+            let target = &rest[..end];
+            if !target.starts_with('#') && !target.contains("://") {
+                refs.push(target.to_string());
+            }
+            rest = &rest[end..];
+        }
+    }
+    refs
+}
+
+#[test]
+fn report_of_a_small_sweep_references_only_valid_files_and_states_the_frame_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (results, plots) = small_sweep(dir.path());
+    let index = plots.join("index.html");
+    let html = std::fs::read_to_string(&index).expect("index.html written by `lossbench run`");
+    let refs = references(&html);
+    assert!(
+        refs.iter().filter(|r| r.ends_with(".png")).count() >= 10,
+        "{refs:?}"
+    );
+    for r in &refs {
+        let path = plots.join(r);
+        assert!(
+            path.exists(),
+            "the page references {r}, which does not exist"
+        );
+        if r.ends_with(".png") {
+            image::open(&path).unwrap_or_else(|e| panic!("{r} is not a valid PNG: {e}"));
+        }
+        if r.ends_with(".svg") {
+            let text = std::fs::read_to_string(&path).expect("svg");
+            assert!(
+                text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+                "{r} is not an SVG"
+            );
+        }
+    }
+
+    // The final mIoU per loss in the findings is the mean over seeds of the last epoch.
+    let frame =
+        ParquetReader::new(std::fs::File::open(results.join("metrics.parquet")).expect("frame"))
+            .finish()
+            .expect("parquet");
+    let findings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plots.join("findings.json")).expect("findings.json"))
+            .expect("json");
+    let loss = frame
+        .column("loss")
+        .expect("loss")
+        .str()
+        .expect("str")
+        .clone();
+    let epoch = frame
+        .column("epoch")
+        .expect("epoch")
+        .u32()
+        .expect("u32")
+        .clone();
+    let miou = frame
+        .column("val_miou")
+        .expect("miou")
+        .f64()
+        .expect("f64")
+        .clone();
+    for name in ["cce", "bce", "dice"] {
+        let finals: Vec<f64> = (0..frame.height())
+            .filter(|&i| loss.get(i) == Some(name) && epoch.get(i) == Some(3))
+            .filter_map(|i| miou.get(i))
+            .collect();
+        assert_eq!(finals.len(), 3, "{name}: 3 seeds");
+        let mean = finals.iter().sum::<f64>() / 3.0;
+        let summary = findings["summaries"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["loss"] == name))
+            .unwrap_or_else(|| panic!("{name} has a summary"));
+        let reported = summary["mean"].as_f64().expect("mean");
+        assert!(
+            (reported - mean).abs() < 1e-12,
+            "{name}: {reported} against {mean}"
+        );
+        assert!(
+            html.contains(&format!("{:.4}", mean)),
+            "{name}: the page states {mean:.4}"
+        );
+    }
+    assert!(html.contains("Verdict"));
+}
+
+#[test]
+fn chromium_renders_the_report_without_error() {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(chromium) = chromium else {
+        panic!("this test needs Debian's chromium (apt-get install chromium; .ci/run installs it)");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, plots) = small_sweep(dir.path());
+    let shot = dir.path().join("shot.png");
+    let index = plots.join("index.html").canonicalize().expect("index");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,2400",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", index.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = image::open(&shot).expect("a screenshot").to_rgb8();
+    // A rendered page has text and figures: many distinct colours, and not all white.
+    let mut colours: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(
+        colours.len() > 50,
+        "the page looks empty ({} colours)",
+        colours.len()
+    );
+}
