@@ -816,14 +816,20 @@ fn metric_words(metric: &str) -> String {
     }
 }
 
+/// The fewest pairs at which a comparison whose every pair agrees in sign is called better
+/// or worse although the sign-flip test cannot reach [`ALPHA`] (5 pairs: p = 0.0625).
+pub const MIN_PAIRS_AT_FLOOR: usize = 5;
+
 /// Better, worse or indistinguishable: decided only when the 95% interval excludes 0 and
-/// the paired test agrees: p < [`ALPHA`], or, with too few pairs for any p below it, every
-/// pair agrees in sign (p at the smallest value the test can give).
+/// the paired test agrees: p < [`ALPHA`], or, with at least [`MIN_PAIRS_AT_FLOOR`] pairs but
+/// too few for any p below it, every pair agrees in sign (p at the smallest value the test
+/// can give).
 fn standing(d: &PairedDifference) -> Standing {
     let Some((low, high)) = d.ci else {
         return Standing::Indistinguishable;
     };
-    let significant = d.p_value < ALPHA || d.p_value <= d.min_p_value * (1.0 + 1e-9);
+    let at_floor = d.n >= MIN_PAIRS_AT_FLOOR && d.p_value <= d.min_p_value * (1.0 + 1e-9);
+    let significant = d.p_value < ALPHA || at_floor;
     if !significant || (low <= 0.0 && high >= 0.0) {
         return Standing::Indistinguishable;
     }
@@ -954,10 +960,14 @@ fn floor_sentence(compared: &[&PairedDifference], reference: &str) -> Option<Str
     let &fewest = floored.first()?;
     let ns: Vec<String> = floored.iter().map(usize::to_string).collect();
     Some(format!(
-        "With {} pairs the sign-flip test cannot give a p-value below {:.4}, so a loss is called better or worse than {reference} only when its interval excludes 0 and every pair agrees in sign (p at that floor); {} pairs would allow p < 0.05.",
+        "With {} pairs the sign-flip test cannot give a p-value below {:.4}; {}",
         ns.join(" or "),
         smallest_p_value(fewest),
-        pairs_needed()
+        if fewest >= MIN_PAIRS_AT_FLOOR {
+            format!("a loss is called better or worse than {reference} there only when its interval excludes 0 and every pair agrees in sign (p at that floor); {} pairs would allow p < 0.05.", pairs_needed())
+        } else {
+            format!("with fewer than {MIN_PAIRS_AT_FLOOR} pairs no loss is called better or worse than {reference}, whatever its interval: that takes {MIN_PAIRS_AT_FLOOR} pairs that all agree in sign, or {} for p < 0.05.", pairs_needed())
+        }
     ))
 }
 

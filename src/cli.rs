@@ -260,7 +260,13 @@ fn print_plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("{run}  [{state}]");
     }
     let (jobs, threads) = scheduler::layout(options.jobs, todo.len(), scheduler::cores());
-    let seconds = scheduler::estimate_seconds(&todo, jobs, threads)?;
+    let (seconds, step) = scheduler::estimate_seconds(&todo, jobs, threads)?;
+    if let Some(step) = step {
+        println!(
+            "one training step of the first run to do: {:.1} ms ({threads} thread(s))",
+            step * 1e3
+        );
+    }
     println!(
         "{} runs ({} to run, {} finished); about {} with {jobs} job(s) × {threads} thread(s); results in {}",
         selected.len(),

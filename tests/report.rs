@@ -132,6 +132,49 @@ fn report_of_a_small_sweep_references_only_valid_files_and_states_the_frame_numb
 }
 
 #[test]
+fn failed_and_diverged_runs_are_listed_in_the_report_not_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 5 classes does not fit the 7-class data: that run fails before its first epoch.
+    // lr 1e20 with SGD overflows to NaN: that run diverges at epoch 1.
+    let text = format!(
+        "[sweep]\nname = \"faults\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 16\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\noptim.name = \"sgd\"\ntrain.epochs = 2\ntrain.batch_size = 8\n\
+         [grid]\n\"optim.lr\" = [0.01, 1e20]\n\"model.num_classes\" = [7, 5]\n",
+        r = dir.path().join("results").display(),
+        p = dir.path().join("plots").display(),
+    );
+    let path = dir.path().join("faults.toml");
+    std::fs::write(&path, text).expect("write sweep");
+    let out = Command::new(BIN)
+        .args(["run", path.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let html = std::fs::read_to_string(dir.path().join("plots/faults/index.html")).expect("report");
+    let table = &html[html.find("id=\"runs\"").expect("runs section")..];
+    assert_eq!(
+        table.matches("<tr class=\"failed\">").count(),
+        2,
+        "both 5-class runs listed as failed"
+    );
+    assert_eq!(
+        table.matches("<tr class=\"diverged\">").count(),
+        1,
+        "the NaN run listed as diverged"
+    );
+    assert!(
+        table.contains("model.num_classes is 5"),
+        "the failure's error is shown"
+    );
+}
+
+#[test]
 fn chromium_renders_the_report_without_error() {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
         Command::new(c)

@@ -5,10 +5,11 @@
 //! whose class is drawn by `class_weights`. Classes are built to need both shape and texture:
 //! discs and squares share a colour, the two triangle classes differ only in texture, and the
 //! cross is small and rare by default. Every draw comes from a ChaCha RNG seeded by `seed`, so
-//! the same configuration always gives the same tensors.
+//! the same configuration always gives the same tensors, however many threads generate them.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -162,14 +163,22 @@ impl SyntheticConfig {
         freq
     }
 
-    fn split(&self, count: usize, stream: u64) -> Split {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(stream);
+    /// `count` images of split `split`, generated in parallel: image `i` draws from its own
+    /// ChaCha stream `(split << 32) | i` of the seed, so the result does not depend on the
+    /// order the threads run in.
+    fn split(&self, count: usize, split: u64) -> Split {
+        let drawn: Vec<(Vec<f32>, Vec<i64>)> = (0..count as u64)
+            .into_par_iter()
+            .map(|i| {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                rng.set_stream((split << 32) | i);
+                self.image(&mut rng)
+            })
+            .collect();
         let (h, w) = (self.height as usize, self.width as usize);
         let mut images = Vec::with_capacity(count * 3 * h * w);
         let mut masks = Vec::with_capacity(count * h * w);
-        for _ in 0..count {
-            let (image, mask) = self.image(&mut rng);
+        for (image, mask) in drawn {
             images.extend(image);
             masks.extend(mask);
         }

@@ -84,7 +84,7 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
             sections.push(s);
         }
     }
-    sections.push(runs_section(&analysis, &info, results, &dir));
+    sections.push(runs_section(&analysis, &info, results, &dir)?);
 
     let page = Page {
         title: format!("lossbench report: {}", info.name),
@@ -178,7 +178,11 @@ fn named(bands: &[Band]) -> Vec<(String, &Band)> {
         .iter()
         .map(|b| {
             let n = b.runs;
-            (format!("{} (n={n})", b.loss), b)
+            let band = match b.kind {
+                BandKind::TInterval95 => "95% CI band",
+                BandKind::MinMax => "min–max band",
+            };
+            (format!("{} (n={n}, {band})", b.loss), b)
         })
         .collect()
 }
@@ -652,67 +656,126 @@ fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::
     })
 }
 
-fn runs_section(analysis: &Analysis, info: &SweepInfo, results: &Path, dir: &Path) -> Section {
-    let axes: Vec<String> = analysis
-        .runs
-        .first()
-        .map(|r| r.axes.iter().map(|a| a.0.clone()).collect())
-        .unwrap_or_default();
-    let mut header: Vec<String> = vec!["run".into(), "loss".into(), "seed".into()];
-    header.extend(axes.iter().cloned());
-    header.extend(
-        [
-            "status",
-            "epochs",
-            "final mIoU",
-            "best mIoU",
-            "config",
-            "frame",
-        ]
-        .map(String::from),
+/// One planned run as `runs.parquet` records it.
+struct PlannedRow {
+    run_id: String,
+    label: String,
+    status: String,
+    epochs: u32,
+    error: String,
+}
+
+/// Every planned run of the sweep, finished or not, from `runs.parquet`.
+fn planned_runs(results: &Path) -> anyhow::Result<Vec<PlannedRow>> {
+    let frame = store::read_parquet(&results.join("runs.parquet"))?;
+    let text = |name: &str| -> anyhow::Result<Vec<String>> {
+        let column = frame
+            .column(name)
+            .with_context(|| format!("runs.parquet has no column {name}"))?;
+        Ok(column
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (ids, labels, statuses, errors) = (
+        text("run_id")?,
+        text("label")?,
+        text("status")?,
+        text("error")?,
     );
-    let value = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
-    let rows = analysis
-        .runs
+    let epochs: Vec<u32> = frame
+        .column("epochs_done")
+        .context("runs.parquet has no column epochs_done")?
+        .u32()?
         .iter()
-        .map(|r| {
-            let run_dir = results.join("runs").join(&r.run_id);
-            let mut row = vec![
-                Cell::Text(r.run_id.clone()),
-                Cell::Text(r.loss.clone()),
-                Cell::Text(r.seed.to_string()),
-            ];
-            row.extend(r.axes.iter().map(|a| Cell::Text(a.1.clone())));
-            row.extend([
-                Cell::Text(r.status.clone()),
-                Cell::Text(r.epochs.to_string()),
-                Cell::Text(value(r.final_value)),
-                Cell::Text(value(r.best)),
-                Cell::Link(
-                    "config.toml".into(),
-                    relative(dir, &run_dir.join("config.toml")),
-                ),
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    Ok((0..ids.len())
+        .map(|i| PlannedRow {
+            run_id: ids[i].clone(),
+            label: labels[i].clone(),
+            status: statuses[i].clone(),
+            epochs: epochs[i],
+            error: errors[i].clone(),
+        })
+        .collect())
+}
+
+fn runs_section(
+    analysis: &Analysis,
+    info: &SweepInfo,
+    results: &Path,
+    dir: &Path,
+) -> anyhow::Result<Section> {
+    let planned = planned_runs(results)?;
+    let header = [
+        "run",
+        "axes",
+        "status",
+        "epochs",
+        "final mIoU",
+        "best mIoU",
+        "error",
+        "config",
+        "frame",
+    ]
+    .map(String::from)
+    .to_vec();
+    let value = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
+    let rows = planned
+        .iter()
+        .map(|p| {
+            let run_dir = results.join("runs").join(&p.run_id);
+            let analysed = analysis.runs.iter().find(|r| r.run_id == p.run_id);
+            let frame = if p.epochs > 0 {
                 Cell::Link(
                     "metrics.parquet".into(),
                     relative(dir, &run_dir.join("metrics.parquet")),
-                ),
-            ]);
-            row
+                )
+            } else {
+                Cell::Text("(no epoch)".into())
+            };
+            let config = if run_dir.join("config.toml").exists() {
+                Cell::Link(
+                    "config.toml".into(),
+                    relative(dir, &run_dir.join("config.toml")),
+                )
+            } else {
+                Cell::Text("(not started)".into())
+            };
+            vec![
+                Cell::Text(p.run_id.clone()),
+                Cell::Text(p.label.clone()),
+                Cell::Text(p.status.clone()),
+                Cell::Text(p.epochs.to_string()),
+                Cell::Text(value(
+                    analysed
+                        .and_then(|r| r.final_value)
+                        .filter(|_| p.status == analyse::DONE),
+                )),
+                Cell::Text(value(analysed.and_then(|r| r.best))),
+                Cell::Text(p.error.clone()),
+                config,
+                frame,
+            ]
         })
         .collect();
-    let row_classes = analysis.runs.iter().map(|r| r.status.clone()).collect();
-    Section {
+    let row_classes = planned.iter().map(|p| p.status.clone()).collect();
+    let not_done = planned.iter().filter(|p| p.status != analyse::DONE).count();
+    Ok(Section {
         id: "runs".into(),
         heading: "Every run".into(),
         paragraphs: vec![format!(
-            "All {} runs with rows in the frame of {}, finished or not; runs that did not finish are highlighted and take no part in the findings. The sweep's frame is {}.",
-            analysis.runs.len(),
+            "All {} planned runs of {}; {} did not finish (highlighted) and take no part in the findings. The sweep's frame is {}.",
+            planned.len(),
             info.name,
+            not_done,
             relative(dir, &results.join("metrics.parquet"))
         )],
         figures: vec![],
         tables: vec![Table { header, rows, row_classes }],
-    }
+    })
 }
 
 /// `to` relative to the folder `from` (both made absolute), for links that work from disk.

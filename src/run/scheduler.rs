@@ -92,10 +92,14 @@ pub fn select<'a>(
 
 /// A rough estimate of the wall seconds `todo` takes with `jobs` at a time and `threads`
 /// each, from one timed training step of the first run (evaluation counted as a third of a
-/// step per batch).
-pub fn estimate_seconds(todo: &[&PlannedRun], jobs: usize, threads: usize) -> anyhow::Result<f64> {
+/// step per batch); also that step's seconds.
+pub fn estimate_seconds(
+    todo: &[&PlannedRun],
+    jobs: usize,
+    threads: usize,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let Some(first) = todo.first() else {
-        return Ok(0.0);
+        return Ok((0.0, None));
     };
     let data = first.config.data.load()?;
     let step = train::time_step(&first.config, &data, first.config.threads_or(threads))?;
@@ -108,7 +112,7 @@ pub fn estimate_seconds(todo: &[&PlannedRun], jobs: usize, threads: usize) -> an
             run.config.train.epochs as f64 * steps * step
         })
         .sum();
-    Ok(total / jobs as f64)
+    Ok((total / jobs as f64, Some(step)))
 }
 
 /// Runs the selected runs of `plan` into `store`. `stop` (raised by Ctrl-C) ends runs in
