@@ -364,6 +364,8 @@ impl Figure for Scatter {
                 .chain(g.intervals.iter().flat_map(|i| [i.2, i.3]))
         });
         let (y0, y1) = padded(ys);
+        // Headroom for the legend, which sits in the upper right.
+        let y1 = y1 + (y1 - y0) * 0.35;
         let mut builder = ChartBuilder::on(root);
         builder
             .caption(&self.title, text(20))
@@ -380,7 +382,20 @@ impl Figure for Scatter {
             }
         };
         if self.log_x {
-            let (lo, hi) = (x0.max(1e-6), x1.max(x0.max(1e-6) * 10.0));
+            // Pad by a factor on a log axis, not by a share of the linear range.
+            let positive = || {
+                self.groups
+                    .iter()
+                    .flat_map(|g| g.points.iter().map(|p| p.0))
+                    .filter(|x| *x > 0.0)
+            };
+            let lo = positive().fold(f64::INFINITY, f64::min);
+            let hi = positive().fold(0.0, f64::max);
+            let (lo, hi) = if lo.is_finite() {
+                (lo / 1.5, hi * 1.5)
+            } else {
+                (x0.max(1e-6), x1.max(1.0))
+            };
             let mut chart = builder
                 .build_cartesian_2d((lo..hi).log_scale(), y0..y1)
                 .map_err(drawing)?;
