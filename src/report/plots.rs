@@ -164,6 +164,39 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The legend box, in the same style on every chart.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .label_font(text(13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(position)
+        .draw()
+        .map_err(drawing)
+}
+
+/// Labels whole x positions 0, 1, 2, ... with the names of `categories`.
+fn category_label(categories: &[String]) -> impl Fn(&f64) -> String {
+    let categories = categories.to_vec();
+    move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            categories.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+}
+
 fn text(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
@@ -289,15 +322,7 @@ impl LineChart {
                     PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1))
                 });
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(self.legend.clone())
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        legend(chart, self.legend.clone())
     }
 }
 
@@ -372,15 +397,7 @@ impl Figure for Scatter {
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(60);
-        let categories = self.categories.clone();
-        let label = move |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                categories.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = category_label(&self.categories);
         if self.log_x {
             // Pad by a factor on a log axis, not by a share of the linear range.
             let positive = || {
@@ -465,15 +482,7 @@ impl Scatter {
                     .map_err(drawing)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        legend(chart, SeriesLabelPosition::UpperRight)
     }
 }
 
@@ -501,15 +510,7 @@ impl Figure for Bars {
             .y_label_area_size(60)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..(top * 1.1).max(1e-9))
             .map_err(drawing)?;
-        let categories = self.categories.clone();
-        let label = move |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                categories.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = category_label(&self.categories);
         chart
             .configure_mesh()
             .y_desc(&self.y_label)
@@ -544,15 +545,7 @@ impl Figure for Bars {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }
 
