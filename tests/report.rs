@@ -19,7 +19,13 @@ fn small_sweep(dir: &Path) -> (PathBuf, PathBuf) {
         r = dir.join("results").display(),
         p = dir.join("plots").display(),
     );
-    let path = dir.join("small.toml");
+    run_sweep(dir, "small", &text, 0);
+    (dir.join("results/small"), dir.join("plots/small"))
+}
+
+/// Writes `dir/<name>.toml` and runs it, expecting exit status `code`.
+fn run_sweep(dir: &Path, name: &str, text: &str, code: i32) {
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("write sweep");
     let out = Command::new(BIN)
         .args(["run", path.to_str().expect("utf-8")])
@@ -27,11 +33,10 @@ fn small_sweep(dir: &Path) -> (PathBuf, PathBuf) {
         .expect("run");
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    (dir.join("results/small"), dir.join("plots/small"))
 }
 
 /// The relative `src` and `href` targets of a page.
@@ -144,18 +149,7 @@ fn failed_and_diverged_runs_are_listed_in_the_report_not_dropped() {
         r = dir.path().join("results").display(),
         p = dir.path().join("plots").display(),
     );
-    let path = dir.path().join("faults.toml");
-    std::fs::write(&path, text).expect("write sweep");
-    let out = Command::new(BIN)
-        .args(["run", path.to_str().expect("utf-8")])
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    run_sweep(dir.path(), "faults", &text, 1);
     let html = std::fs::read_to_string(dir.path().join("plots/faults/index.html")).expect("report");
     let table = &html[html.find("id=\"runs\"").expect("runs section")..];
     assert_eq!(

@@ -235,31 +235,36 @@ impl LineChart {
             let mut chart = builder
                 .build_cartesian_2d(x0..x1, (lo..hi).log_scale())
                 .map_err(drawing)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .x_label_formatter(&whole)
-                .label_style(text(13))
-                .axis_desc_style(text(15))
-                .draw()
-                .map_err(drawing)?;
+            self.mesh(&mut chart)?;
             self.draw_series(&mut chart, x0, x1, |y| y > 0.0)
         } else {
             let mut chart = builder
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(drawing)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .x_label_formatter(&whole)
-                .label_style(text(13))
-                .axis_desc_style(text(15))
-                .draw()
-                .map_err(drawing)?;
+            self.mesh(&mut chart)?;
             self.draw_series(&mut chart, x0, x1, |_| true)
         }
+    }
+
+    /// Axes, labels and grid, whole-number x labels (epochs).
+    fn mesh<'a, DB, Y>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    ) -> anyhow::Result<()>
+    where
+        DB: DrawingBackend + 'a,
+        DB::ErrorType: 'static,
+        Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+    {
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_label_formatter(&whole)
+            .label_style(text(13))
+            .axis_desc_style(text(15))
+            .draw()
+            .map_err(drawing)
     }
 
     fn draw_series<'a, DB, Y>(
