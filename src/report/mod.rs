@@ -399,6 +399,12 @@ fn loss_order(runs: &Runs) -> Vec<String> {
     losses
 }
 
+/// `(x, mean, low, high)` of a summary's mean and its bootstrap interval, for a scatter.
+fn mean_interval(s: &analyse::LossSummary, x: f64) -> (f64, f64, f64, f64) {
+    let (low, high) = s.ci.unwrap_or((s.mean, s.mean));
+    (x, s.mean, low, high)
+}
+
 fn interval(ci: Option<(f64, f64)>) -> String {
     ci.map_or_else(|| "n/a".to_string(), |(l, h)| format!("[{l:.4}, {h:.4}]"))
 }
@@ -434,12 +440,7 @@ fn finals_section(
                     .enumerate()
                     .map(|(j, f)| (i as f64 - 0.15 + 0.3 * j as f64 / n, f.value))
                     .collect(),
-                intervals: vec![(
-                    i as f64 + 0.2,
-                    s.mean,
-                    s.ci.map_or(s.mean, |c| c.0),
-                    s.ci.map_or(s.mean, |c| c.1),
-                )],
+                intervals: vec![mean_interval(s, i as f64 + 0.2)],
             }
         })
         .collect();
@@ -471,12 +472,7 @@ fn finals_section(
                 name: String::new(),
                 colour: loss_colour(&s.loss),
                 points: s.values.iter().map(|v| (i as f64 - 0.15, *v)).collect(),
-                intervals: vec![(
-                    i as f64 + 0.15,
-                    s.mean,
-                    s.ci.map_or(s.mean, |c| c.0),
-                    s.ci.map_or(s.mean, |c| c.1),
-                )],
+                intervals: vec![mean_interval(s, i as f64 + 0.15)],
             })
             .collect();
         let chart = Scatter {
