@@ -19,7 +19,8 @@ use crate::report;
 use crate::run::rerun;
 use crate::run::scheduler::{self, Options};
 use crate::run::train::{self, Ending};
-use crate::store::{self, SweepStore};
+use crate::slurm;
+use crate::store::{self, State, SweepStore};
 
 /// Exit status when the work ran and something in it failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -42,9 +43,9 @@ struct Cli {
     command: Command,
 }
 
-/// Which runs of a sweep, and how many at once.
+/// A sweep and which of its runs.
 #[derive(clap::Args, Debug)]
-struct SweepArgs {
+struct PlanArgs {
     /// The sweep file (TOML with [sweep], [base] and [grid]).
     sweep: PathBuf,
     /// Override a key: --set train.epochs=3 (base), --set "grid.seed=[1,2]" (an axis).
@@ -53,9 +54,39 @@ struct SweepArgs {
     /// Only the runs whose axes take these values, e.g. --only loss=bce,seed=2.
     #[arg(long, value_name = "AXIS=VALUE,...")]
     only: Option<String>,
+}
+
+/// Which runs of a sweep, and how many at once.
+#[derive(clap::Args, Debug)]
+struct SweepArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Runs at once: a number or `auto` (as many as the cores allow).
     #[arg(long, default_value = "auto", value_parser = parse_jobs)]
     jobs: Jobs,
+    /// Only shard I of N (0 <= I < N): the runs at positions I, I+N, I+2N, ... of the
+    /// selection. A shard writes its run folders only; `lossbench collect` builds the frame.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+}
+
+/// `--shard I/N`: shard `I` of `N`, `0 <= I < N`.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let form = || format!("`{text}` is not a shard; write I/N with 0 <= I < N, e.g. 0/4");
+    let (index, count) = text.split_once('/').ok_or_else(form)?;
+    let index: usize = index.trim().parse().map_err(|_| form())?;
+    let count: usize = count.trim().parse().map_err(|_| form())?;
+    if count == 0 {
+        return Err(format!("`{text}`: the shard count N must be at least 1"));
+    }
+    if index >= count {
+        return Err(format!(
+            "`{text}`: shards of {count} are numbered 0 to {} (0/{count} ... {}/{count})",
+            count - 1,
+            count - 1
+        ));
+    }
+    Ok((index, count))
 }
 
 /// `--jobs`: a positive count or `auto`.
@@ -90,6 +121,23 @@ enum Command {
         #[command(flatten)]
         args: SweepArgs,
     },
+    /// Rebuild a sweep's frame from its run folders and write its report (after `run
+    /// --shard`); exit status 1 when a selected run is not done.
+    Collect {
+        #[command(flatten)]
+        args: PlanArgs,
+    },
+    /// Write the sbatch scripts that run a sweep on Slurm (a job array of shards, then a job
+    /// that collects) into results/<sweep>/slurm; with --submit, submit them.
+    Slurm {
+        #[command(flatten)]
+        args: PlanArgs,
+        #[command(flatten)]
+        resources: slurm::Resources,
+        /// Submit both jobs with sbatch and print their ids.
+        #[arg(long)]
+        submit: bool,
+    },
     /// Write the HTML/PNG/SVG report of a sweep from its results folder.
     Report {
         /// A sweep's results folder: results/<sweep>.
@@ -116,6 +164,32 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Time the training step of one configuration (for `make bench`): one JSON line per
+    /// step after the warm-up.
+    BenchStep {
+        /// A run configuration, as for `train`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override a key, e.g. --set data.height=96 --set model.channels_last=false.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Timed steps.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
+    /// Write a sweep's results folder with made-up rows for every run, without training
+    /// (for timing `report` on large sweeps).
+    #[command(hide = true)]
+    BenchResults {
+        /// The sweep file.
+        sweep: PathBuf,
+        /// Override a key, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
     /// Check every loss against a reference file (format of shared/reference/losses.json).
     VerifyLosses {
         file: PathBuf,
@@ -131,6 +205,12 @@ pub fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Run { args, force } => run_sweep(&args, force),
         Command::Plan { args } => print_plan(&args),
+        Command::Collect { args } => collect(&args),
+        Command::Slurm {
+            args,
+            resources,
+            submit,
+        } => write_slurm(&args, resources, submit),
         Command::Rerun { dir } => rerun_one(&dir),
         Command::Report { results, out } => {
             let start = std::time::Instant::now();
@@ -147,6 +227,24 @@ pub fn main() -> anyhow::Result<ExitCode> {
             overrides,
             out,
         } => train_one(config, &overrides, out),
+        Command::BenchStep {
+            config,
+            overrides,
+            warmup,
+            steps,
+        } => {
+            let config = match &config {
+                Some(p) => RunConfig::from_file(p, &overrides)?,
+                None => RunConfig::from_overrides(&overrides)?,
+            };
+            crate::bench::step(&config, warmup, steps)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchResults { sweep, overrides } => {
+            let runs = crate::bench::synthetic_results(&sweep, &overrides)?;
+            println!("{runs} runs written");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::VerifyLosses { file, f32 } => verify_losses(&file, f32),
     }
 }
@@ -183,10 +281,7 @@ fn train_one(
             &dir.join("config.toml"),
             toml::to_string(&config)?.as_bytes(),
         )?;
-        trained
-            .vars
-            .save(dir.join("weights.safetensors"))
-            .context("cannot save the weights")?;
+        trained.save_weights(&dir.join("weights.safetensors"))?;
         println!("results in {}", dir.display());
     }
     Ok(match trained.ending {
@@ -199,23 +294,46 @@ fn train_one(
     })
 }
 
-/// Reads the sweep, expands it, and parses `--only` against it.
+impl PlanArgs {
+    /// Reads the sweep, expands it, and parses `--only` against it.
+    fn load(&self) -> anyhow::Result<(Plan, Option<Filter>)> {
+        let sweep = Sweep::load(&self.sweep, &self.overrides)?;
+        let plan = plan::expand(sweep)?;
+        let only = self
+            .only
+            .as_deref()
+            .map(|t| Filter::parse(t, &plan))
+            .transpose()?;
+        Ok((plan, only))
+    }
+}
+
+/// The plan of `args` and the options its run takes.
 fn load_plan(args: &SweepArgs) -> anyhow::Result<(Plan, Options)> {
-    let sweep = Sweep::load(&args.sweep, &args.overrides)?;
-    let plan = plan::expand(sweep)?;
-    let only = args
-        .only
-        .as_deref()
-        .map(|t| Filter::parse(t, &plan))
-        .transpose()?;
+    let (plan, only) = args.plan.load()?;
     Ok((
         plan,
         Options {
             jobs: args.jobs.0,
             force: false,
             only,
+            shard: args.shard,
         },
     ))
+}
+
+/// Writes the report of the sweep folder `root` and says where; whether it could.
+fn write_report(root: &Path) -> bool {
+    match report::build(root, None) {
+        Ok(index) => {
+            println!("report: {}", index.display());
+            true
+        }
+        Err(e) => {
+            eprintln!("no report: {e:#}");
+            false
+        }
+    }
 }
 
 fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
@@ -233,11 +351,12 @@ fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
         summary.skipped
     );
     println!("results in {}", store.root.display());
-    if summary.done + summary.skipped > 0 {
-        match report::build(&store.root, None) {
-            Ok(index) => println!("report: {}", index.display()),
-            Err(e) => eprintln!("no report: {e:#}"),
-        }
+    if let Some((index, count)) = args.shard {
+        println!(
+            "shard {index}/{count}: its run folders only; `lossbench collect` writes the sweep's frame and report"
+        );
+    } else if summary.done + summary.skipped > 0 {
+        write_report(&store.root);
     }
     Ok(if STOP.load(Ordering::SeqCst) {
         ExitCode::from(EXIT_INTERRUPTED)
@@ -246,6 +365,98 @@ fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let (plan, only) = args.load()?;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let options = Options {
+        only,
+        ..Default::default()
+    };
+    let (selected, _) = scheduler::select(&plan, &store, &options)?;
+    let mut counts = [0usize; 6];
+    for run in &selected {
+        let slot = match store.status(&run.id)?.map(|s| s.state) {
+            Some(State::Done) => 0,
+            Some(State::Diverged) => 1,
+            Some(State::Failed) => 2,
+            Some(State::Interrupted) => 3,
+            Some(State::Running) => 4,
+            None => 5,
+        };
+        counts[slot] += 1;
+    }
+    let [done, diverged, failed, interrupted, running, pending] = counts;
+    let frame = store.rebuild_frame(&plan)?;
+    println!(
+        "{} runs: {done} done, {diverged} diverged, {failed} failed, {interrupted} interrupted, {running} running (or crashed), {pending} not started",
+        selected.len()
+    );
+    println!(
+        "frame: {} ({} rows)",
+        store.root.join("metrics.parquet").display(),
+        frame.height()
+    );
+    let reported = write_report(&store.root);
+    Ok(if done == selected.len() && reported {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn write_slurm(
+    args: &PlanArgs,
+    resources: slurm::Resources,
+    submit: bool,
+) -> anyhow::Result<ExitCode> {
+    let (plan, only) = args.load()?;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let options = Options {
+        only,
+        ..Default::default()
+    };
+    let (selected, todo) = scheduler::select(&plan, &store, &options)?;
+    let workdir = std::env::current_dir().context("cannot read the current folder")?;
+    let job = slurm::Job {
+        exe: std::env::current_exe().context("cannot find this lossbench binary's path")?,
+        sweep: std::fs::canonicalize(&args.sweep)
+            .with_context(|| format!("cannot resolve {}", args.sweep.display()))?,
+        workdir: workdir.clone(),
+        overrides: args.overrides.clone(),
+        only: args.only.clone(),
+        resources,
+    };
+    let dir = workdir.join(&store.root).join("slurm");
+    let scripts = slurm::scripts(&plan.sweep.name, selected.len(), &dir, &job)?;
+    scripts.write()?;
+    println!(
+        "sweep {}: {} runs ({} to run), {} array tasks",
+        plan.sweep.name,
+        selected.len(),
+        todo.len(),
+        scripts.tasks
+    );
+    println!("wrote {}", scripts.array_path().display());
+    println!("wrote {}", scripts.collect_path().display());
+    if !submit {
+        println!("review them, then submit with --submit, or by hand:");
+        println!("  {}", scripts.by_hand());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids = slurm::submit(&scripts)?;
+    println!(
+        "submitted: array job {} ({} tasks), collect job {} (after the array)",
+        ids.array, scripts.tasks, ids.collect
+    );
+    println!(
+        "follow with `squeue -j {},{}`; logs in {}",
+        ids.array,
+        ids.collect,
+        scripts.logs_dir().display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
@@ -347,4 +558,88 @@ fn verify_losses(path: &std::path::Path, f32: bool) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_takes_i_of_n_and_refuses_bad_forms_with_the_fix() {
+        assert_eq!(parse_shard("0/1"), Ok((0, 1)));
+        assert_eq!(parse_shard("3/4"), Ok((3, 4)));
+        let message = |t: &str| parse_shard(t).expect_err(t);
+        assert!(
+            message("3/2").contains("numbered 0 to 1"),
+            "{}",
+            message("3/2")
+        );
+        assert!(message("2/2").contains("numbered 0 to 1"));
+        assert!(message("0/0").contains("at least 1"), "{}", message("0/0"));
+        for bad in ["a/b", "1", "1/", "/2", "-1/2", "1/2/3", ""] {
+            assert!(
+                message(bad).contains("write I/N"),
+                "{bad}: {}",
+                message(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn run_parses_shard_and_slurm_parses_its_resources() {
+        let cli =
+            Cli::try_parse_from(["lossbench", "run", "s.toml", "--shard", "1/3"]).expect("parses");
+        let Command::Run { args, .. } = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.shard, Some((1, 3)));
+        let err =
+            Cli::try_parse_from(["lossbench", "run", "s.toml", "--shard", "3/2"]).expect_err("3/2");
+        assert!(err.to_string().contains("numbered 0 to 1"), "{err}");
+        let cli = Cli::try_parse_from([
+            "lossbench",
+            "slurm",
+            "s.toml",
+            "--set",
+            "train.epochs=2",
+            "--partition",
+            "gpu",
+            "--time",
+            "01:00:00",
+            "--gpus-per-task",
+            "1",
+            "--max-parallel",
+            "4",
+            "--sbatch",
+            "--mem=8G",
+            "--submit",
+        ])
+        .expect("parses");
+        let Command::Slurm {
+            args,
+            resources,
+            submit,
+        } = cli.command
+        else {
+            panic!("not slurm")
+        };
+        assert!(submit);
+        assert_eq!(args.overrides, ["train.epochs=2"]);
+        assert_eq!(resources.partition.as_deref(), Some("gpu"));
+        assert_eq!(resources.time.as_deref(), Some("01:00:00"));
+        assert_eq!(
+            (
+                resources.gpus_per_task,
+                resources.max_parallel,
+                resources.cpus_per_task
+            ),
+            (Some(1), Some(4), 1)
+        );
+        assert_eq!(resources.sbatch, ["--mem=8G"]);
+        for bad in [["--time", "1h"], ["--max-parallel", "0"]] {
+            let mut argv = vec!["lossbench", "slurm", "s.toml"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
 }

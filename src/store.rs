@@ -277,7 +277,7 @@ impl SweepStore {
             &serde_json::to_vec_pretty(&info)?,
         )?;
         let k = EXAMPLES.min(data.val.len());
-        let images = data.val.images.narrow(0, 0, k);
+        let images = data.display_images(&data.val, k);
         let rgb = (images.clamp(0.0, 1.0) * 255.0)
             .round()
             .to_kind(tch::Kind::Uint8);

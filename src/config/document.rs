@@ -172,13 +172,27 @@ impl Origins {
     }
 }
 
-/// Every dotted key a run configuration accepts.
-pub fn valid_keys() -> Vec<String> {
+/// Every dotted key a run configuration accepts, for data of kind `kind` (of any kind when
+/// `None`).
+pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
     if let Ok(table) = toml::Table::try_from(RunConfig::default()) {
-        flatten("", &table, &mut keys);
+        let mut run = Vec::new();
+        flatten("", &table, &mut run);
+        keys.extend(run.into_iter().filter(|k| !k.starts_with("data.")));
     }
     keys.extend(["model.in_channels", "model.num_classes"].map(String::from));
+    let kinds = match kind {
+        Some(k) => vec![k],
+        None => DataConfig::KINDS.to_vec(),
+    };
+    for kind in kinds {
+        if let Some(data) = DataConfig::default_of(kind) {
+            keys.extend(data.keys().into_iter().map(|k| format!("data.{k}")));
+        }
+    }
+    keys.sort();
+    keys.dedup();
     keys
 }
 
@@ -224,7 +238,12 @@ pub fn resolve(
     doc: &Document,
     origins: &Origins,
 ) -> Result<RunConfig, ConfigError> {
-    let valid = valid_keys();
+    let kind = table
+        .get("data")
+        .and_then(|d| d.get("kind"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or("synthetic");
+    let valid = valid_keys(DataConfig::default_of(kind).map(|_| kind));
     if let Some(key) = unknown_key(table, &valid) {
         let err = ConfigError::new(origins.origin(doc, &key), format!("unknown key `{key}`"));
         return Err(match closest(&key, &valid) {

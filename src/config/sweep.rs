@@ -192,7 +192,7 @@ fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<
         .find(|(short, _)| *short == name)
         .map_or(name, |(_, long)| long)
         .to_string();
-    let valid = valid_keys();
+    let valid = valid_keys(None);
     if !valid.contains(&key) {
         let err = ConfigError::new(
             origin(),

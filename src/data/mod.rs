@@ -2,12 +2,14 @@
 //! masks `[N, H, W]` (int64), with class names and a palette. Built once and shared
 //! read-only by every run that uses them.
 
+pub mod folder;
 pub mod synthetic;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use tch::Tensor;
 
+pub use folder::FolderConfig;
 pub use synthetic::SyntheticConfig;
 
 /// Where a run's data come from: the `[data]` table of a configuration. `kind` selects the
@@ -17,6 +19,8 @@ pub use synthetic::SyntheticConfig;
 pub enum DataConfig {
     /// Generated in memory from a seed; needs no files.
     Synthetic(SyntheticConfig),
+    /// Images and masks in folders.
+    Folder(FolderConfig),
 }
 
 impl Default for DataConfig {
@@ -24,9 +28,6 @@ impl Default for DataConfig {
         DataConfig::Synthetic(SyntheticConfig::default())
     }
 }
-
-/// The values `data.kind` accepts.
-const KINDS: &str = "synthetic";
 
 impl<'de> Deserialize<'de> for DataConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -39,13 +40,14 @@ impl<'de> Deserialize<'de> for DataConfig {
 impl DataConfig {
     /// Reads the `[data]` table; an error names the key inside `data` and what is wrong.
     pub fn from_table(mut table: toml::Table) -> Result<Self, (String, String)> {
+        let kinds = Self::KINDS.join(", ");
         let kind = match table.remove("kind") {
             None => "synthetic".to_string(),
             Some(toml::Value::String(kind)) => kind,
             Some(other) => {
                 return Err((
                     "kind".into(),
-                    format!("must be a string ({KINDS}), got {other}"),
+                    format!("must be a string ({kinds}), got {other}"),
                 ))
             }
         };
@@ -57,10 +59,48 @@ impl DataConfig {
             "synthetic" => serde_path_to_error::deserialize(rest)
                 .map(DataConfig::Synthetic)
                 .map_err(located),
+            "folder" => serde_path_to_error::deserialize(rest)
+                .map(DataConfig::Folder)
+                .map_err(located),
             other => Err((
                 "kind".into(),
-                format!("unknown data kind `{other}`; valid kinds are: {KINDS}"),
+                format!("unknown data kind `{other}`; valid kinds are: {kinds}"),
             )),
+        }
+    }
+
+    /// The values `data.kind` accepts.
+    pub const KINDS: [&'static str; 2] = ["synthetic", "folder"];
+
+    /// Every key of this kind's table (`kind` included), optional ones too.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = match toml::Table::try_from(self) {
+            Ok(t) => t.keys().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        if let DataConfig::Folder(_) = self {
+            keys.extend(FolderConfig::OPTIONAL_KEYS.map(String::from));
+        }
+        keys
+    }
+
+    /// The default configuration of data kind `kind`, if there is such a kind.
+    pub fn default_of(kind: &str) -> Option<DataConfig> {
+        match kind {
+            "synthetic" => Some(DataConfig::Synthetic(SyntheticConfig::default())),
+            "folder" => Some(DataConfig::Folder(FolderConfig::default())),
+            _ => None,
+        }
+    }
+
+    /// Checks the values that no type rules out: the key inside `data` at fault and what
+    /// is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        match self {
+            DataConfig::Synthetic(s) => s
+                .validate()
+                .map_err(|e| (e.key().to_string(), e.to_string())),
+            DataConfig::Folder(f) => f.validate().map_err(|e| (e.key.to_string(), e.message)),
         }
     }
 
@@ -68,6 +108,7 @@ impl DataConfig {
     pub fn load(&self) -> anyhow::Result<Dataset> {
         match self {
             DataConfig::Synthetic(s) => Ok(s.generate()?),
+            DataConfig::Folder(f) => f.load(),
         }
     }
 }
@@ -99,6 +140,10 @@ pub struct Dataset {
     pub class_names: Vec<String>,
     pub palette: Vec<[u8; 3]>,
     pub ignore_index: Option<i64>,
+    /// Per-channel mean and standard deviation the images were standardised with.
+    pub normalization: Option<(Vec<f64>, Vec<f64>)>,
+    /// Whether training flips images left-right at random (seeded per run).
+    pub hflip: bool,
 }
 
 impl Dataset {
@@ -114,6 +159,8 @@ impl Dataset {
             class_names: self.class_names.clone(),
             palette: self.palette.clone(),
             ignore_index: self.ignore_index,
+            normalization: self.normalization.clone(),
+            hflip: self.hflip,
         }
     }
 
@@ -134,6 +181,25 @@ impl Dataset {
     /// Channels of the images.
     pub fn in_channels(&self) -> i64 {
         self.train.images.size()[1]
+    }
+
+    /// The first `k` images of `split` as they were read, in [0, 1] (undoing the
+    /// normalisation), for showing.
+    pub fn display_images(&self, split: &Split, k: i64) -> Tensor {
+        let images = split.images.narrow(0, 0, k.min(split.len()));
+        match &self.normalization {
+            None => images,
+            Some((mean, std)) => {
+                let shape = [1, mean.len() as i64, 1, 1];
+                let m = Tensor::from_slice(mean)
+                    .to_kind(tch::Kind::Float)
+                    .view(shape);
+                let s = Tensor::from_slice(std)
+                    .to_kind(tch::Kind::Float)
+                    .view(shape);
+                images * s + m
+            }
+        }
     }
 
     /// Height and width of the images.

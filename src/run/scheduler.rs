@@ -1,6 +1,8 @@
 //! Runs a plan: picks the runs to do (skipping finished ones on resume), loads each distinct
 //! dataset once, trains `jobs` runs at a time with `jobs × threads = cores`, records every
-//! epoch as it finishes, and rebuilds the sweep's frame at the end.
+//! epoch as it finishes, and rebuilds the sweep's frame at the end (except for a shard:
+//! shards of a sweep run side by side, each writing only its own run folders, and
+//! `lossbench collect` rebuilds the frame once they are all over).
 //!
 //! The runs go to `jobs` plain scoped threads that take the next run from a shared queue,
 //! not to a rayon pool: a rayon worker that waits on Polars' own pool (writing a frame)
@@ -32,6 +34,8 @@ pub struct Options {
     /// Rerun finished runs too.
     pub force: bool,
     pub only: Option<Filter>,
+    /// `(I, N)`: only the runs at positions I, I + N, I + 2N, ... of the selection.
+    pub shard: Option<(usize, usize)>,
 }
 
 /// What a sweep did.
@@ -56,9 +60,22 @@ impl Summary {
     }
 }
 
-/// The cores of this machine.
+/// The cores this process may use: the machine's, or fewer inside a Slurm task that asked
+/// for fewer (`SLURM_CPUS_PER_TASK`; Slurm does not always pin a task to its CPUs).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    let machine = std::thread::available_parallelism().map_or(1, usize::from);
+    cores_of(
+        machine,
+        std::env::var("SLURM_CPUS_PER_TASK").ok().as_deref(),
+    )
+}
+
+/// [`cores`] from the machine's cores and `SLURM_CPUS_PER_TASK`.
+fn cores_of(machine: usize, slurm_cpus: Option<&str>) -> usize {
+    slurm_cpus
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .map_or(machine, |n| n.min(machine))
 }
 
 /// Jobs and threads per job for `runs` runs on `cores` cores: as many jobs as cores (one
@@ -69,7 +86,8 @@ pub fn layout(jobs: Option<usize>, runs: usize, cores: usize) -> (usize, usize) 
     (jobs, (cores / jobs).max(1))
 }
 
-/// The runs of `plan` that `options` select, and those of them that are to be trained.
+/// The runs of `plan` that `options` select (`--only`, then `--shard` over what `--only`
+/// kept), and those of them that are to be trained.
 pub fn select<'a>(
     plan: &'a Plan,
     store: &SweepStore,
@@ -79,6 +97,13 @@ pub fn select<'a>(
         .runs
         .iter()
         .filter(|r| options.only.as_ref().is_none_or(|f| f.matches(r)))
+        .enumerate()
+        .filter(|(i, _)| {
+            options
+                .shard
+                .is_none_or(|(index, count)| i % count == index)
+        })
+        .map(|(_, r)| r)
         .collect();
     let mut todo = Vec::new();
     for run in &selected {
@@ -145,18 +170,24 @@ pub fn execute(
     for run in &todo {
         let key = serde_json::to_string(&run.config.data)?;
         if !datasets.contains_key(&key) {
+            let start = Instant::now();
             let data = run
                 .config
                 .data
                 .load()
                 .with_context(|| format!("cannot load the data of run {}", run.label))?;
+            let (height, width) = data.image_size();
             progress.println(&format!(
-                "data: {} train + {} validation images, {:.1} MiB in memory",
+                "data: {} train + {} validation images, {height}×{width}, {} channel(s), {} classes; {:.1} MiB in memory, loaded in {:.2} s",
                 data.train.len(),
                 data.val.len(),
-                data.bytes() as f64 / (1 << 20) as f64
+                data.in_channels(),
+                data.num_classes(),
+                data.bytes() as f64 / (1 << 20) as f64,
+                start.elapsed().as_secs_f64()
             ));
-            if datasets.is_empty() {
+            // Of a sharded sweep, shard 0 alone writes the sweep-level dataset files.
+            if datasets.is_empty() && options.shard.is_none_or(|(index, _)| index == 0) {
                 store.write_dataset(&data)?;
             }
             datasets.insert(key.clone(), data);
@@ -197,7 +228,9 @@ pub fn execute(
             summary.not_done += 1;
         }
     }
-    store.rebuild_frame(plan)?;
+    if options.shard.is_none() {
+        store.rebuild_frame(plan)?;
+    }
     Ok(summary)
 }
 
@@ -242,9 +275,7 @@ fn run_one(
     let outcome = match result {
         Ok(Ok(trained)) => {
             let saved = trained
-                .vars
-                .save(store.run_dir(&run.id).join("weights.safetensors"))
-                .context("cannot save the weights")
+                .save_weights(&store.run_dir(&run.id).join("weights.safetensors"))
                 .and_then(|()| {
                     let predictions = train::predict(
                         &trained.net,
@@ -471,6 +502,85 @@ mod tests {
         let summary = execute(&plan, &store, &two_jobs(), &AtomicBool::new(true)).expect("sweep");
         assert_eq!((summary.done, summary.not_done), (0, 2));
         assert!(store.status(&plan.runs[0].id).expect("status").is_none());
+    }
+
+    #[test]
+    fn shards_partition_the_selection_exactly_with_and_without_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(
+            dir.path(),
+            "shards",
+            "loss = [\"cce\", \"bce\", \"dice\"]\nseed = [1, 2, 3]",
+        );
+        let plan = plan(&path, &[]);
+        let store = SweepStore::new(plan.sweep.results_dir());
+        let only = Filter::parse("seed=2", &plan).expect("filter");
+        for only in [None, Some(only)] {
+            let base = Options {
+                only: only.clone(),
+                ..Default::default()
+            };
+            let (all, _) = select(&plan, &store, &base).expect("select");
+            for count in 1..=all.len() + 2 {
+                let mut ids: Vec<&str> = Vec::new();
+                for index in 0..count {
+                    let options = Options {
+                        shard: Some((index, count)),
+                        ..base.clone()
+                    };
+                    let (shard, todo) = select(&plan, &store, &options).expect("select");
+                    assert_eq!(shard.len(), todo.len());
+                    assert!(shard.len().abs_diff(all.len() / count) <= 1);
+                    ids.extend(shard.iter().map(|r| r.id.as_str()));
+                }
+                ids.sort_unstable();
+                let mut expected: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+                expected.sort_unstable();
+                assert_eq!(ids, expected, "{count} shards, only {only:?}");
+            }
+        }
+        let one = Options {
+            shard: Some((4, 9)),
+            ..Default::default()
+        };
+        let (picked, _) = select(&plan, &store, &one).expect("select");
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].id, plan.runs[4].id);
+    }
+
+    #[test]
+    fn a_shard_writes_only_its_own_run_folders_and_no_sweep_frame() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(dir.path(), "shard", "seed = [1, 2]");
+        let plan = plan(&path, &["train.epochs=1"]);
+        let summary = run(
+            &plan,
+            &Options {
+                shard: Some((1, 2)),
+                ..two_jobs()
+            },
+        );
+        assert_eq!((summary.selected, summary.done), (1, 1));
+        let store = SweepStore::new(plan.sweep.results_dir());
+        assert!(store.status(&plan.runs[0].id).expect("status").is_none());
+        assert!(store.status(&plan.runs[1].id).expect("status").is_some());
+        for file in [
+            "metrics.parquet",
+            "runs.parquet",
+            "sweep.json",
+            "dataset.json",
+        ] {
+            assert!(!store.root.join(file).exists(), "shard 1 wrote {file}");
+        }
+    }
+
+    #[test]
+    fn cores_follow_slurm_cpus_per_task_but_never_exceed_the_machine() {
+        assert_eq!(cores_of(16, None), 16);
+        assert_eq!(cores_of(16, Some("4")), 4);
+        assert_eq!(cores_of(2, Some("8")), 2);
+        assert_eq!(cores_of(8, Some("0")), 8);
+        assert_eq!(cores_of(8, Some("lots")), 8);
     }
 
     #[test]

@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Optimizer, RunConfig};
 use crate::data::{Dataset, Split};
+use crate::losses::Loss;
 use crate::metrics::{Accumulator, Metrics};
 use crate::model::{UNet, UNetConfig};
 
@@ -72,6 +73,23 @@ pub struct Trained {
     pub net: UNet,
 }
 
+impl Trained {
+    /// Writes the weights as safetensors (in contiguous layout, whatever the training's
+    /// memory layout) to a temporary sibling, then renames it to `path`.
+    pub fn save_weights(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let named: Vec<(String, Tensor)> = self
+            .vars
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (name, t.contiguous()))
+            .collect();
+        let tmp = path.with_extension("safetensors.tmp");
+        Tensor::write_safetensors(&named, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into))
+            .with_context(|| format!("cannot save the weights to {}", path.display()))
+    }
+}
+
 /// Trains `config` on `data` with `threads` intra-op threads, calling `on_epoch` after each
 /// epoch. Checks `stop` between steps; when it is raised, the run ends as
 /// [`Ending::Interrupted`] without the partial epoch.
@@ -82,29 +100,13 @@ pub fn train(
     stop: &AtomicBool,
     mut on_epoch: impl FnMut(&EpochRow),
 ) -> anyhow::Result<Trained> {
-    let device = config.device()?;
-    tch::set_num_threads(threads as i32);
-    let net_config = model_config(config, data)?;
-    let (height, width) = data.image_size();
-    net_config.check_input(height, width)?;
-    let batch = config.train.batch_size as i64;
-    if batch > data.train.len() {
-        bail!(
-            "train.batch_size is {batch} but the training split has only {} images; lower train.batch_size",
-            data.train.len()
-        );
-    }
-
-    let (vars, net) = init(&net_config, config.train.seed, device);
-    let mut opt = optimizer(config, &vars)?;
-    let params = vars.trainable_variables();
+    let mut learner = Learner::new(config, data, threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     rng.set_stream(2);
-
-    let train_images = data.train.images.to_device(device);
-    let train_masks = data.train.masks.to_device(device);
-    let loss = config.loss.name;
+    let device = learner.device;
+    let classes = learner.net_config.num_classes;
     let ignore = data.ignore_index;
+    let batch = learner.batch;
     let steps = data.train.len() / batch;
 
     let mut rows = Vec::with_capacity(config.train.epochs);
@@ -113,52 +115,39 @@ pub fn train(
         let start = Instant::now();
         let mut order: Vec<i64> = (0..data.train.len()).collect();
         order.shuffle(&mut rng);
+        if data.hflip {
+            // The learner holds the flipped images after the originals: index i + N is
+            // image i flipped.
+            for i in &mut order {
+                if rng.random_bool(0.5) {
+                    *i += data.train.len();
+                }
+            }
+        }
         let order = Tensor::from_slice(&order).to_device(device);
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut grad_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut sums = StepSums::new(device);
         for step in 0..steps {
             if stop.load(Ordering::Relaxed) {
                 ending = Ending::Interrupted;
                 break;
             }
-            let idx = order.narrow(0, step * batch, batch);
-            let xs = train_images.index_select(0, &idx);
-            let ys = train_masks.index_select(0, &idx);
-            let value = loss.compute(&net.forward_t(&xs, true), &ys, ignore);
-            opt.zero_grad();
-            (&value * config.loss.scale).backward();
-            grad_sum += global_norm(&params).to_kind(Kind::Double);
-            opt.step();
-            loss_sum += value.detach().to_kind(Kind::Double);
+            learner.step(&order.narrow(0, step * batch, batch), &mut sums);
         }
         if ending == Ending::Interrupted {
             break;
         }
-        let train_loss = loss_sum.double_value(&[]) / steps as f64;
-        let grad_norm = grad_sum.double_value(&[]) / steps as f64;
-        let (val_loss, metrics) = evaluate(
-            &net,
-            config,
-            &data.val,
-            net_config.num_classes,
-            ignore,
-            device,
-        )?;
-        let grad_share = gradient_share(
-            &net,
-            config,
-            &data.val,
-            net_config.num_classes,
-            ignore,
-            device,
-        )?;
+        let train_loss = sums.loss.double_value(&[]) / steps as f64;
+        let grad_norm = sums.grad_norm.double_value(&[]) / steps as f64;
+        let (val_loss, metrics) =
+            evaluate(&learner.net, config, &data.val, classes, ignore, device)?;
+        let grad_share = gradient_share(&learner.net, config, &data.val, classes, ignore, device)?;
         let row = EpochRow {
             epoch,
             train_loss,
             val_loss,
             val_miou: metrics.miou,
             pixel_accuracy: metrics.pixel_accuracy,
-            binary_accuracy: metrics.binary_accuracy_for(loss),
+            binary_accuracy: metrics.binary_accuracy_for(config.loss.name),
             binary_accuracy_sigmoid: metrics.binary_accuracy_sigmoid,
             binary_accuracy_softmax: metrics.binary_accuracy_softmax,
             iou_per_class: metrics
@@ -182,40 +171,161 @@ pub fn train(
         ending,
         threads,
         device,
-        vars,
-        net,
+        vars: learner.vars,
+        net: learner.net,
     })
 }
 
 /// Seconds of one training step of `config` on `data` with `threads` threads (the median
 /// of three after a warm-up); used to estimate a sweep's time.
 pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<f64> {
-    tch::set_num_threads(threads as i32);
-    let device = config.device()?;
-    let net_config = model_config(config, data)?;
-    let (height, width) = data.image_size();
-    net_config.check_input(height, width)?;
-    let (vars, net) = init(&net_config, config.train.seed, device);
-    let mut opt = optimizer(config, &vars)?;
-    let batch = (config.train.batch_size as i64).min(data.train.len());
-    let xs = data.train.images.narrow(0, 0, batch).to_device(device);
-    let ys = data.train.masks.narrow(0, 0, batch).to_device(device);
-    let mut times = Vec::new();
-    for _ in 0..4 {
-        let start = Instant::now();
-        let value = config
-            .loss
-            .name
-            .compute(&net.forward_t(&xs, true), &ys, data.ignore_index);
-        opt.zero_grad();
-        value.backward();
-        opt.step();
-        let _ = value.double_value(&[]);
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.remove(0);
+    let mut config = config.clone();
+    config.train.batch_size = config.train.batch_size.min(data.train.len() as usize);
+    let mut learner = Learner::new(&config, data, threads)?;
+    let mut times = step_times(&mut learner, 1, 3);
     times.sort_by(f64::total_cmp);
     Ok(times[1])
+}
+
+/// Runs `warmup + steps` training steps of `learner` on consecutive batches of its training
+/// split (wrapping around) and returns the seconds of each of the last `steps`.
+pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> Vec<f64> {
+    let images = learner.images.size()[0];
+    let order = Tensor::arange(images, (Kind::Int64, learner.device));
+    let per_epoch = images / learner.batch;
+    let mut sums = StepSums::new(learner.device);
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let idx = order.narrow(0, (i as i64 % per_epoch) * learner.batch, learner.batch);
+        let start = Instant::now();
+        learner.step(&idx, &mut sums);
+        if let Device::Cuda(index) = learner.device {
+            tch::Cuda::synchronize(index as i64);
+        }
+        if i >= warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times
+}
+
+/// A network, its optimizer and the training split on the run's device: what a training
+/// step works on. [`train`] and the step benchmark both step through [`Learner::step`].
+pub struct Learner {
+    pub vars: nn::VarStore,
+    pub net: UNet,
+    pub net_config: UNetConfig,
+    pub device: Device,
+    /// Images per step.
+    pub batch: i64,
+    opt: nn::Optimizer,
+    params: Vec<Tensor>,
+    images: Tensor,
+    masks: Tensor,
+    loss: Loss,
+    scale: f64,
+    ignore: Option<i64>,
+}
+
+/// Sums over an epoch's steps, kept on the device so that a step never waits on the host.
+pub struct StepSums {
+    /// Σ training loss (before `loss.scale`).
+    pub loss: Tensor,
+    /// Σ L2 norm of the whole gradient.
+    pub grad_norm: Tensor,
+}
+
+impl StepSums {
+    /// Zero sums on `device`.
+    pub fn new(device: Device) -> Self {
+        StepSums {
+            loss: Tensor::zeros([], (Kind::Double, device)),
+            grad_norm: Tensor::zeros([], (Kind::Double, device)),
+        }
+    }
+}
+
+impl Learner {
+    /// Sets the intra-op threads, checks the shapes, seeds and builds the network and its
+    /// optimizer, and moves the training split to the run's device (with its left-right
+    /// flipped copy after it when the data ask for flips).
+    pub fn new(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<Self> {
+        let device = config.device()?;
+        tch::set_num_threads(threads as i32);
+        keep_freed_memory();
+        let net_config = model_config(config, data)?;
+        let (height, width) = data.image_size();
+        net_config.check_input(height, width)?;
+        let batch = config.train.batch_size as i64;
+        if batch > data.train.len() {
+            bail!(
+                "train.batch_size is {batch} but the training split has only {} images; lower train.batch_size",
+                data.train.len()
+            );
+        }
+        let (vars, net) = init(&net_config, config.train.seed, device);
+        let opt = optimizer(config, &vars)?;
+        let params = vars.trainable_variables();
+        let (mut images, mut masks) = (
+            data.train.images.to_device(device),
+            data.train.masks.to_device(device),
+        );
+        if data.hflip {
+            images = Tensor::cat(&[&images, &images.flip([3])], 0);
+            masks = Tensor::cat(&[&masks, &masks.flip([2])], 0);
+        }
+        Ok(Learner {
+            images,
+            masks,
+            vars,
+            net,
+            net_config,
+            device,
+            batch,
+            opt,
+            params,
+            loss: config.loss.name,
+            scale: config.loss.scale,
+            ignore: data.ignore_index,
+        })
+    }
+
+    /// One training step on the training images at `idx` (int64 on the device): forward,
+    /// loss, backward of the scaled loss, the gradient norm, the optimizer's step; adds the
+    /// loss and the norm to `sums`.
+    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) {
+        let xs = self.images.index_select(0, idx);
+        let ys = self.masks.index_select(0, idx);
+        let value = self
+            .loss
+            .compute(&self.net.forward_t(&xs, true), &ys, self.ignore);
+        self.opt.zero_grad();
+        (&value * self.scale).backward();
+        sums.grad_norm += global_norm(&self.params).to_kind(Kind::Double);
+        self.opt.step();
+        sums.loss += value.detach().to_kind(Kind::Double);
+    }
+}
+
+/// Has glibc keep freed activation buffers for the next step instead of handing them back
+/// to the kernel. By default it serves each allocation above its mmap threshold with a
+/// fresh mapping and unmaps it on free, so every page of every large activation faults in
+/// again (zeroed by the kernel) on every step; raising the threshold to its ceiling
+/// (32 MiB) and the trim threshold to 1 GiB lets freed memory be reused. Process-wide,
+/// set once; see BENCHMARKS.md for what it saves.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only changes glibc's allocation thresholds; it is safe to call
+            // at any time and from any thread.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            }
+        });
+    }
 }
 
 /// The U-Net shape for `config` on `data`: channels and classes follow the data, and an
@@ -241,6 +351,7 @@ pub fn model_config(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetCo
         base_channels: m.base_channels,
         depth: m.depth,
         batch_norm: m.batch_norm,
+        channels_last: m.channels_last,
     })
 }
 
@@ -429,6 +540,35 @@ mod tests {
                 v
             })
             .collect()
+    }
+
+    #[test]
+    fn flips_are_seeded_and_the_learner_holds_the_flipped_copy_after_the_originals() {
+        let config = tiny(Loss::Cce, 2);
+        let mut data = config.data.load().expect("data");
+        let plain = run(&config, &data);
+        data.hflip = true;
+        let a = run(&config, &data);
+        let b = run(&config, &data);
+        assert_eq!(
+            bits(&a.rows),
+            bits(&b.rows),
+            "flips come from the run's seed"
+        );
+        assert_ne!(
+            bits(&a.rows),
+            bits(&plain.rows),
+            "flipping changes training"
+        );
+        let learner = Learner::new(&config, &data, 1).expect("learner");
+        let n = data.train.len();
+        assert_eq!(learner.images.size()[0], 2 * n);
+        let flipped = learner.images.narrow(0, n, n);
+        assert!(flipped.equal(&data.train.images.flip([3])));
+        assert!(learner
+            .masks
+            .narrow(0, n, n)
+            .equal(&data.train.masks.flip([2])));
     }
 
     #[test]

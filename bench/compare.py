@@ -1,0 +1,412 @@
+"""`make bench`: lossbench against PyTorch eager on the same machine, in one invocation.
+
+1. The training step. Per image size (64x64, 96x128; batch 16) and loss (cce, dice), four
+   processes take turns, round after round (A B C D, then B C D A, ...), each timing
+   `--steps` steps after `--warmup`: lossbench's own step (`lossbench bench-step`, the
+   function its training loop calls) in channels-last (its default) and in NCHW, and
+   bench/pytorch_step.py in PyTorch's default layout and in channels-last. Medians of
+   every step of every round, and their ratios.
+2. FLOP rate. FLOPs of one step (torch.utils.flop_counter) over the median step time,
+   against the fp32 2048x2048 matmul rate measured in the same invocation (before, between
+   and after the step rounds; their median).
+3. Sweep throughput. bench/sweep.toml (2 losses x 3 seeds) through `lossbench run --jobs
+   auto` and `--jobs 1`, against bench/pytorch_step.py training the same runs one after
+   another; runs per hour.
+4. Outside libtorch. `perf record` (cpu-clock, DWARF call stacks) of one more `lossbench run`
+   of the sweep; each sample goes to the innermost frame that is not in the C library, the
+   maths library, the loader or the kernel: inside libtorch when that frame is in libtorch,
+   c10, OpenMP, MKL or oneDNN's generated code, outside otherwise. Samples with no such
+   frame count as outside. Skipped when perf cannot record.
+5. Peak resident memory of `lossbench run experiments/quick.toml` (results in a temporary
+   folder), from wait4's rusage.
+6. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
+   `lossbench bench-results bench/report.toml`).
+
+The machine is shared: before each measurement the driver waits (up to --quiet-wait
+seconds) for other processes to leave the CPUs idle, and says how often they did not.
+Quote medians and ratios from one invocation, never a lone absolute time.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STEP_PY = ROOT / "bench" / "pytorch_step.py"
+SIZES = [(64, 64), (96, 128)]
+LOSSES = ["cce", "dice"]
+VARIANTS = ["lossbench", "lossbench_nchw", "torch_default", "torch_channels_last"]
+LABELS = {
+    "lossbench": "lossbench (channels-last, its default)",
+    "lossbench_nchw": "lossbench, model.channels_last=false",
+    "torch_default": "PyTorch eager, default layout",
+    "torch_channels_last": "PyTorch eager, channels-last",
+}
+# Where a sample's innermost frame is not attributable: look further out.
+SYSTEM = re.compile(r"kernel\.kallsyms|/libc\.so|/libm\.so|/ld-linux|libstdc\+\+|\[unknown\]|\[vdso\]")
+LIBTORCH = re.compile(r"libtorch|libc10|libgomp|libmkl|libdnnl|libiomp|\[JIT\]|libshm")
+
+
+class Noise:
+    """Waits for the CPUs to be idle before a measurement and counts when they were not."""
+
+    def __init__(self, wait, threshold=20.0):
+        self.wait, self.threshold = wait, threshold
+        self.checks = self.busy = 0
+        self.shares = []
+
+    @staticmethod
+    def busy_share(seconds=0.5):
+        def read():
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            return sum(v), v[3] + v[4]
+
+        t1, i1 = read()
+        time.sleep(seconds)
+        t2, i2 = read()
+        return 100.0 * (1 - (i2 - i1) / max(t2 - t1, 1))
+
+    def settle(self):
+        if self.wait <= 0 or not os.path.exists("/proc/stat"):
+            return
+        deadline = time.time() + self.wait
+        share = self.busy_share()
+        while share > self.threshold and time.time() < deadline:
+            time.sleep(1.0)
+            share = self.busy_share()
+        self.checks += 1
+        self.shares.append(share)
+        if share > self.threshold:
+            self.busy += 1
+
+
+def run_json(cmd, env=None):
+    """Runs `cmd`; returns the JSON objects it printed, one a line."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def timed(cmd, env=None):
+    """Wall seconds and peak resident KiB of `cmd` (its output dropped)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{err[-2000:]}")
+    return seconds, usage.ru_maxrss
+
+
+def step_cmd(args, variant, height, width, loss):
+    if variant.startswith("lossbench"):
+        sets = {
+            "data.height": height,
+            "data.width": width,
+            "data.train_images": 4 * args.batch,
+            "data.val_images": args.batch,
+            "train.batch_size": args.batch,
+            "train.threads": args.threads,
+            "loss.name": loss,
+            "model.channels_last": "false" if variant == "lossbench_nchw" else "true",
+        }
+        cmd = [args.lossbench, "bench-step", "--warmup", args.warmup, "--steps", args.steps]
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={v}"]
+    else:
+        layout = "channels_last" if variant == "torch_channels_last" else "default"
+        cmd = [args.python, STEP_PY, "step", "--height", height, "--width", width]
+        cmd += ["--batch", args.batch, "--loss", loss, "--threads", args.threads, "--layout", layout]
+        cmd += ["--warmup", args.warmup, "--steps", args.steps]
+    return [str(c) for c in cmd]
+
+
+def matmul(args, noise):
+    noise.settle()
+    out = run_json([args.python, str(STEP_PY), "matmul", "--threads", str(args.threads)])
+    return out[0]["matmul_gflops"]
+
+
+def bench_steps(args, noise, rates):
+    results = {}
+    for height, width in SIZES:
+        for loss in LOSSES:
+            flops = run_json(
+                [args.python, str(STEP_PY), "flops", "--height", str(height), "--width", str(width),
+                 "--batch", str(args.batch), "--loss", loss]
+            )[0]["flops"]
+            times = {v: [] for v in VARIANTS}
+            for r in range(args.rounds):
+                order = VARIANTS[r % len(VARIANTS):] + VARIANTS[: r % len(VARIANTS)]
+                for variant in order:
+                    noise.settle()
+                    out = run_json(step_cmd(args, variant, height, width, loss))
+                    times[variant] += [o["step_seconds"] for o in out]
+            med = {v: statistics.median(t) for v, t in times.items()}
+            key = f"{height}x{width} {loss}"
+            results[key] = {"flops": flops, "median_seconds": med, "times": times}
+            print(f"  {key}: " + ", ".join(f"{v} {1e3 * m:.0f} ms" for v, m in med.items()), file=sys.stderr)
+        if (height, width) != SIZES[-1]:
+            rates.append(matmul(args, noise))
+    return results
+
+
+def sweep_cmd(args, tmp, jobs):
+    return [
+        args.lossbench, "run", str(ROOT / "bench" / "sweep.toml"), "--force", "--jobs", jobs,
+        "--set", f"sweep.results={tmp}/results", "--set", f"sweep.plots={tmp}/plots",
+        "--set", f"train.threads={0 if jobs == 'auto' else args.threads}",
+    ]
+
+
+def torch_sweep_cmd(args, layout):
+    return [
+        args.python, str(STEP_PY), "sweep", "--height", "64", "--width", "64", "--batch", "16",
+        "--train-images", "128", "--val-images", "32", "--epochs", "3", "--losses", "cce,dice",
+        "--seeds", "1,2,3", "--threads", str(args.threads), "--layout", layout,
+    ]
+
+
+def bench_sweep(args, noise, tmp):
+    cmds = {
+        "lossbench --jobs auto": sweep_cmd(args, tmp, "auto"),
+        "lossbench --jobs 1": sweep_cmd(args, tmp, "1"),
+        "PyTorch eager, one after another (default layout)": torch_sweep_cmd(args, "default"),
+        "PyTorch eager, one after another (channels-last)": torch_sweep_cmd(args, "channels_last"),
+    }
+    walls = {k: [] for k in cmds}
+    for r in range(args.sweep_rounds):
+        names = list(cmds)
+        names = names[r % len(names):] + names[: r % len(names)]
+        for name in names:
+            noise.settle()
+            walls[name].append(timed(cmds[name])[0])
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    print("  sweep: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()), file=sys.stderr)
+    return {"median_seconds": med, "seconds": walls, "runs": 6}
+
+
+def outside_share(args, noise, tmp):
+    """Share of perf samples of a lossbench sweep whose attributable frame is outside libtorch."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return {"skipped": "perf is not installed"}
+    data = f"{tmp}/perf.data"
+    noise.settle()
+    rec = subprocess.run(
+        [perf, "record", "-e", "cpu-clock", "-F", str(args.perf_hz), "--call-graph", "dwarf,16384",
+         "-o", data, "--"] + sweep_cmd(args, tmp, "auto"),
+        capture_output=True, text=True,
+    )
+    if rec.returncode != 0:
+        return {"skipped": f"perf record failed: {rec.stderr.strip()[-300:]}"}
+    script = subprocess.run([perf, "script", "-i", data, "-F", "tid,ip,dso"], capture_output=True, text=True)
+    counts = {"inside": 0, "outside": 0, "unattributed": 0}
+    outside_where = {}
+    for block in script.stdout.split("\n\n"):
+        frames = [line.strip() for line in block.strip().splitlines()[1:] if line.strip()]
+        if not frames:
+            continue
+        kind = "unattributed"
+        for frame in frames:
+            dso = frame[frame.find("(") + 1 : frame.rfind(")")] if "(" in frame else "[unknown]"
+            if SYSTEM.search(dso):
+                continue
+            if LIBTORCH.search(dso):
+                kind = "inside"
+            else:
+                kind = "outside"
+                outside_where[os.path.basename(dso)] = outside_where.get(os.path.basename(dso), 0) + 1
+            break
+        counts[kind] += 1
+    total = sum(counts.values())
+    os.remove(data)
+    return {
+        "samples": total,
+        "counts": counts,
+        "outside_share": (counts["outside"] + counts["unattributed"]) / max(total, 1),
+        "outside_attributed_share": counts["outside"] / max(total, 1),
+        "outside_by_dso": outside_where,
+    }
+
+
+def quick_rss(args, noise, tmp):
+    text = (ROOT / "experiments" / "quick.toml").read_text()
+    noise.settle()
+    cmd = [args.lossbench, "run", str(ROOT / "experiments" / "quick.toml"), "--force",
+           "--set", f"sweep.results={tmp}/quick-results", "--set", f"sweep.plots={tmp}/quick-plots"]
+    if args.quick_epochs:
+        cmd += ["--set", f"train.epochs={args.quick_epochs}"]
+    seconds, kib = timed(cmd)
+    epochs = args.quick_epochs or int(re.search(r"train\.epochs\s*=\s*(\d+)", text).group(1))
+    return {"peak_rss_mib": kib / 1024, "seconds": seconds, "epochs": epochs}
+
+
+def report_time(args, noise, tmp):
+    seeds = ",".join(str(s) for s in range(1, 201))
+    sets = ["--set", f"grid.seed=[{seeds}]", "--set", "train.epochs=50",
+            "--set", f"sweep.results={tmp}/big", "--set", f"sweep.plots={tmp}/big-plots"]
+    subprocess.run([args.lossbench, "bench-results", str(ROOT / "bench" / "report.toml")] + sets,
+                   check=True, capture_output=True)
+    walls = []
+    for _ in range(args.report_rounds):
+        noise.settle()
+        walls.append(timed([args.lossbench, "report", f"{tmp}/big/bench-report"])[0])
+    return {"runs": 1000, "epochs": 50, "seconds": walls, "median_seconds": statistics.median(walls)}
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def step_table(res, mm):
+    lines = [
+        "| size, loss | lossbench ms | lossbench NCHW ms | PyTorch default ms | PyTorch channels-last ms "
+        "| lossbench ÷ default | lossbench ÷ channels-last | step GFLOP | lossbench GFLOP/s | share of matmul rate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in res["steps"].items():
+        m = r["median_seconds"]
+        gf = r["flops"] / 1e9
+        rate = gf / m["lossbench"]
+        lines.append(
+            f"| {key} | {1e3 * m['lossbench']:.0f} | {1e3 * m['lossbench_nchw']:.0f} | {1e3 * m['torch_default']:.0f} "
+            f"| {1e3 * m['torch_channels_last']:.0f} | {m['lossbench'] / m['torch_default']:.2f} "
+            f"| {m['lossbench'] / m['torch_channels_last']:.2f} | {gf:.1f} | {rate:.0f} | {rate / mm:.0%} |"
+        )
+    n = res["rounds"] * res["steps_per_round"]
+    lines.append("")
+    lines.append(f"Medians of {n} steps per cell ({res['rounds']} rounds x {res['steps_per_round']} steps after "
+                 f"{res['warmup']} warm-up), batch {res['batch']}, {res['threads']} threads.")
+    return lines
+
+
+def table(res):
+    lines = []
+    mm = res["matmul_gflops_median"]
+    lines.append(f"fp32 2048² matmul, {res['threads']} threads: {mm:.0f} GFLOP/s (median of "
+                 + ", ".join(f"{r:.0f}" for r in res["matmul_gflops"]) + ")")
+    lines.append("")
+    if res["steps"]:
+        lines += step_table(res, mm)
+    if "sweep" in res:
+        s = res["sweep"]
+        lines.append("")
+        lines.append("| 6-run sweep (bench/sweep.toml) | wall s (median) | runs per hour | ÷ PyTorch one after another |")
+        lines.append("|---|---|---|---|")
+        base = s["median_seconds"]["PyTorch eager, one after another (default layout)"]
+        for name, sec in s["median_seconds"].items():
+            lines.append(f"| {name} | {sec:.1f} | {3600 * s['runs'] / sec:.0f} | {base / sec:.2f} |")
+    extra = []
+    if "outside" in res:
+        o = res["outside"]
+        if "skipped" in o:
+            extra.append(f"outside libtorch: skipped ({o['skipped']})")
+        else:
+            extra.append(
+                f"outside libtorch during a sweep: {o['outside_share']:.1%} of {o['samples']} perf samples "
+                f"({o['outside_attributed_share']:.1%} in lossbench's own code and libraries, the rest in the "
+                f"C library or kernel with no attributable caller)"
+            )
+    if "quick" in res:
+        q = res["quick"]
+        extra.append(f"experiments/quick.toml ({q['epochs']} epochs): peak resident {q['peak_rss_mib']:.0f} MiB, "
+                     f"{q['seconds']:.0f} s")
+    if "report" in res:
+        r = res["report"]
+        extra.append(f"lossbench report, 1000 runs x 50 epochs: {r['median_seconds']:.2f} s wall (median of "
+                     + ", ".join(f"{x:.2f}" for x in r["seconds"]) + ")")
+    n = res["noise"]
+    extra.append(f"noise: {n['busy']} of {n['checks']} measurements started with other processes busy "
+                 f"(median CPU busy before a measurement {n['median_busy']:.0f}%)")
+    if extra:
+        lines.append("")
+        lines += [f"- {e}" for e in extra]
+
+    lines.append("")
+    lines.append("Targets:")
+    steps = list(res["steps"].values())
+    if steps:
+        d = max(r["median_seconds"]["lossbench"] / r["median_seconds"]["torch_default"] for r in steps)
+        c = max(r["median_seconds"]["lossbench"] / r["median_seconds"]["torch_channels_last"] for r in steps)
+        lines.append(f"- step ≤ 0.80× PyTorch default (worst cell {d:.2f}): {verdict(d <= 0.80)}")
+        lines.append(f"- step ≤ 1.0× PyTorch channels-last (worst cell {c:.2f}): {verdict(c <= 1.0)}")
+    big = [r for k, r in res["steps"].items() if k.startswith("96x128")]
+    if big:
+        share = min(r["flops"] / 1e9 / r["median_seconds"]["lossbench"] / res["matmul_gflops_median"] for r in big)
+        lines.append(f"- 96×128 step ≥ 80% of the matmul rate (worst {share:.0%}): {verdict(share >= 0.8)}")
+    if "sweep" in res:
+        s = res["sweep"]["median_seconds"]
+        ratio = s["PyTorch eager, one after another (default layout)"] / s["lossbench --jobs auto"]
+        lines.append(f"- sweep ≥ 1.3× PyTorch one after another ({ratio:.2f}×): {verdict(ratio >= 1.3)}")
+    if "outside" in res and "skipped" not in res["outside"]:
+        o = res["outside"]["outside_share"]
+        lines.append(f"- < 3% of the time outside libtorch ({o:.1%}): {verdict(o < 0.03)}")
+    if "report" in res:
+        t = res["report"]["median_seconds"]
+        lines.append(f"- report of 1000 runs x 50 epochs < 2 s ({t:.2f} s): {verdict(t < 2.0)}")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lossbench", required=True, help="the release binary")
+    p.add_argument("--python", default=sys.executable, help="the venv's python (its torch is lossbench's libtorch)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--sweep-rounds", type=int, default=2)
+    p.add_argument("--report-rounds", type=int, default=3)
+    p.add_argument("--perf-hz", type=int, default=99)
+    p.add_argument("--quick-epochs", type=int, default=0, help="train experiments/quick.toml this many epochs (0: its own)")
+    p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
+    p.add_argument("--only", default="steps,sweep,outside,quick,report", help="which parts, comma-separated")
+    p.add_argument("--json", help="also write every measurement here")
+    args = p.parse_args()
+    parts = set(args.only.split(","))
+    noise = Noise(args.quiet_wait)
+    res = {"threads": args.threads, "batch": args.batch, "rounds": args.rounds,
+           "steps_per_round": args.steps, "warmup": args.warmup}
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
+        rates = [matmul(args, noise)]
+        if "steps" in parts:
+            res["steps"] = bench_steps(args, noise, rates)
+        rates.append(matmul(args, noise))
+        res["matmul_gflops"] = rates
+        res["matmul_gflops_median"] = statistics.median(rates)
+        if "sweep" in parts:
+            res["sweep"] = bench_sweep(args, noise, tmp)
+        if "outside" in parts:
+            res["outside"] = outside_share(args, noise, tmp)
+            print(f"  outside: {res['outside']}", file=sys.stderr)
+        if "quick" in parts:
+            res["quick"] = quick_rss(args, noise, tmp)
+            print(f"  quick: {res['quick']}", file=sys.stderr)
+        if "report" in parts:
+            res["report"] = report_time(args, noise, tmp)
+            print(f"  report: {res['report']}", file=sys.stderr)
+    res["noise"] = {"checks": noise.checks, "busy": noise.busy,
+                    "median_busy": statistics.median(noise.shares) if noise.shares else 0.0}
+    if "steps" not in parts:
+        res["steps"] = {}
+    print(table(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

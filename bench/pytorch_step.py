@@ -1,0 +1,265 @@
+"""The PyTorch side of `make bench`: lossbench's U-Net, losses and training step in plain
+PyTorch eager, on the venv's own torch (the libtorch lossbench links).
+
+Subcommands (each prints JSON lines on stdout):
+
+  step    time training steps: forward, loss, zero_grad, backward, Adam step
+  flops   count one training step's FLOPs with torch.utils.flop_counter
+  matmul  the fp32 matmul rate (2048 x 2048 by default) with the same threads
+  sweep   train runs (losses x seeds) one after another, each epoch a training pass and
+          an evaluation pass (validation loss and confusion matrix), like lossbench's runs
+
+The network is the one of src/model/unet.rs: `depth` stages of two 3x3 conv (no bias) +
+batch norm + ReLU and a 2x2 max pool, a bottleneck, 2x2 stride-2 transposed convolutions
+with skip concatenation, a 1x1 head. `cce` is cross_entropy; `dice` is the soft multi-class
+Dice of src/losses.rs (per class over the batch, absent classes count 0, eps 1e-7).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+EPS = 1e-7
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, inputs, outputs):
+        super().__init__(
+            nn.Conv2d(inputs, outputs, 3, padding=1, bias=False),
+            nn.BatchNorm2d(outputs),
+            nn.ReLU(),
+            nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
+            nn.BatchNorm2d(outputs),
+            nn.ReLU(),
+        )
+
+
+class UNet(nn.Module):
+    def __init__(self, in_channels=3, classes=7, base=16, depth=4):
+        super().__init__()
+        width = [base << s for s in range(depth + 1)]
+        self.encoder = nn.ModuleList()
+        inputs = in_channels
+        for s in range(depth):
+            self.encoder.append(DoubleConv(inputs, width[s]))
+            inputs = width[s]
+        self.bottleneck = DoubleConv(inputs, width[depth])
+        self.upsample = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for s in reversed(range(depth)):
+            self.upsample.append(nn.ConvTranspose2d(width[s + 1], width[s], 2, stride=2))
+            self.decoder.append(DoubleConv(2 * width[s], width[s]))
+        self.head = nn.Conv2d(base, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for stage in self.encoder:
+            y = stage(x)
+            x = F.max_pool2d(y, 2)
+            skips.append(y)
+        x = self.bottleneck(x)
+        for up, dec, skip in zip(self.upsample, self.decoder, reversed(skips)):
+            x = dec(torch.cat([skip, up(x)], 1))
+        return self.head(x)
+
+
+def dice(logits, target):
+    """src/losses.rs's `dice` with no ignore index (its valid-pixel mask is all ones)."""
+    classes = logits.shape[1]
+    mask = torch.ones_like(target, dtype=torch.bool).unsqueeze(1).to(logits.dtype)
+    one_hot = F.one_hot(target, classes).permute(0, 3, 1, 2).to(logits.dtype) * mask
+    probs = logits.softmax(1) * mask
+    dims = (0, 2, 3)
+    intersection = (probs * one_hot).sum(dims)
+    predicted = probs.sum(dims)
+    actual = one_hot.sum(dims)
+    score = intersection * 2.0 / (predicted + actual).clamp_min(EPS)
+    present = (actual > 0).to(logits.dtype)
+    return ((1.0 - score) * present).mean()
+
+
+LOSSES = {"cce": lambda z, y: F.cross_entropy(z, y), "dice": dice}
+
+
+def model(args, seed=0):
+    torch.manual_seed(seed)
+    net = UNet(3, args.classes, args.base, args.depth)
+    if args.layout == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def data(args, images, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.rand(images, 3, args.height, args.width, generator=g)
+    ys = torch.randint(args.classes, (images, args.height, args.width), generator=g)
+    return xs, ys
+
+
+def layout(args, xs):
+    if args.layout == "channels_last":
+        return xs.contiguous(memory_format=torch.channels_last)
+    return xs
+
+
+def make_step(args, net, opt):
+    loss_fn = LOSSES[args.loss]
+
+    def step(xs, ys):
+        loss = loss_fn(net(layout(args, xs)), ys)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
+def cmd_step(args):
+    net = model(args)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = make_step(args, net, opt)
+    images, masks = data(args, 4 * args.batch)
+    order = torch.randperm(images.shape[0])
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for i in range(args.warmup + args.steps):
+        start = (i * args.batch) % images.shape[0]
+        idx = order[start : start + args.batch]
+        t0 = time.perf_counter()
+        loss_sum += step(images.index_select(0, idx), masks.index_select(0, idx))
+        seconds = time.perf_counter() - t0
+        if i >= args.warmup:
+            print(json.dumps({"step_seconds": seconds}), flush=True)
+    if not torch.isfinite(loss_sum):
+        sys.exit("the loss is not finite")
+
+
+def cmd_flops(args):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = model(args)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = make_step(args, net, opt)
+    xs, ys = data(args, args.batch)
+    step(xs, ys)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(xs, ys)
+    print(json.dumps({"flops": counter.get_total_flops()}))
+
+
+def cmd_matmul(args):
+    n = args.n
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    c = torch.empty(n, n)
+    for _ in range(3):
+        torch.mm(a, b, out=c)
+    times = []
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=c)
+        times.append(time.perf_counter() - t0)
+    seconds = statistics.median(times)
+    print(json.dumps({"matmul_gflops": 2 * n**3 / seconds / 1e9, "seconds": seconds}))
+
+
+def evaluate(args, net, xs, ys):
+    """Validation loss (mean over images) and the confusion matrix by bincount."""
+    loss_fn = LOSSES[args.loss]
+    c = args.classes
+    confusion = torch.zeros(c * c, dtype=torch.int64)
+    loss_sum = 0.0
+    net.eval()
+    with torch.inference_mode():
+        for start in range(0, xs.shape[0], args.batch):
+            x = layout(args, xs[start : start + args.batch])
+            y = ys[start : start + args.batch]
+            logits = net(x)
+            loss_sum += loss_fn(logits, y).item() * x.shape[0]
+            pred = logits.argmax(1)
+            confusion += torch.bincount((y * c + pred).reshape(-1), minlength=c * c)
+    net.train()
+    confusion = confusion.reshape(c, c).double()
+    tp = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    iou = tp[union > 0] / union[union > 0]
+    return loss_sum / xs.shape[0], iou.mean().item()
+
+
+def cmd_sweep(args):
+    start = time.perf_counter()
+    train_x, train_y = data(args, args.train_images, seed=0)
+    val_x, val_y = data(args, args.val_images, seed=1)
+    runs = 0
+    for loss in args.losses.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            args.loss = loss
+            run_start = time.perf_counter()
+            net = model(args, seed)
+            net.train()
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            step = make_step(args, net, opt)
+            steps = args.train_images // args.batch
+            g = torch.Generator().manual_seed(seed)
+            for epoch in range(args.epochs):
+                order = torch.randperm(args.train_images, generator=g)
+                loss_sum = torch.zeros((), dtype=torch.float64)
+                for s in range(steps):
+                    idx = order[s * args.batch : (s + 1) * args.batch]
+                    loss_sum += step(train_x.index_select(0, idx), train_y.index_select(0, idx))
+                val_loss, miou = evaluate(args, net, val_x, val_y)
+            runs += 1
+            print(
+                json.dumps(
+                    {
+                        "run": f"{loss},seed={seed}",
+                        "seconds": time.perf_counter() - run_start,
+                        "train_loss": loss_sum.item() / steps,
+                        "val_loss": val_loss,
+                        "val_miou": miou,
+                    }
+                ),
+                flush=True,
+            )
+    print(json.dumps({"runs": runs, "sweep_seconds": time.perf_counter() - start}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["step", "flops", "matmul", "sweep"])
+    p.add_argument("--height", type=int, default=64)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--base", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--classes", type=int, default=7)
+    p.add_argument("--loss", choices=sorted(LOSSES), default="cce")
+    p.add_argument("--layout", choices=["default", "channels_last"], default="default")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--n", type=int, default=2048, help="matmul side")
+    p.add_argument("--reps", type=int, default=10, help="matmul repetitions")
+    p.add_argument("--losses", default="cce,dice", help="sweep: losses")
+    p.add_argument("--seeds", default="1,2,3", help="sweep: seeds")
+    p.add_argument("--train-images", type=int, default=128)
+    p.add_argument("--val-images", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=3)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    {"step": cmd_step, "flops": cmd_flops, "matmul": cmd_matmul, "sweep": cmd_sweep}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

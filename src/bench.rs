@@ -1,0 +1,88 @@
+//! Support for `make bench` (bench/compare.py): timing the training loop's own step on a
+//! run configuration, to set beside PyTorch eager running the same step; and a synthetic
+//! results folder of many runs, to time `lossbench report` on a sweep far larger than one
+//! a benchmark could train.
+
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::sweep::Sweep;
+use crate::config::RunConfig;
+use crate::plan;
+use crate::run::train::{self, EpochRow, Learner};
+use crate::store::{RunStatus, State, SweepStore, EXAMPLES};
+
+/// Trains `warmup + steps` steps of `config` exactly as a run does ([`Learner::step`]) and
+/// prints one JSON line per timed step: `{"step_seconds": s}`.
+pub fn step(config: &RunConfig, warmup: usize, steps: usize) -> anyhow::Result<()> {
+    let data = config.data.load()?;
+    let threads = config.threads_or(crate::run::scheduler::cores());
+    let mut learner = Learner::new(config, &data, threads)?;
+    for seconds in train::step_times(&mut learner, warmup, steps) {
+        println!("{}", serde_json::json!({ "step_seconds": seconds }));
+    }
+    Ok(())
+}
+
+/// Writes the results folder of the sweep at `path` as if every run had trained: the
+/// dataset, and per run its configuration, a `done` status, `train.epochs` rows of made-up
+/// but plausible curves (seeded by the run's index) and example predictions; then the
+/// sweep's frame. Returns the number of runs.
+pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<usize> {
+    let plan = plan::expand(Sweep::load(path, overrides)?)?;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let Some(first) = plan.runs.first() else {
+        anyhow::bail!("{} has no runs", path.display());
+    };
+    let data = first.config.data.load()?;
+    store.write_dataset(&data)?;
+    let classes = data.num_classes() as usize;
+    let predictions = data.val.masks.narrow(0, 0, EXAMPLES.min(data.val.len()));
+    for (index, run) in plan.runs.iter().enumerate() {
+        let mut status = RunStatus::starting(run, tch::Device::Cpu, 1);
+        store.start_run(run, &status)?;
+        let rows = made_up_rows(index as u64, run.config.train.epochs, classes);
+        store.write_rows(&run.id, &rows)?;
+        store.write_predictions(&run.id, &predictions)?;
+        status.state = State::Done;
+        status.epochs_done = rows.len();
+        status.seconds = rows.iter().map(|r| r.seconds).sum();
+        store.write_status(&status)?;
+    }
+    store.rebuild_frame(&plan)?;
+    Ok(plan.runs.len())
+}
+
+/// Saturating learning curves with noise: loss falls, mIoU rises towards a per-run ceiling.
+fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let ceiling = rng.random_range(0.5..0.9);
+    let rate = rng.random_range(0.05..0.3);
+    (1..=epochs)
+        .map(|epoch| {
+            let progress = 1.0 - (-rate * epoch as f64).exp();
+            let mut noise = || rng.random_range(-0.02..0.02);
+            let miou = ceiling * progress + noise();
+            let iou_per_class: Vec<f64> = (0..classes)
+                .map(|_| (miou + noise()).clamp(0.0, 1.0))
+                .collect();
+            let share = 1.0 / classes as f64;
+            EpochRow {
+                epoch,
+                train_loss: 2.0 * (1.0 - progress) + 0.1 + noise(),
+                val_loss: 2.0 * (1.0 - progress) + 0.15 + noise(),
+                val_miou: miou,
+                pixel_accuracy: (miou + 0.1).min(1.0),
+                binary_accuracy: (miou + 0.2).min(1.0),
+                binary_accuracy_sigmoid: (miou + 0.2).min(1.0),
+                binary_accuracy_softmax: (miou + 0.2).min(1.0),
+                iou_per_class,
+                grad_norm: 1.0 + noise(),
+                grad_share: vec![share; classes],
+                seconds: 1.0 + noise(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,1222 @@
+//! Datasets on disk: a root with, per split, a folder of images and a folder of masks paired
+//! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`).
+//!
+//! Images are PNG or JPEG, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]). Masks
+//! are PNG in the forms users have: 8- or 16-bit index images, palette (indexed-colour)
+//! images read by their indices, and RGB colour masks mapped to classes through a palette
+//! (from the configuration or a `dataset.json` beside the data). `class_map` relabels or
+//! merges labels; `ignore_index` marks pixels that losses and metrics skip. Optional resize
+//! and centre crop, per-channel normalisation with the training split's statistics, and a
+//! seeded horizontal flip (applied by the training loop).
+//!
+//! Files are decoded in parallel (rayon) and each split becomes one pair of tensors. Bad data
+//! are errors that name the file and the value, never panics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use image::imageops::{self, FilterType};
+use image::{ImageBuffer, Luma, Rgb};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::{Dataset, Split};
+
+/// How to read a dataset from folders: the `[data]` table with `kind = "folder"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FolderConfig {
+    /// The dataset's folder; a relative path is taken from the current folder.
+    pub root: PathBuf,
+    /// The training split's name (`{split}` in `images` and `masks`).
+    pub train: String,
+    /// The validation split's name.
+    pub val: String,
+    /// The image folder under `root`, with `{split}` for the split's name.
+    pub images: String,
+    /// The mask folder under `root`, with `{split}` for the split's name.
+    pub masks: String,
+    /// The mask value (after `class_map`) that losses and metrics ignore; `dataset.json`'s
+    /// when unset, else none.
+    pub ignore_index: Option<i64>,
+    /// Class names (of the classes after `class_map`); from `dataset.json` when unset.
+    pub classes: Option<Vec<String>>,
+    /// The colour of every source class, in label order: decodes RGB colour masks, and
+    /// colours the report. From `dataset.json` when unset.
+    pub palette: Option<Vec<[u8; 3]>>,
+    /// A colour of RGB masks that means `ignore_index` (e.g. CamVid's void `[0, 0, 0]`).
+    pub ignore_color: Option<[u8; 3]>,
+    /// Source label (a number, or a class name of `dataset.json`) → the class it becomes (a
+    /// number, a name of `classes`, or `"ignore"`). Every label the masks hold must be
+    /// mapped, or be `ignore_index`.
+    pub class_map: Option<BTreeMap<String, ClassTarget>>,
+    /// Resize every image and mask to `[height, width]` (bilinear / nearest) first.
+    pub resize: Option<[u32; 2]>,
+    /// Then take the centre `[height, width]`.
+    pub crop: Option<[u32; 2]>,
+    /// Standardise each channel with the training split's mean and standard deviation.
+    pub normalize: bool,
+    /// Flip each training image (and its mask) left-right with probability 1/2, drawn from
+    /// the run's seeded RNG.
+    pub hflip: bool,
+    /// Read at most this many images of each split (the first ones by name).
+    pub limit: Option<usize>,
+}
+
+impl Default for FolderConfig {
+    fn default() -> Self {
+        FolderConfig {
+            root: PathBuf::new(),
+            train: "train".into(),
+            val: "val".into(),
+            images: "images/{split}".into(),
+            masks: "masks/{split}".into(),
+            ignore_index: None,
+            classes: None,
+            palette: None,
+            ignore_color: None,
+            class_map: None,
+            resize: None,
+            crop: None,
+            normalize: true,
+            hflip: false,
+            limit: None,
+        }
+    }
+}
+
+/// What a class-map entry maps to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClassTarget {
+    Index(i64),
+    /// A name of `classes`, or `"ignore"`.
+    Name(String),
+}
+
+/// A configuration value the loader cannot use, found before any file is read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct FolderError {
+    /// The key of `[data]` at fault.
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
+    Err(FolderError { key, message })
+}
+
+impl FolderConfig {
+    /// The keys that are unset by default (so absent from the serialised default).
+    pub const OPTIONAL_KEYS: [&'static str; 8] = [
+        "ignore_index",
+        "classes",
+        "palette",
+        "ignore_color",
+        "class_map",
+        "resize",
+        "crop",
+        "limit",
+    ];
+
+    /// Checks what can be checked without decoding: the root exists, sizes are positive,
+    /// the class map's targets exist.
+    pub fn validate(&self) -> Result<(), FolderError> {
+        if self.root.as_os_str().is_empty() {
+            return invalid(
+                "root",
+                "must be set to the dataset's folder (holding images/<split> and masks/<split>)"
+                    .into(),
+            );
+        }
+        if !self.root.is_dir() {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let what = if self.root.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            return invalid(
+                "root",
+                format!(
+                    "`{}` {what} (relative paths are taken from {}); point data.root at the dataset's folder",
+                    self.root.display(),
+                    cwd.display()
+                ),
+            );
+        }
+        for (key, size) in [("resize", self.resize), ("crop", self.crop)] {
+            if let Some([h, w]) = size {
+                if h == 0 || w == 0 {
+                    return invalid(key, format!("must be [height, width] > 0, got [{h}, {w}]"));
+                }
+            }
+        }
+        if self.limit == Some(0) {
+            return invalid("limit", "must be at least 1".into());
+        }
+        if let Some(ignore) = self.ignore_index {
+            if ignore < 0 {
+                return invalid("ignore_index", format!("must be >= 0, got {ignore}"));
+            }
+        }
+        if self.ignore_color.is_some() && self.ignore_index.is_none() {
+            return invalid(
+                "ignore_color",
+                "needs data.ignore_index, the label its pixels get".into(),
+            );
+        }
+        if let Some(map) = &self.class_map {
+            for (source, target) in map {
+                if let ClassTarget::Index(i) = target {
+                    if *i < 0 {
+                        return invalid(
+                            "class_map",
+                            format!("`{source}` maps to {i}; a class is a number >= 0"),
+                        );
+                    }
+                }
+                if let (Some(classes), ClassTarget::Index(i)) = (&self.classes, target) {
+                    if *i as usize >= classes.len() && Some(*i) != self.ignore_index {
+                        return invalid(
+                            "class_map",
+                            format!(
+                                "`{source}` maps to class {i}, which does not exist: data.classes has {} classes (0..={})",
+                                classes.len(),
+                                classes.len() - 1
+                            ),
+                        );
+                    }
+                }
+                if let ClassTarget::Name(name) = target {
+                    let known = self.classes.as_ref().is_some_and(|c| c.contains(name));
+                    if name != "ignore" && !known {
+                        return invalid(
+                            "class_map",
+                            format!(
+                                "`{source}` maps to class `{name}`, which does not exist; valid names are those of data.classes ({}) and \"ignore\"",
+                                self.classes.as_ref().map_or("none set".into(), |c| c.join(", "))
+                            ),
+                        );
+                    }
+                    if name == "ignore" && self.ignore_index.is_none() {
+                        return invalid(
+                            "class_map",
+                            format!("`{source}` maps to \"ignore\", which needs data.ignore_index"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads, decodes and checks both splits.
+    pub fn load(&self) -> anyhow::Result<Dataset> {
+        self.validate()
+            .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
+        let meta = Meta::read(&self.root)?;
+        let palette = self.palette.clone().or_else(|| meta.palette.clone());
+        let ignore = self.ignore_index.or(meta.ignore_index);
+        let colours = Colours::new(palette.as_deref(), self.ignore_color);
+        let decode = |split: &str| -> anyhow::Result<Vec<Decoded>> {
+            let pairs = self.pairs(split)?;
+            pairs.par_iter().map(|p| self.decode(p, &colours)).collect()
+        };
+        let train = decode(&self.train)?;
+        let val = decode(&self.val)?;
+        check_uniform(&train, &val)?;
+
+        let labels = self.labels(&meta, ignore, &train, &val)?;
+        let map = |decoded: &[Decoded]| -> anyhow::Result<Split> {
+            let masks: Vec<Vec<i64>> = decoded
+                .par_iter()
+                .map(|d| labels.apply(d, ignore))
+                .collect::<anyhow::Result<_>>()?;
+            stack(decoded, &masks)
+        };
+        let mut train_split = map(&train)?;
+        let mut val_split = map(&val)?;
+        let normalization = if self.normalize {
+            let (mean, std) = channel_statistics(&train_split.images)?;
+            let shape = [1, mean.len() as i64, 1, 1];
+            let m = Tensor::from_slice(&mean).to_kind(Kind::Float).view(shape);
+            let s = Tensor::from_slice(&std).to_kind(Kind::Float).view(shape);
+            train_split.images = (&train_split.images - &m) / &s;
+            val_split.images = (&val_split.images - &m) / &s;
+            Some((mean, std))
+        } else {
+            None
+        };
+        let report_palette = labels.palette(palette.as_deref(), train.first());
+        Ok(Dataset {
+            train: train_split,
+            val: val_split,
+            class_names: labels.names,
+            palette: report_palette,
+            ignore_index: ignore,
+            normalization,
+            hflip: self.hflip,
+        })
+    }
+
+    fn folder(&self, pattern: &str, split: &str) -> PathBuf {
+        self.root.join(pattern.replace("{split}", split))
+    }
+
+    /// The image and mask files of `split`, paired by stem and sorted by name.
+    fn pairs(&self, split: &str) -> anyhow::Result<Vec<Pair>> {
+        let image_dir = self.folder(&self.images, split);
+        let mask_dir = self.folder(&self.masks, split);
+        let images = list(&image_dir, &["png", "jpg", "jpeg"], "data.images")?;
+        let masks = list(&mask_dir, &["png", "jpg", "jpeg"], "data.masks")?;
+        if images.is_empty() {
+            bail!(
+                "split `{split}` is empty: {} holds no PNG or JPEG image",
+                image_dir.display()
+            );
+        }
+        for (stem, mask) in &masks {
+            if !images.contains_key(stem) {
+                bail!(
+                    "mask {} has no image: expected {}/{stem}.png or .jpg",
+                    mask.display(),
+                    image_dir.display()
+                );
+            }
+        }
+        let mut pairs = Vec::with_capacity(images.len());
+        for (stem, image) in images {
+            let Some(mask) = masks.get(&stem) else {
+                bail!(
+                    "image {} has no mask: expected {}/{stem}.png",
+                    image.display(),
+                    mask_dir.display()
+                );
+            };
+            pairs.push(Pair {
+                image,
+                mask: mask.clone(),
+            });
+        }
+        if let Some(limit) = self.limit {
+            pairs.truncate(limit);
+        }
+        Ok(pairs)
+    }
+
+    /// Decodes one image and its mask, resized and cropped as configured.
+    fn decode(&self, pair: &Pair, colours: &Colours) -> anyhow::Result<Decoded> {
+        let (mut image, channels) = read_image(&pair.image)?;
+        let mut mask = read_mask(&pair.mask, colours)?;
+        if image.dimensions() != mask.labels.dimensions() {
+            let (iw, ih) = image.dimensions();
+            let (mw, mh) = mask.labels.dimensions();
+            bail!(
+                "size mismatch: mask {} is {mh}×{mw} (height×width) but its image {} is {ih}×{iw}",
+                pair.mask.display(),
+                pair.image.display()
+            );
+        }
+        if let Some([h, w]) = self.resize {
+            image = imageops::resize(&image, w, h, FilterType::Triangle);
+            mask.labels = nearest(&mask.labels, w, h);
+        }
+        if let Some([h, w]) = self.crop {
+            let (iw, ih) = image.dimensions();
+            if h > ih || w > iw {
+                bail!(
+                    "data.crop [{h}, {w}] is larger than {} ({ih}×{iw}); lower data.crop or set data.resize",
+                    pair.image.display()
+                );
+            }
+            let (x, y) = ((iw - w) / 2, (ih - h) / 2);
+            image = imageops::crop_imm(&image, x, y, w, h).to_image();
+            mask.labels = imageops::crop_imm(&mask.labels, x, y, w, h).to_image();
+        }
+        Ok(Decoded {
+            pair: pair.clone(),
+            image,
+            channels,
+            mask,
+        })
+    }
+
+    /// Works out the classes and the raw-label → class table.
+    fn labels(
+        &self,
+        meta: &Meta,
+        ignore: Option<i64>,
+        train: &[Decoded],
+        val: &[Decoded],
+    ) -> anyhow::Result<Labels> {
+        let mut table: HashMap<u32, Target> = HashMap::new();
+        let all = train.iter().chain(val);
+        let Some(map) = &self.class_map else {
+            let names = match (&self.classes, &meta.classes) {
+                (Some(c), _) | (None, Some(c)) => c.clone(),
+                (None, None) => {
+                    let most = all
+                        .flat_map(|d| d.mask.labels.as_raw().iter())
+                        .filter(|&&v| v != IGNORE_COLOUR && Some(v as i64) != ignore)
+                        .max()
+                        .copied()
+                        .unwrap_or(0);
+                    (0..=most).map(|i| format!("class_{i}")).collect()
+                }
+            };
+            return Ok(Labels {
+                names,
+                table: None,
+                source_of: Vec::new(),
+            });
+        };
+        let source_names = meta.classes.clone().unwrap_or_default();
+        let mut top = -1i64;
+        for (source, target) in map {
+            let raw = match source.parse::<u32>() {
+                Ok(v) => v,
+                Err(_) => match source_names.iter().position(|n| n == source) {
+                    Some(i) => i as u32,
+                    None => bail!(
+                        "data.class_map: `{source}` is neither a label number nor a class name of {}/dataset.json ({})",
+                        self.root.display(),
+                        if source_names.is_empty() { "it lists none".to_string() } else { source_names.join(", ") }
+                    ),
+                },
+            };
+            let to = match target {
+                ClassTarget::Index(i) if Some(*i) == ignore => Target::Ignore,
+                ClassTarget::Index(i) => Target::Class(*i),
+                ClassTarget::Name(n) if n == "ignore" => Target::Ignore,
+                ClassTarget::Name(n) => Target::Class(
+                    self.classes
+                        .as_ref()
+                        .and_then(|c| c.iter().position(|x| x == n))
+                        .map_or(-1, |i| i as i64),
+                ),
+            };
+            if let Target::Class(i) = to {
+                top = top.max(i);
+            }
+            table.insert(raw, to);
+        }
+        let names = match &self.classes {
+            Some(c) => c.clone(),
+            None => (0..=top).map(|i| format!("class_{i}")).collect(),
+        };
+        let mut source_of = vec![None; names.len()];
+        for (raw, to) in table.iter().collect::<BTreeMap<_, _>>() {
+            if let Target::Class(i) = to {
+                let slot = &mut source_of[*i as usize];
+                if slot.is_none() {
+                    *slot = Some(*raw);
+                }
+            }
+        }
+        Ok(Labels {
+            names,
+            table: Some(table),
+            source_of,
+        })
+    }
+}
+
+/// The optional `dataset.json` beside the data.
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    classes: Option<Vec<String>>,
+    palette: Option<Vec<[u8; 3]>>,
+    ignore_index: Option<i64>,
+}
+
+impl Meta {
+    fn read(root: &Path) -> anyhow::Result<Meta> {
+        let path = root.join("dataset.json");
+        if !path.exists() {
+            return Ok(Meta::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid: expected {{\"classes\": [..], \"palette\": [[r, g, b], ..], \"ignore_index\": n}}",
+                path.display()
+            )
+        })
+    }
+}
+
+/// The stems of the files of `dir` with one of `extensions` (any case) → their paths.
+fn list(dir: &Path, extensions: &[&str], key: &str) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "cannot read the folder {} (set {key}, with {{split}} for the split's name)",
+            dir.display()
+        )
+    })?;
+    let mut files = BTreeMap::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
+            continue;
+        };
+        let stem = stem.to_string_lossy().to_string();
+        let ext = ext.to_string_lossy().to_lowercase();
+        if stem.starts_with('.') || !extensions.contains(&ext.as_str()) {
+            continue;
+        }
+        if let Some(other) = files.insert(stem, path.clone()) {
+            bail!(
+                "{} and {} have the same name; keep one file per name",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(files)
+}
+
+#[derive(Clone, Debug)]
+struct Pair {
+    image: PathBuf,
+    mask: PathBuf,
+}
+
+/// An image as RGB floats.
+type RgbImage32 = ImageBuffer<Rgb<f32>, Vec<f32>>;
+/// A mask's raw labels.
+type LabelImage = ImageBuffer<Luma<u32>, Vec<u32>>;
+
+/// Raw labels of a mask; the mark of an RGB mask's ignore colour.
+const IGNORE_COLOUR: u32 = u32::MAX;
+
+/// One decoded image and mask.
+struct Decoded {
+    pair: Pair,
+    image: RgbImage32,
+    channels: i64,
+    mask: Mask,
+}
+
+/// A mask's raw labels (palette indices for palette and RGB masks) and, for palette PNGs,
+/// their colours.
+struct Mask {
+    labels: LabelImage,
+    colours: Option<Vec<[u8; 3]>>,
+}
+
+/// Fails on an empty file, naming it.
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| BufReader::new(f).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.is_empty() {
+        bail!("{} is empty (0 bytes)", path.display());
+    }
+    Ok(bytes)
+}
+
+/// An image as RGB floats in [0, 1] (grayscale repeated; the channel count says which).
+fn read_image(path: &Path) -> anyhow::Result<(RgbImage32, i64)> {
+    let bytes = read_bytes(path)?;
+    let image = image::load_from_memory(&bytes)
+        .with_context(|| format!("cannot decode the image {}", path.display()))?;
+    let channels = if image.color().has_color() { 3 } else { 1 };
+    Ok((image.to_rgb32f(), channels))
+}
+
+/// The RGB colours of a palette and the colour meaning "ignore", for RGB masks.
+struct Colours {
+    index: HashMap<[u8; 3], u32>,
+    given: bool,
+}
+
+impl Colours {
+    fn new(palette: Option<&[[u8; 3]]>, ignore: Option<[u8; 3]>) -> Colours {
+        let mut index: HashMap<[u8; 3], u32> = palette
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, i as u32))
+            .collect();
+        if let Some(c) = ignore {
+            index.insert(c, IGNORE_COLOUR);
+        }
+        Colours {
+            index,
+            given: palette.is_some(),
+        }
+    }
+}
+
+/// A PNG mask's labels: index and palette PNGs by their values, RGB(A) PNGs through the
+/// palette.
+fn read_mask(path: &Path, colours: &Colours) -> anyhow::Result<Mask> {
+    let bytes = read_bytes(path)?;
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        bail!(
+            "mask {} is a JPEG file: masks must be lossless PNG (JPEG compression changes the labels)",
+            path.display()
+        );
+    }
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder
+        .read_info()
+        .with_context(|| format!("cannot decode the mask {} as PNG", path.display()))?;
+    let size = reader
+        .output_buffer_size()
+        .with_context(|| format!("mask {} is too large", path.display()))?;
+    let mut buf = vec![0; size];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("cannot decode the mask {} as PNG", path.display()))?;
+    let (w, h) = (info.width, info.height);
+    let depth = info.bit_depth as u8;
+    let line = info.line_size;
+    let mut labels = Vec::with_capacity((w * h) as usize);
+    let mut palette_colours = None;
+    match info.color_type {
+        png::ColorType::Grayscale | png::ColorType::Indexed => {
+            for row in buf.chunks(line).take(h as usize) {
+                labels.extend(unpack(row, depth, w as usize));
+            }
+            if info.color_type == png::ColorType::Indexed {
+                palette_colours = reader
+                    .info()
+                    .palette
+                    .as_ref()
+                    .map(|p| p.chunks(3).map(|c| [c[0], c[1], c[2]]).collect());
+            }
+        }
+        png::ColorType::Rgb | png::ColorType::Rgba => {
+            if depth != 8 {
+                bail!(
+                    "mask {} is a {depth}-bit RGB image; colour masks must be 8-bit",
+                    path.display()
+                );
+            }
+            if !colours.given {
+                bail!(
+                    "mask {} is an RGB colour mask but no palette is given: set data.palette (one [r, g, b] per class) or add \"palette\" to dataset.json",
+                    path.display()
+                );
+            }
+            let step = if info.color_type == png::ColorType::Rgb {
+                3
+            } else {
+                4
+            };
+            for (y, row) in buf.chunks(line).take(h as usize).enumerate() {
+                for (x, px) in row.chunks(step).take(w as usize).enumerate() {
+                    let c = [px[0], px[1], px[2]];
+                    match colours.index.get(&c) {
+                        Some(i) => labels.push(*i),
+                        None => bail!(
+                            "mask {}: colour ({}, {}, {}) at row {y}, column {x} is not in the palette (data.palette or dataset.json; data.ignore_color for a colour to ignore)",
+                            path.display(),
+                            c[0],
+                            c[1],
+                            c[2]
+                        ),
+                    }
+                }
+            }
+        }
+        png::ColorType::GrayscaleAlpha => bail!(
+            "mask {} is grayscale with alpha; save it as a plain grayscale (index) PNG",
+            path.display()
+        ),
+    }
+    let labels = ImageBuffer::from_raw(w, h, labels)
+        .with_context(|| format!("mask {} has a truncated image", path.display()))?;
+    Ok(Mask {
+        labels,
+        colours: palette_colours,
+    })
+}
+
+/// The `width` values of one PNG scan line of `depth` bits per sample.
+fn unpack(row: &[u8], depth: u8, width: usize) -> Vec<u32> {
+    match depth {
+        16 => row
+            .chunks(2)
+            .take(width)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as u32)
+            .collect(),
+        8 => row.iter().take(width).map(|&b| b as u32).collect(),
+        bits => {
+            let per = 8 / bits as usize;
+            let mask = (1u8 << bits) - 1;
+            (0..width)
+                .map(|i| {
+                    let byte = row[i / per];
+                    let shift = 8 - bits as usize * (i % per + 1);
+                    ((byte >> shift) & mask) as u32
+                })
+                .collect()
+        }
+    }
+}
+
+/// `labels` resized to `width × height` by nearest neighbour (labels are never blended).
+fn nearest(labels: &LabelImage, width: u32, height: u32) -> LabelImage {
+    let (w, h) = labels.dimensions();
+    let source = |out: u32, size: u32, from: u32| {
+        (((out as f64 + 0.5) * from as f64 / size as f64) as u32).min(from - 1)
+    };
+    ImageBuffer::from_fn(width, height, |x, y| {
+        *labels.get_pixel(source(x, width, w), source(y, height, h))
+    })
+}
+
+/// Every image of both splits has the same size and channel count.
+fn check_uniform(train: &[Decoded], val: &[Decoded]) -> anyhow::Result<()> {
+    let mut all = train.iter().chain(val);
+    let Some(first) = all.next() else {
+        return Ok(());
+    };
+    for d in all {
+        if d.image.dimensions() != first.image.dimensions() {
+            let (w0, h0) = first.image.dimensions();
+            let (w, h) = d.image.dimensions();
+            bail!(
+                "{} is {h}×{w} but {} is {h0}×{w0}; set data.resize = [height, width] (or data.crop) to give every image one size",
+                d.pair.image.display(),
+                first.pair.image.display()
+            );
+        }
+        if d.channels != first.channels {
+            bail!(
+                "{} has {} channel(s) but {} has {}; use one kind of image (RGB or grayscale)",
+                d.pair.image.display(),
+                d.channels,
+                first.pair.image.display(),
+                first.channels
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The class names and how raw labels become classes.
+struct Labels {
+    names: Vec<String>,
+    /// Raw label → class; `None` when labels are classes as they are.
+    table: Option<HashMap<u32, Target>>,
+    /// Per class, the first raw label mapped to it (for its colour).
+    source_of: Vec<Option<u32>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Class(i64),
+    Ignore,
+}
+
+impl Labels {
+    /// The classes of `d`'s mask as int64, `ignore` where ignored; an error names the file,
+    /// the value and where it is.
+    fn apply(&self, d: &Decoded, ignore: Option<i64>) -> anyhow::Result<Vec<i64>> {
+        let classes = self.names.len() as i64;
+        let (w, _) = d.mask.labels.dimensions();
+        let mut out = Vec::with_capacity(d.mask.labels.len());
+        for (i, &raw) in d.mask.labels.as_raw().iter().enumerate() {
+            let target = match (&self.table, raw) {
+                (_, IGNORE_COLOUR) => Target::Ignore,
+                (None, v) if Some(v as i64) == ignore => Target::Ignore,
+                (None, v) => Target::Class(v as i64),
+                (Some(t), v) => match t.get(&v) {
+                    Some(t) => *t,
+                    None if Some(v as i64) == ignore => Target::Ignore,
+                    None => bail!(
+                        "mask {}: label {v} at row {}, column {} is not in data.class_map; map it (e.g. \"{v}\" = 0) or set data.ignore_index = {v}",
+                        d.pair.mask.display(),
+                        i / w as usize,
+                        i % w as usize
+                    ),
+                },
+            };
+            match target {
+                Target::Ignore => out.push(ignore.unwrap_or(-1)),
+                Target::Class(c) if (0..classes).contains(&c) => out.push(c),
+                Target::Class(c) => bail!(
+                    "mask {}: label {c} at row {}, column {} is not a class (0..={}, {} classes) nor data.ignore_index ({}); fix the mask, set data.ignore_index, or relabel with data.class_map",
+                    d.pair.mask.display(),
+                    i / w as usize,
+                    i % w as usize,
+                    classes - 1,
+                    classes,
+                    ignore.map_or("none set".into(), |v| v.to_string())
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A colour per class: the palette's (through the class map), else a palette PNG's,
+    /// else generated.
+    fn palette(&self, palette: Option<&[[u8; 3]]>, first: Option<&Decoded>) -> Vec<[u8; 3]> {
+        let source = palette
+            .map(<[[u8; 3]]>::to_vec)
+            .or_else(|| first.and_then(|d| d.mask.colours.clone()))
+            .unwrap_or_default();
+        (0..self.names.len())
+            .map(|class| {
+                let raw = match &self.table {
+                    None => Some(class as u32),
+                    Some(_) => self.source_of[class],
+                };
+                raw.and_then(|r| source.get(r as usize).copied())
+                    .unwrap_or_else(|| generated_colour(class))
+            })
+            .collect()
+    }
+}
+
+/// A distinct colour for class `i` (golden-angle hues).
+fn generated_colour(i: usize) -> [u8; 3] {
+    let hue = (i as f64 * 137.508) % 360.0;
+    let sector = hue / 60.0;
+    let x = 1.0 - (sector % 2.0 - 1.0).abs();
+    let (r, g, b) = match sector as u32 {
+        0 => (1.0, x, 0.0),
+        1 => (x, 1.0, 0.0),
+        2 => (0.0, 1.0, x),
+        3 => (0.0, x, 1.0),
+        4 => (x, 0.0, 1.0),
+        _ => (1.0, 0.0, x),
+    };
+    let scale = |v: f64| (40.0 + v * 200.0) as u8;
+    [scale(r), scale(g), scale(b)]
+}
+
+/// Images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64) of one split.
+fn stack(decoded: &[Decoded], masks: &[Vec<i64>]) -> anyhow::Result<Split> {
+    let Some(first) = decoded.first() else {
+        bail!("a split holds no image");
+    };
+    let (w, h) = first.image.dimensions();
+    let (n, c) = (decoded.len() as i64, first.channels);
+    let mut pixels = Vec::with_capacity(decoded.len() * (h * w) as usize * c as usize);
+    for d in decoded {
+        if c == 3 {
+            pixels.extend_from_slice(d.image.as_raw());
+        } else {
+            pixels.extend(d.image.as_raw().iter().step_by(3));
+        }
+    }
+    let images = Tensor::from_slice(&pixels)
+        .view([n, h as i64, w as i64, c])
+        .permute([0, 3, 1, 2])
+        .contiguous();
+    let labels: Vec<i64> = masks.concat();
+    let masks = Tensor::from_slice(&labels).view([n, h as i64, w as i64]);
+    Ok(Split { images, masks })
+}
+
+/// Per-channel mean and standard deviation of `images` `[N, C, H, W]`.
+fn channel_statistics(images: &Tensor) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let dims = [0i64, 2, 3];
+    let mean = images.mean_dim(dims.as_slice(), false, Kind::Double);
+    let std = images
+        .to_kind(Kind::Double)
+        .std_dim(dims.as_slice(), false, false)
+        .clamp_min(1e-6);
+    let read = |t: &Tensor| Vec::<f64>::try_from(t).context("cannot read the channel statistics");
+    Ok((read(&mean)?, read(&std)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, RgbImage};
+
+    /// A 16×16 image whose pixels encode `seed`, and its index mask: the left half class
+    /// `a`, the right half class `b`.
+    fn write_pair(root: &Path, split: &str, stem: &str, seed: u8, a: u8, b: u8) {
+        let (images, masks) = (
+            root.join("images").join(split),
+            root.join("masks").join(split),
+        );
+        std::fs::create_dir_all(&images).expect("mkdir");
+        std::fs::create_dir_all(&masks).expect("mkdir");
+        RgbImage::from_fn(16, 16, |x, y| Rgb([seed, (x * 16) as u8, (y * 16) as u8]))
+            .save(images.join(format!("{stem}.png")))
+            .expect("image");
+        GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { a } else { b }]))
+            .save(masks.join(format!("{stem}.png")))
+            .expect("mask");
+    }
+
+    /// Two training and one validation pair with labels 0, 1, 2 and 255.
+    fn small(root: &Path) -> FolderConfig {
+        write_pair(root, "train", "a", 10, 0, 1);
+        write_pair(root, "train", "b", 20, 2, 255);
+        write_pair(root, "val", "c", 30, 1, 2);
+        FolderConfig {
+            root: root.to_path_buf(),
+            normalize: false,
+            ignore_index: Some(255),
+            ..Default::default()
+        }
+    }
+
+    fn error(config: &FolderConfig) -> String {
+        match config.load() {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn pairs_images_and_masks_by_stem_into_tensors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = small(dir.path()).load().expect("loads");
+        assert_eq!(data.train.images.size(), [2, 3, 16, 16]);
+        assert_eq!(data.train.masks.size(), [2, 16, 16]);
+        assert_eq!(data.val.len(), 1);
+        assert_eq!(data.class_names, ["class_0", "class_1", "class_2"]);
+        assert_eq!(data.ignore_index, Some(255));
+        // Sorted by name: a (seed 10) then b (seed 20); red channel holds the seed.
+        let red = data
+            .train
+            .images
+            .get(1)
+            .get(0)
+            .get(0)
+            .get(0)
+            .double_value(&[]);
+        assert!((red - 20.0 / 255.0).abs() < 1e-6, "{red}");
+        let labels = Vec::<i64>::try_from(data.train.masks.get(1).get(0)).expect("row");
+        assert_eq!(labels[..8], [2; 8]);
+        assert_eq!(labels[8..], [255; 8]);
+    }
+
+    #[test]
+    fn dataset_json_names_the_classes_and_gives_the_palette_and_ignore_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        config.ignore_index = None;
+        std::fs::write(
+            dir.path().join("dataset.json"),
+            r#"{"classes": ["sky", "road", "car"], "palette": [[1,2,3],[4,5,6],[7,8,9]], "ignore_index": 255}"#,
+        )
+        .expect("write");
+        let data = config.load().expect("loads");
+        assert_eq!(data.class_names, ["sky", "road", "car"]);
+        assert_eq!(data.palette, [[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+        assert_eq!(data.ignore_index, Some(255));
+    }
+
+    #[test]
+    fn sixteen_bit_index_masks_keep_their_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = small(dir.path());
+        let mask: ImageBuffer<Luma<u16>, Vec<u16>> =
+            ImageBuffer::from_fn(16, 16, |x, _| Luma([if x < 4 { 255 } else { 1 }]));
+        mask.save(dir.path().join("masks/val/c.png")).expect("mask");
+        let data = config.load().expect("loads");
+        let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+        assert_eq!(row[..4], [255; 4]);
+        assert_eq!(row[4..], [1; 12]);
+    }
+
+    fn write_palette_png(path: &Path, indices: &[u8], palette: &[u8]) {
+        let file = std::io::BufWriter::new(File::create(path).expect("create"));
+        let mut encoder = png::Encoder::new(file, 16, 16);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_palette(palette.to_vec());
+        let mut writer = encoder.write_header().expect("header");
+        writer.write_image_data(indices).expect("data");
+    }
+
+    #[test]
+    fn palette_masks_are_read_by_index_and_their_colours_kept_for_the_report() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = small(dir.path());
+        let palette = [200, 0, 0, 0, 200, 0, 0, 0, 200];
+        let indices: Vec<u8> = (0..256).map(|i| (i % 3) as u8).collect();
+        for path in ["masks/train/a.png", "masks/train/b.png", "masks/val/c.png"] {
+            write_palette_png(&dir.path().join(path), &indices, &palette);
+        }
+        let data = config.load().expect("loads");
+        let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+        assert_eq!(row[..4], [0, 1, 2, 0]);
+        assert_eq!(data.palette, [[200, 0, 0], [0, 200, 0], [0, 0, 200]]);
+    }
+
+    #[test]
+    fn rgb_colour_masks_map_through_the_palette_and_an_unknown_colour_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        config.palette = Some(vec![[0, 0, 0], [255, 0, 0], [0, 255, 0]]);
+        config.ignore_color = Some([255, 255, 255]);
+        let colour = |x: u32| match x % 4 {
+            0 => Rgb([0, 0, 0]),
+            1 => Rgb([255, 0, 0]),
+            2 => Rgb([0, 255, 0]),
+            _ => Rgb([255, 255, 255]),
+        };
+        for path in ["masks/train/a.png", "masks/train/b.png", "masks/val/c.png"] {
+            RgbImage::from_fn(16, 16, |x, _| colour(x))
+                .save(dir.path().join(path))
+                .expect("mask");
+        }
+        let data = config.load().expect("loads");
+        let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+        assert_eq!(row[..4], [0, 1, 2, 255]);
+
+        RgbImage::from_fn(16, 16, |x, y| {
+            if (x, y) == (5, 3) {
+                Rgb([9, 9, 9])
+            } else {
+                colour(x)
+            }
+        })
+        .save(dir.path().join("masks/train/b.png"))
+        .expect("mask");
+        let err = error(&config);
+        assert!(err.contains("masks/train/b.png"), "{err}");
+        assert!(
+            err.contains("colour (9, 9, 9) at row 3, column 5 is not in the palette"),
+            "{err}"
+        );
+
+        config.palette = None;
+        let err = error(&config);
+        assert!(
+            err.contains("RGB colour mask but no palette is given"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn class_map_merges_labels_by_number_or_name_and_can_ignore() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        std::fs::write(
+            dir.path().join("dataset.json"),
+            r#"{"classes": ["sky", "road", "car"]}"#,
+        )
+        .expect("write");
+        config.classes = Some(vec!["background".into(), "thing".into()]);
+        config.class_map = Some(BTreeMap::from([
+            ("sky".into(), ClassTarget::Name("background".into())),
+            ("1".into(), ClassTarget::Index(1)),
+            ("car".into(), ClassTarget::Name("ignore".into())),
+        ]));
+        let data = config.load().expect("loads");
+        assert_eq!(data.class_names, ["background", "thing"]);
+        let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+        assert_eq!(row[..8], [1; 8]);
+        assert_eq!(row[8..], [255; 8]);
+
+        config.class_map = Some(BTreeMap::from([("0".into(), ClassTarget::Index(0))]));
+        let err = error(&config);
+        assert!(
+            err.contains("label 1 at row 0, column 8 is not in data.class_map"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn class_map_turns_0_and_255_into_classes_0_and_1() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write_pair(root, "train", "a", 1, 0, 255);
+        write_pair(root, "val", "b", 2, 255, 0);
+        let config = FolderConfig {
+            root: root.to_path_buf(),
+            class_map: Some(BTreeMap::from([
+                ("0".into(), ClassTarget::Index(0)),
+                ("255".into(), ClassTarget::Index(1)),
+            ])),
+            ..Default::default()
+        };
+        let data = config.load().expect("loads");
+        assert_eq!(data.num_classes(), 2);
+        let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+        assert_eq!(row[..8], [0; 8]);
+        assert_eq!(row[8..], [1; 8]);
+    }
+
+    #[test]
+    fn class_map_to_a_class_that_does_not_exist_is_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        config.classes = Some(vec!["a".into(), "b".into()]);
+        config.class_map = Some(BTreeMap::from([("0".into(), ClassTarget::Index(5))]));
+        let err = config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("maps to class 5, which does not exist"),
+            "{err}"
+        );
+        config.class_map = Some(BTreeMap::from([(
+            "0".into(),
+            ClassTarget::Name("c".into()),
+        )]));
+        let err = config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("maps to class `c`, which does not exist"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn grayscale_jpeg_images_give_one_channel() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = small(dir.path());
+        for (split, stem) in [("train", "a"), ("train", "b"), ("val", "c")] {
+            let png = dir.path().join(format!("images/{split}/{stem}.png"));
+            std::fs::remove_file(&png).expect("rm");
+            GrayImage::from_fn(16, 16, |x, _| Luma([(x * 10) as u8]))
+                .save(dir.path().join(format!("images/{split}/{stem}.jpg")))
+                .expect("jpeg");
+        }
+        let data = config.load().expect("loads");
+        assert_eq!(data.in_channels(), 1);
+    }
+
+    #[test]
+    fn resize_and_crop_give_the_asked_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        config.resize = Some([32, 40]);
+        config.crop = Some([32, 32]);
+        let data = config.load().expect("loads");
+        assert_eq!(data.image_size(), (32, 32));
+        assert_eq!(data.train.masks.size(), [2, 32, 32]);
+        let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+        // Nearest-neighbour resizing keeps labels; 40 wide cropped by 4 each side.
+        assert!(row.iter().all(|v| *v == 0 || *v == 1), "{row:?}");
+        config.crop = Some([64, 64]);
+        assert!(error(&config).contains("data.crop [64, 64] is larger than"));
+    }
+
+    #[test]
+    fn normalisation_uses_the_training_split_and_display_undoes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small(dir.path());
+        config.normalize = true;
+        let data = config.load().expect("loads");
+        let dims = [0i64, 2, 3];
+        let mean = data
+            .train
+            .images
+            .mean_dim(dims.as_slice(), false, Kind::Double);
+        assert!(mean.abs().max().double_value(&[]) < 1e-5);
+        let shown = data.display_images(&data.train, 2);
+        let red = shown.get(1).get(0).get(0).get(0).double_value(&[]);
+        assert!((red - 20.0 / 255.0).abs() < 1e-5, "{red}");
+    }
+
+    #[test]
+    fn bad_files_are_errors_that_name_the_file_and_the_value() {
+        type Case = (&'static str, Box<dyn Fn(&Path)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                "image without mask",
+                Box::new(|r| std::fs::remove_file(r.join("masks/train/b.png")).expect("rm")),
+                "images/train/b.png has no mask: expected",
+            ),
+            (
+                "mask without image",
+                Box::new(|r| std::fs::remove_file(r.join("images/train/a.png")).expect("rm")),
+                "masks/train/a.png has no image",
+            ),
+            (
+                "size mismatch",
+                Box::new(|r| {
+                    GrayImage::new(8, 16).save(r.join("masks/train/a.png")).expect("mask")
+                }),
+                "size mismatch: mask",
+            ),
+            (
+                "label out of range",
+                Box::new(|r| {
+                    GrayImage::from_pixel(16, 16, Luma([7]))
+                        .save(r.join("masks/val/c.png"))
+                        .expect("mask");
+                    std::fs::write(r.join("dataset.json"), r#"{"classes": ["a", "b", "c"]}"#)
+                        .expect("json")
+                }),
+                "label 7 at row 0, column 0 is not a class (0..=2, 3 classes) nor data.ignore_index (255)",
+            ),
+            (
+                "empty split",
+                Box::new(|r| {
+                    std::fs::remove_file(r.join("images/val/c.png")).expect("rm");
+                    std::fs::remove_file(r.join("masks/val/c.png")).expect("rm")
+                }),
+                "split `val` is empty",
+            ),
+            (
+                "zero-byte image",
+                Box::new(|r| std::fs::write(r.join("images/train/a.png"), b"").expect("write")),
+                "images/train/a.png is empty (0 bytes)",
+            ),
+            (
+                "unreadable image",
+                Box::new(|r| std::fs::write(r.join("images/train/a.png"), b"not a png").expect("write")),
+                "cannot decode the image",
+            ),
+            (
+                "JPEG named .png as mask",
+                Box::new(|r| {
+                    let jpeg = r.join("x.jpg");
+                    GrayImage::new(16, 16).save(&jpeg).expect("jpeg");
+                    std::fs::rename(&jpeg, r.join("masks/train/a.png")).expect("mv")
+                }),
+                "masks/train/a.png is a JPEG file: masks must be lossless PNG",
+            ),
+            (
+                "missing split folder",
+                Box::new(|r| std::fs::remove_dir_all(r.join("masks/val")).expect("rm")),
+                "cannot read the folder",
+            ),
+        ];
+        for (name, break_it, expected) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config = small(dir.path());
+            break_it(dir.path());
+            let err = error(&config);
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_root_is_refused_with_the_path() {
+        let config = FolderConfig {
+            root: PathBuf::from("/nonexistent/camvid"),
+            ..Default::default()
+        };
+        let err = config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("`/nonexistent/camvid` does not exist"),
+            "{err}"
+        );
+    }
+}

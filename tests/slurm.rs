@@ -1,0 +1,295 @@
+//! A sweep on Slurm as a user runs it: `lossbench slurm --submit` on a real cluster (the
+//! one-node cluster of scripts/slurm-local.sh; skipped, saying so, when there is none and
+//! `CI` is unset), and the pieces it is made of without one: `run --shard`, `collect`, and
+//! the scripts written for review.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lossbench::store::read_parquet;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+
+/// A tiny sweep file in `dir` whose results and plots go under `dir`.
+fn sweep(dir: &Path, name: &str, epochs: usize, grid: &str) -> PathBuf {
+    let text = format!(
+        "[sweep]\nname = \"{name}\"\nresults = \"{results}\"\nplots = \"{plots}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = {epochs}\ntrain.batch_size = 8\n\
+         [grid]\n{grid}\n",
+        results = dir.join("results").display(),
+        plots = dir.join("plots").display(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write sweep");
+    path
+}
+
+fn lossbench(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("lossbench runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Why there is no Slurm cluster to submit to, if there is none.
+fn no_slurm() -> Option<String> {
+    if std::env::var_os("SLURM_CONF").is_none() {
+        return Some("SLURM_CONF is not set".to_string());
+    }
+    for tool in ["sbatch", "squeue", "sinfo", "scancel"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Some(format!("`{tool}` is not on PATH"));
+        }
+    }
+    match Command::new("sinfo").args(["-h", "-o", "%T"]).output() {
+        Ok(out) if out.status.success() && !out.stdout.is_empty() => None,
+        Ok(out) => Some(format!("`sinfo` failed: {}", text(&out).trim())),
+        Err(e) => Some(format!("`sinfo` failed: {e}")),
+    }
+}
+
+/// The text of every file in `dir`, each under its name.
+fn logs(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            format!(
+                "--- {}\n{}",
+                f.display(),
+                std::fs::read_to_string(f).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The number after `label` in `text`, e.g. the id in "array job 12 (4 tasks)".
+fn id_after<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let rest = &text[text.find(label)? + label.len()..];
+    let id = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+#[test]
+fn slurm_submit_runs_four_runs_as_an_array_then_collects_the_frame_and_report() {
+    if let Some(why) = no_slurm() {
+        let message = format!(
+            "no Slurm cluster ({why}); start a one-node one with \
+             `eval \"$(scripts/slurm-local.sh up)\"` (as root, after apt-get install slurm-wlm munge)"
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test, but there is {message}"
+        );
+        eprintln!("skipped: {message}");
+        return;
+    }
+    let start = Instant::now();
+    // Under the target folder rather than /tmp: on a real cluster the jobs' nodes see it.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = sweep(
+        dir.path(),
+        "onslurm",
+        2,
+        "loss = [\"cce\", \"bce\"]\nseed = [1, 2]",
+    );
+    let description = "two losses, it's \"quoted\" $HOME";
+    let out = lossbench(
+        dir.path(),
+        &[
+            "slurm",
+            path.to_str().expect("utf-8"),
+            "--set",
+            &format!("sweep.description={description}"),
+            "--max-parallel",
+            "2",
+            "--time",
+            "00:05:00",
+            "--submit",
+        ],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let (Some(array), Some(collect)) = (
+        id_after(&said, "array job "),
+        id_after(&said, "collect job "),
+    ) else {
+        panic!("no job ids in: {said}");
+    };
+    let slurm_dir = dir.path().join("results/onslurm/slurm");
+    let log_dir = slurm_dir.join("logs");
+    let jobs = format!("{array},{collect}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let queue = Command::new("squeue")
+            .args(["-h", "-j", &jobs, "-o", "%i %T %R"])
+            .output()
+            .expect("squeue");
+        let queued = String::from_utf8_lossy(&queue.stdout).trim().to_string();
+        if queued.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("scancel").args([array, collect]).status();
+            panic!(
+                "jobs {jobs} still queued after 120 s:\n{queued}\n{}\n{}",
+                said,
+                logs(&log_dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let context = || format!("{said}\n{}", logs(&log_dir));
+    let collect_log =
+        std::fs::read_to_string(log_dir.join(format!("collect-{collect}.out"))).unwrap_or_default();
+    assert!(
+        collect_log.contains("4 runs: 4 done"),
+        "collect did not find 4 done runs:\n{}",
+        context()
+    );
+    for task in 0..4 {
+        let log = log_dir.join(format!("run-{array}_{task}.out"));
+        assert!(log.exists(), "no {}:\n{}", log.display(), context());
+    }
+    let root = dir.path().join("results/onslurm");
+    let frame = read_parquet(&root.join("metrics.parquet")).unwrap_or_else(|e| {
+        panic!("no merged frame ({e:#}):\n{}", context());
+    });
+    assert_eq!(frame.height(), 4 * 2, "4 runs × 2 epochs:\n{frame}");
+    let runs = frame
+        .column("run_id")
+        .and_then(|c| c.n_unique())
+        .expect("run_id");
+    assert_eq!(runs, 4, "{frame}");
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("sweep.json")).expect("sweep.json"))
+            .expect("json");
+    assert_eq!(
+        info["description"], description,
+        "--set reached the jobs unchanged"
+    );
+    let index = dir.path().join("plots/onslurm/index.html");
+    assert!(index.exists(), "no report:\n{}", context());
+    eprintln!(
+        "slurm sweep: submitted, ran 4 runs as array job {array} and collected as job {collect} in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn shards_write_run_folders_only_and_collect_builds_the_whole_frame() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "sharded", 1, "seed = [1, 2, 3]");
+    let path = path.to_str().expect("utf-8");
+    let root = dir.path().join("results/sharded");
+
+    let first = lossbench(dir.path(), &["run", path, "--shard", "0/2", "--jobs", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("2 runs: 2 done"), "{}", text(&first));
+    assert!(
+        text(&first).contains("lossbench collect"),
+        "{}",
+        text(&first)
+    );
+    assert!(
+        !root.join("metrics.parquet").exists(),
+        "a shard wrote the frame"
+    );
+    assert!(
+        !dir.path().join("plots/sharded").exists(),
+        "a shard wrote the report"
+    );
+
+    let early = lossbench(dir.path(), &["collect", path]);
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early));
+    assert!(
+        text(&early).contains("3 runs: 2 done") && text(&early).contains("1 not started"),
+        "{}",
+        text(&early)
+    );
+
+    let second = lossbench(dir.path(), &["run", path, "--shard", "1/2", "--jobs", "1"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(
+        text(&second).contains("1 runs: 1 done"),
+        "{}",
+        text(&second)
+    );
+    let done = lossbench(dir.path(), &["collect", path]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    assert!(text(&done).contains("3 runs: 3 done"), "{}", text(&done));
+    let frame = read_parquet(&root.join("metrics.parquet")).expect("frame");
+    assert_eq!(frame.height(), 3, "3 runs × 1 epoch");
+    assert!(dir.path().join("plots/sharded/index.html").exists());
+
+    let bad = lossbench(dir.path(), &["run", path, "--shard", "2/2"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("numbered 0 to 1"), "{}", text(&bad));
+}
+
+#[test]
+fn slurm_without_submit_writes_scripts_that_sh_accepts_for_review() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "review", 1, "seed = [1, 2, 3]");
+    let out = lossbench(
+        dir.path(),
+        &[
+            "slurm",
+            path.to_str().expect("utf-8"),
+            "--set",
+            "train.epochs=2",
+            "--gpus-per-task",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("sbatch --dependency=afterany:"),
+        "{}",
+        text(&out)
+    );
+    let slurm_dir = dir.path().join("results/review/slurm");
+    assert!(slurm_dir.join("logs").is_dir(), "Slurm does not create it");
+    let array = std::fs::read_to_string(slurm_dir.join("array.sbatch")).expect("array");
+    let collect = std::fs::read_to_string(slurm_dir.join("collect.sbatch")).expect("collect");
+    let sweep_file = std::fs::canonicalize(&path).expect("sweep path");
+    for (name, script) in [("array", &array), ("collect", &collect)] {
+        assert!(
+            script.contains(BIN),
+            "{name} calls the binary by absolute path"
+        );
+        assert!(script.contains(sweep_file.to_str().expect("utf-8")));
+        assert!(script.contains("--set train.epochs=2"), "{script}");
+        let checked = Command::new("sh")
+            .args([
+                "-n",
+                slurm_dir
+                    .join(format!("{name}.sbatch"))
+                    .to_str()
+                    .expect("utf-8"),
+            ])
+            .output()
+            .expect("sh");
+        assert!(checked.status.success(), "{name}: {}", text(&checked));
+    }
+    assert!(array.contains("#SBATCH --array=0-2\n"), "{array}");
+    assert!(array.contains("#SBATCH --gpus-per-task=1\n"), "{array}");
+    assert!(collect.contains(" collect "), "{collect}");
+    // Without --submit nothing ran.
+    assert!(!dir.path().join("results/review/runs").exists());
+}
