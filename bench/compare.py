@@ -65,10 +65,12 @@ class Noise:
 
     @staticmethod
     def busy_share(seconds=0.5):
+        """CPU busy share, not counting niced processes (they yield to the benchmark)."""
+
         def read():
             with open("/proc/stat") as f:
                 v = [int(x) for x in f.readline().split()[1:]]
-            return sum(v), v[3] + v[4]
+            return sum(v), v[1] + v[3] + v[4]
 
         t1, i1 = read()
         time.sleep(seconds)
@@ -211,7 +213,8 @@ def outside_share(args, noise, tmp):
     )
     if rec.returncode != 0:
         return {"skipped": f"perf record failed: {rec.stderr.strip()[-300:]}"}
-    script = subprocess.run([perf, "script", "-i", data, "-F", "tid,ip,dso"], capture_output=True, text=True)
+    script = subprocess.run([perf, "script", "--no-inline", "-i", data, "-F", "tid,ip,dso"],
+                            capture_output=True, text=True, timeout=600)
     counts = {"inside": 0, "outside": 0, "unattributed": 0}
     outside_where = {}
     for block in script.stdout.split("\n\n"):
@@ -370,7 +373,7 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--sweep-rounds", type=int, default=2)
     p.add_argument("--report-rounds", type=int, default=3)
-    p.add_argument("--perf-hz", type=int, default=99)
+    p.add_argument("--perf-hz", type=int, default=49)
     p.add_argument("--quick-epochs", type=int, default=0, help="train experiments/quick.toml this many epochs (0: its own)")
     p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
     p.add_argument("--only", default="steps,sweep,outside,quick,report", help="which parts, comma-separated")

@@ -340,6 +340,16 @@ fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
     let (plan, mut options) = load_plan(args)?;
     options.force = force;
     let store = SweepStore::new(plan.sweep.results_dir());
+    let shard = args
+        .shard
+        .map(|(index, count)| format!("shard-{index}-of-{count}"));
+    let lock = store.lock(shard.as_deref())?;
+    if let Some(stale) = &lock.took_over {
+        eprintln!(
+            "took over the lock of process {} on {}, which is gone",
+            stale.pid, stale.host
+        );
+    }
     let summary = scheduler::execute(&plan, &store, &options, &STOP)?;
     println!(
         "{} runs: {} done, {} diverged, {} failed, {} interrupted, {} finished earlier",

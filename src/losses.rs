@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Reduction, Tensor};
+use tch::{Reduction, Tensor};
 
 /// The denominator floor of the soft-overlap losses (segmentation_models_pytorch's default).
 pub const EPS: f64 = 1e-7;
@@ -95,34 +95,33 @@ impl Loss {
     /// The loss of `logits` `[N, C, H, W]` against `target` `[N, H, W]` (int64); pixels whose
     /// target equals `ignore_index` take no part.
     pub fn compute(self, logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Tensor {
-        let t = Targets::new(logits, target, ignore_index);
+        let t = || Targets::new(logits, target, ignore_index);
+        let softmax = |t: &Targets| t.masked(logits.softmax(1, logits.kind()));
         match self {
             Loss::Cce => cce(logits, target, ignore_index),
-            Loss::Bce => bce(logits, &t),
-            Loss::Dice => overlap(
-                &(logits.softmax(1, logits.kind()) * &t.mask),
-                &t,
-                dice_score,
-            ),
-            Loss::Iou => overlap(&(logits.softmax(1, logits.kind()) * &t.mask), &t, iou_score),
+            Loss::Bce => bce(logits, &t()),
+            Loss::Dice => {
+                let t = t();
+                overlap(&softmax(&t), &t, dice_score)
+            }
+            Loss::Iou => {
+                let t = t();
+                overlap(&softmax(&t), &t, iou_score)
+            }
             Loss::BceDice => {
-                bce(logits, &t) + overlap(&(logits.sigmoid() * &t.mask), &t, dice_score)
+                let t = t();
+                bce(logits, &t) + overlap(&t.masked(logits.sigmoid()), &t, dice_score)
             }
             Loss::CceDice => {
-                cce(logits, target, ignore_index)
-                    + overlap(
-                        &(logits.softmax(1, logits.kind()) * &t.mask),
-                        &t,
-                        dice_score,
-                    )
+                let t = t();
+                cce(logits, target, ignore_index) + overlap(&softmax(&t), &t, dice_score)
             }
-            Loss::Focal => focal(logits, &t),
-            Loss::Tversky => overlap(
-                &(logits.softmax(1, logits.kind()) * &t.mask),
-                &t,
-                tversky_score,
-            ),
-            Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t),
+            Loss::Focal => focal(logits, &t()),
+            Loss::Tversky => {
+                let t = t();
+                overlap(&softmax(&t), &t, tversky_score)
+            }
+            Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t()),
         }
     }
 }
@@ -155,10 +154,12 @@ impl FromStr for Loss {
     }
 }
 
-/// The target in the forms the losses need: the valid-pixel mask `[N, 1, H, W]`, the one-hot
-/// target with invalid pixels zeroed `[N, C, H, W]`, and the count of valid pixels.
+/// The target in the forms the losses need: the valid-pixel mask `[N, 1, H, W]` (`None`
+/// when every pixel is valid: multiplying by ones would change nothing and cost a pass over
+/// the batch), the one-hot target with invalid pixels zeroed `[N, C, H, W]`, and the count
+/// of valid pixels.
 struct Targets {
-    mask: Tensor,
+    mask: Option<Tensor>,
     one_hot: Tensor,
     valid: Tensor,
     /// The target with ignored pixels replaced by class 0 (masked out everywhere it is used).
@@ -169,25 +170,33 @@ impl Targets {
     fn new(logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Self {
         let kind = logits.kind();
         let classes = logits.size()[1];
-        let (valid_px, clean) = match ignore_index {
+        let one_hot = |clean: &Tensor| clean.one_hot(classes).permute([0, 3, 1, 2]).to_kind(kind);
+        match ignore_index {
             Some(ignore) => {
-                let valid = target.ne(ignore);
-                let clean = target.where_scalarother(&valid, 0);
-                (valid, clean)
+                let valid_px = target.ne(ignore);
+                let clean = target.where_scalarother(&valid_px, 0);
+                let mask = valid_px.unsqueeze(1).to_kind(kind);
+                Targets {
+                    one_hot: one_hot(&clean) * &mask,
+                    valid: mask.sum(kind),
+                    mask: Some(mask),
+                    clean,
+                }
             }
-            None => (
-                target.ones_like().to_kind(Kind::Bool),
-                target.shallow_clone(),
-            ),
-        };
-        let mask = valid_px.unsqueeze(1).to_kind(kind);
-        let one_hot = clean.one_hot(classes).permute([0, 3, 1, 2]).to_kind(kind) * &mask;
-        let valid = mask.sum(kind);
-        Targets {
-            mask,
-            one_hot,
-            valid,
-            clean,
+            None => Targets {
+                one_hot: one_hot(target),
+                valid: Tensor::scalar_tensor(target.numel() as f64, (kind, target.device())),
+                mask: None,
+                clean: target.shallow_clone(),
+            },
+        }
+    }
+
+    /// `x` with the invalid pixels zeroed.
+    fn masked(&self, x: Tensor) -> Tensor {
+        match &self.mask {
+            Some(mask) => x * mask,
+            None => x,
         }
     }
 }
@@ -204,13 +213,9 @@ fn cce(logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Tensor {
 
 fn bce(logits: &Tensor, t: &Targets) -> Tensor {
     let classes = logits.size()[1] as f64;
-    let weight = t.mask.expand_as(logits);
-    logits.binary_cross_entropy_with_logits::<Tensor>(
-        &t.one_hot,
-        Some(weight),
-        None,
-        Reduction::Sum,
-    ) / (&t.valid * classes)
+    let weight = t.mask.as_ref().map(|m| m.expand_as(logits));
+    logits.binary_cross_entropy_with_logits::<Tensor>(&t.one_hot, weight, None, Reduction::Sum)
+        / (&t.valid * classes)
 }
 
 /// Per-class sums over the batch: `Σ p y`, `Σ p`, `Σ y`, each `[C]`.
@@ -256,7 +261,7 @@ fn focal(logits: &Tensor, t: &Targets) -> Tensor {
         .gather(1, &t.clean.unsqueeze(1), false);
     let pt = log_pt.exp();
     let per_pixel = (pt.neg() + 1.0).square().neg() * log_pt;
-    (per_pixel * &t.mask).sum(kind) / &t.valid
+    t.masked(per_pixel).sum(kind) / &t.valid
 }
 
 fn depth_softmax_cce(logits: &Tensor, t: &Targets) -> Tensor {
@@ -264,7 +269,7 @@ fn depth_softmax_cce(logits: &Tensor, t: &Targets) -> Tensor {
     let log_s = logits.log_sigmoid();
     let log_q = &log_s - log_s.logsumexp([1], true);
     let log_q_target = log_q.gather(1, &t.clean.unsqueeze(1), false);
-    -(log_q_target * &t.mask).sum(kind) / &t.valid
+    -t.masked(log_q_target).sum(kind) / &t.valid
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use anyhow::Context;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub mod lock;
+
 use crate::config::RunConfig;
 use crate::plan::{display_value, Plan, PlannedRun};
 use crate::run::train::EpochRow;
@@ -104,6 +106,48 @@ impl SweepStore {
         SweepStore { root }
     }
 
+    /// Creates the results folder if needed and takes its lock (`.lock`, or `.lock-<name>`
+    /// for one shard's); fails with a plain message when the folder is a file, cannot be
+    /// written, or another live process holds the lock.
+    pub fn lock(&self, name: Option<&str>) -> anyhow::Result<lock::Lock> {
+        if self.root.exists() && !self.root.is_dir() {
+            anyhow::bail!(
+                "the results folder {} is a file, not a folder; move the file away or set sweep.results to another folder",
+                self.root.display()
+            );
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create the results folder {}", self.root.display()))?;
+        let file = match name {
+            None => ".lock".to_string(),
+            Some(n) => format!(".lock-{n}"),
+        };
+        let lock = lock::Lock::acquire(&self.root.join(file))?;
+        self.remove_stale_temporaries()?;
+        Ok(lock)
+    }
+
+    /// Removes the temporary files that a killed process left half written in the sweep's
+    /// folder (run folders are cleared when their run starts again).
+    fn remove_stale_temporaries(&self) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(&self.root)
+            .with_context(|| format!("cannot list {}", self.root.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some((_, pid)) = name.rsplit_once(".tmp.") else {
+                continue;
+            };
+            let gone = pid
+                .parse::<u32>()
+                .is_ok_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if gone {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// `results/<sweep>/runs/<id>`.
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.root.join("runs").join(id)
@@ -117,17 +161,17 @@ impl SweepStore {
     /// Creates the run's folder and writes its resolved `config.toml` and a `running` status.
     pub fn start_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
         let dir = self.run_dir(&run.id);
+        // Nothing of an earlier, unfinished attempt (frames, weights, temporary files of a
+        // killed write) describes this run any more.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let config =
             toml::to_string(&run.config).context("cannot write the configuration as TOML")?;
         write_atomic(&dir.join("config.toml"), config.as_bytes())?;
-        // A frame from an earlier, unfinished attempt no longer describes this run.
-        let stale = dir.join("metrics.parquet");
-        if stale.exists() {
-            std::fs::remove_file(&stale)
-                .with_context(|| format!("cannot remove {}", stale.display()))?;
-        }
         self.write_status(status)
     }
 
@@ -529,9 +573,15 @@ pub fn write_atomic_with(
 ) -> anyhow::Result<()> {
     let tmp = temporary_sibling(path);
     let result = (|| {
+        if let Some(e) = crate::faults::write_failure() {
+            return Err(e.into());
+        }
         let mut file = File::create(&tmp)?;
         fill(&mut file)?;
         file.sync_all()?;
+        if let Some(name) = path.file_name() {
+            crate::faults::point(&format!("write:{}", name.to_string_lossy()));
+        }
         std::fs::rename(&tmp, path)?;
         anyhow::Ok(())
     })();

@@ -155,7 +155,10 @@ pub fn execute(
         ..Default::default()
     };
     let progress = Progress::new(todo.len());
-    let (jobs, threads) = layout(options.jobs, todo.len(), cores());
+    // Threads per run follow the whole selection, not what is left of it, so that a resumed
+    // sweep trains each run with the thread count (and so the bits) it would have had.
+    let (_, threads) = layout(options.jobs, selected.len(), cores());
+    let (jobs, _) = layout(options.jobs, todo.len(), cores());
     progress.println(&format!(
         "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {threads} thread(s) each",
         plan.sweep.name,
@@ -197,20 +200,38 @@ pub fn execute(
 
     let endings = Mutex::new(Vec::with_capacity(work.len()));
     let queue = Mutex::new(work.into_iter());
+    let broken: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
+                if broken.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    break;
+                }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                 let Some((run, data)) = next else { break };
-                let state = run_one(run, &data, threads, store, &progress, stop);
-                endings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(state);
+                match run_one(run, &data, threads, store, &progress, stop) {
+                    Ok(state) => endings
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(state),
+                    Err(e) => {
+                        broken
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        break;
+                    }
+                }
             });
         }
     });
     drop(progress);
+    if let Some(e) = broken.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e.context(format!(
+            "the sweep stopped: its results folder {} cannot be written",
+            store.root.display()
+        )));
+    }
     let endings = endings.into_inner().unwrap_or_else(|p| p.into_inner());
     for state in endings.into_iter().flatten() {
         match state {
@@ -234,7 +255,9 @@ pub fn execute(
     Ok(summary)
 }
 
-/// Trains one run and records it; `None` when `stop` was raised before it started.
+/// Trains one run and records it; `None` when `stop` was raised before it started. An
+/// error is one of the results folder (it cannot be written): the sweep stops on it, since
+/// every later run would meet it too.
 fn run_one(
     run: &PlannedRun,
     data: &Dataset,
@@ -242,9 +265,9 @@ fn run_one(
     store: &SweepStore,
     progress: &Progress,
     stop: &AtomicBool,
-) -> Option<State> {
+) -> anyhow::Result<Option<State>> {
     if stop.load(Ordering::Relaxed) {
-        return None;
+        return Ok(None);
     }
     let threads = run.config.threads_or(threads);
     let device = run.config.device().unwrap_or(tch::Device::Cpu);
@@ -252,13 +275,14 @@ fn run_one(
     let bar = progress.start(run);
     if let Err(e) = store.start_run(run, &status) {
         bar.finish(&format!("failed: {e:#}"));
-        return Some(State::Failed);
+        return Err(e);
     }
     let start = Instant::now();
     let mut rows = Vec::new();
     let mut record_error: Option<anyhow::Error> = None;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         train::train(&run.config, data, threads, stop, |row| {
+            crate::faults::point("epoch");
             rows.push(row.clone());
             bar.epoch(row);
             status.epochs_done = rows.len();
@@ -285,19 +309,25 @@ fn run_one(
                     );
                     store.write_predictions(&run.id, &predictions)
                 });
-            match (trained.ending, saved, record_error) {
-                (_, _, Some(e)) | (_, Err(e), None) => Err(e),
-                (Ending::Done, Ok(()), None) => Ok((State::Done, None)),
-                (Ending::Diverged { epoch }, Ok(()), None) => {
+            if let Some(e) = record_error {
+                bar.finish(&format!("failed: {e:#}"));
+                return Err(e);
+            }
+            if let Err(e) = saved {
+                bar.finish(&format!("failed: {e:#}"));
+                return Err(e);
+            }
+            crate::faults::point("weights");
+            match trained.ending {
+                Ending::Done => Ok((State::Done, None)),
+                Ending::Diverged { epoch } => {
                     status.diverged_epoch = Some(epoch);
                     Ok((
                         State::Diverged,
                         Some(format!("loss became NaN or infinite at epoch {epoch}")),
                     ))
                 }
-                (Ending::Interrupted, Ok(()), None) => {
-                    Ok((State::Interrupted, Some("interrupted".to_string())))
-                }
+                Ending::Interrupted => Ok((State::Interrupted, Some("interrupted".to_string()))),
             }
         }
         Ok(Err(e)) => Err(e),
@@ -325,11 +355,9 @@ fn run_one(
         (None, None) => state.name().to_string(),
     };
     bar.finish(&summary);
-    if let Err(e) = written {
-        progress.println(&format!("cannot record the status of {}: {e:#}", run.label));
-        return Some(State::Failed);
-    }
-    Some(state)
+    written.with_context(|| format!("cannot record the status of {}", run.label))?;
+    crate::faults::point("run-done");
+    Ok(Some(state))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -131,6 +131,7 @@ pub fn train(
                 ending = Ending::Interrupted;
                 break;
             }
+            crate::faults::point("step");
             learner.step(&order.narrow(0, step * batch, batch), &mut sums);
         }
         if ending == Ending::Interrupted {

@@ -1,0 +1,326 @@
+//! Crashes and broken results folders lose nothing and explain themselves: `lossbench run`
+//! killed with SIGKILL at five points then rerun gives the frame of an uninterrupted sweep,
+//! bit for bit; a second run of a running sweep is refused naming the first; a results
+//! folder that is read-only, full or a file fails plainly and leaves earlier results as
+//! they were.
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lossbench::store::{bitwise_difference, read_parquet};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+
+/// A 2 losses × 2 seeds sweep of 2 epochs each on 16×16 images, one thread per run.
+fn sweep(dir: &Path, grid: &str) -> PathBuf {
+    let text = format!(
+        "[sweep]\nname = \"faults\"\nresults = \"{}\"\nplots = \"{}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = 2\ntrain.batch_size = 8\ntrain.threads = 1\n\
+         [grid]\n{grid}\n",
+        dir.join("results").display(),
+        dir.join("plots").display(),
+    );
+    let path = dir.join("faults.toml");
+    std::fs::write(&path, text).expect("write sweep");
+    path
+}
+
+const GRID: &str = "loss = [\"cce\", \"dice\"]\nseed = [1, 2]";
+
+fn run(path: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .arg("run")
+        .arg(path)
+        .args(["--jobs", "2"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("lossbench runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn sweep_frame(dir: &Path) -> polars::prelude::DataFrame {
+    read_parquet(&dir.join("results/faults/metrics.parquet")).expect("sweep frame")
+}
+
+/// No run folder says done without its whole frame and weights.
+fn check_no_false_done(dir: &Path, point: &str) {
+    let runs = dir.join("results/faults/runs");
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        return;
+    };
+    for entry in entries {
+        let run = entry.expect("entry").path();
+        let Ok(status) = std::fs::read_to_string(run.join("status.json")) else {
+            continue;
+        };
+        let status: serde_json::Value = serde_json::from_str(&status).expect("status json");
+        if status["state"] == "done" {
+            let rows = read_parquet(&run.join("metrics.parquet")).expect("frame of a done run");
+            assert_eq!(
+                rows.height(),
+                2,
+                "{point}: done run {} lacks epochs",
+                run.display()
+            );
+            assert!(
+                run.join("weights.safetensors").is_file(),
+                "{point}: no weights"
+            );
+        }
+    }
+}
+
+#[test]
+fn sigkill_at_five_points_then_rerun_gives_the_uninterrupted_frame() {
+    let reference_dir = tempfile::tempdir().expect("tempdir");
+    let reference = run(&sweep(reference_dir.path(), GRID), &[]);
+    assert_eq!(reference.status.code(), Some(0), "{}", text(&reference));
+    let expected = sweep_frame(reference_dir.path());
+    assert_eq!(expected.height(), 8);
+
+    for point in [
+        "step#5",                  // inside the first epochs
+        "write:metrics.parquet#3", // a run's frame half written (temporary file, no rename)
+        "weights#2",               // a run trained, not yet marked done
+        "run-done#2",              // between runs
+        "write:runs.parquet#1",    // the sweep's frame being written
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = sweep(dir.path(), GRID);
+        let killed = run(&path, &[("LOSSBENCH_KILL_AT", point)]);
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{point}: not killed: {}",
+            text(&killed)
+        );
+        check_no_false_done(dir.path(), point);
+        let resumed = run(&path, &[]);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            text(&resumed)
+        );
+        let frame = sweep_frame(dir.path());
+        let difference = bitwise_difference(&expected, &frame, &["seconds"]).expect("compare");
+        assert_eq!(difference, None, "{point}: the resumed frame differs");
+        let ids = frame
+            .column("run_id")
+            .expect("run_id")
+            .str()
+            .expect("str")
+            .clone();
+        let epochs = frame
+            .column("epoch")
+            .expect("epoch")
+            .cast(&polars::prelude::DataType::Int64)
+            .expect("cast");
+        let keys: HashSet<(String, i64)> = ids
+            .iter()
+            .zip(epochs.i64().expect("i64").iter())
+            .map(|(id, e)| (id.unwrap_or_default().to_string(), e.unwrap_or(-1)))
+            .collect();
+        assert_eq!(keys.len(), 8, "{point}: duplicated or missing rows");
+        let leftovers: Vec<PathBuf> = walk(&dir.path().join("results"))
+            .into_keys()
+            .filter(|p| p.to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{point}: temporary files left: {leftovers:?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_run_of_a_running_sweep_is_refused_and_a_stale_lock_taken_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "seed = [1]");
+    let lock = dir.path().join("results/faults/.lock");
+    std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
+    // A live holder: a process of ours that sleeps.
+    let mut holder = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let record = |pid: u32| {
+        serde_json::json!({"pid": pid, "host": host.trim(), "started": 0, "command": "lossbench run faults.toml"})
+            .to_string()
+    };
+    std::fs::write(&lock, record(holder.id())).expect("lock");
+    let refused = run(&path, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&format!("lossbench process {} on", holder.id())),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        !dir.path().join("results/faults/runs").exists(),
+        "nothing ran"
+    );
+    holder.kill().expect("kill");
+    holder.wait().expect("wait");
+    let taken = run(&path, &[]);
+    assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
+    assert!(
+        text(&taken).contains("took over the lock of process"),
+        "{}",
+        text(&taken)
+    );
+    assert!(!lock.exists(), "the lock is removed at the end");
+}
+
+/// Every file under `root` and its bytes.
+fn walk(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                files.insert(path, bytes);
+            }
+        }
+    }
+    files
+}
+
+/// A tmpfs of `size` at `dir`, unmounted on drop; `None` where mounting is not allowed.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn remount(&self, options: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "remount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// A finished one-run sweep in `dir`, then the same sweep with a second seed under
+/// `break_it`: non-zero, `expected` in the message, the first run's files unchanged.
+fn check_broken_folder(dir: &Path, break_it: impl FnOnce(), env: &[(&str, &str)], expected: &str) {
+    let path = sweep(dir, "seed = [1]");
+    let first = run(&path, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let before = walk(&dir.join("results"));
+    break_it();
+    sweep(dir, "seed = [1, 2]");
+    let second = run(&path, env);
+    assert_ne!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(text(&second).contains(expected), "{}", text(&second));
+    let after = walk(&dir.join("results"));
+    for (file, bytes) in &before {
+        assert_eq!(after.get(file), Some(bytes), "{} changed", file.display());
+    }
+}
+
+#[test]
+fn a_read_only_results_folder_fails_plainly_and_keeps_earlier_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match Tmpfs::mount(&dir.path().join("results"), "8m") {
+        Some(fs) => check_broken_folder(
+            dir.path(),
+            || fs.remount("ro"),
+            &[],
+            "Read-only file system",
+        ),
+        None => {
+            println!("no tmpfs can be mounted here: the read-only file system is injected");
+            check_broken_folder(
+                dir.path(),
+                || {},
+                &[("LOSSBENCH_FAIL_WRITES", "erofs")],
+                "Read-only file system",
+            )
+        }
+    }
+}
+
+#[test]
+fn a_full_results_folder_fails_plainly_and_keeps_earlier_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match Tmpfs::mount(&dir.path().join("results"), "4m") {
+        Some(_fs) => {
+            let filler = dir.path().join("results/filler");
+            check_broken_folder(
+                dir.path(),
+                || {
+                    // Fill the file system to the last block.
+                    let _ = Command::new("dd")
+                        .args(["if=/dev/zero", "bs=64k"])
+                        .arg(format!("of={}", filler.display()))
+                        .output();
+                },
+                &[],
+                "No space left on device",
+            )
+        }
+        None => {
+            println!("no tmpfs can be mounted here: the full disk is injected");
+            check_broken_folder(
+                dir.path(),
+                || {},
+                &[("LOSSBENCH_FAIL_WRITES", "enospc")],
+                "No space left on device",
+            )
+        }
+    }
+}
+
+#[test]
+fn a_results_folder_that_is_a_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "seed = [1]");
+    std::fs::create_dir_all(dir.path().join("results")).expect("mkdir");
+    std::fs::write(dir.path().join("results/faults"), b"not a folder").expect("write");
+    let out = run(&path, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is a file, not a folder"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("results/faults")).expect("read"),
+        b"not a folder"
+    );
+}
