@@ -54,6 +54,10 @@ struct PlanArgs {
     /// Only the runs whose axes take these values, e.g. --only loss=bce,seed=2.
     #[arg(long, value_name = "AXIS=VALUE,...")]
     only: Option<String>,
+    /// Where to train: cpu, cuda, cuda:N or auto (CUDA when libtorch sees a GPU); the same
+    /// as --set device=...; the sweep file's `device` key otherwise (default cpu).
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
 }
 
 /// Which runs of a sweep, and how many at once.
@@ -295,9 +299,18 @@ fn train_one(
 }
 
 impl PlanArgs {
+    /// The `--set` overrides, with `--device` as one more.
+    fn overrides(&self) -> Vec<String> {
+        let mut overrides = self.overrides.clone();
+        if let Some(device) = &self.device {
+            overrides.push(format!("device={}", toml::Value::String(device.clone())));
+        }
+        overrides
+    }
+
     /// Reads the sweep, expands it, and parses `--only` against it.
     fn load(&self) -> anyhow::Result<(Plan, Option<Filter>)> {
-        let sweep = Sweep::load(&self.sweep, &self.overrides)?;
+        let sweep = Sweep::load(&self.sweep, &self.overrides())?;
         let plan = plan::expand(sweep)?;
         let only = self
             .only
@@ -434,7 +447,7 @@ fn write_slurm(
         sweep: std::fs::canonicalize(&args.sweep)
             .with_context(|| format!("cannot resolve {}", args.sweep.display()))?,
         workdir: workdir.clone(),
-        overrides: args.overrides.clone(),
+        overrides: args.overrides(),
         only: args.only.clone(),
         resources,
     };

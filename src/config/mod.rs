@@ -203,6 +203,9 @@ impl RunConfig {
                 format!("must be at most {}, got {}", i64::MAX, self.train.seed),
             );
         }
+        if let Err(message) = check_device_name(&self.device) {
+            return invalid("device", message);
+        }
         self.data.validate().map_err(|(key, message)| Invalid {
             key: format!("data.{key}"),
             message,
@@ -230,6 +233,20 @@ pub struct Invalid {
     /// The dotted key, e.g. `train.epochs`.
     pub key: String,
     pub message: String,
+}
+
+/// Checks that `name` is a device name (`cpu`, `cuda`, `cuda:N`, `auto`, or empty for
+/// `cpu`), whatever this machine has: a sweep for a GPU cluster can be planned anywhere.
+pub fn check_device_name(name: &str) -> Result<(), String> {
+    match name {
+        "" | "cpu" | "cuda" | "auto" => Ok(()),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(_)) => Ok(()),
+            _ => Err(format!(
+                "`{other}` is not a device; use cpu, cuda, cuda:N or auto"
+            )),
+        },
+    }
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto` (empty means `cpu`).

@@ -167,6 +167,14 @@ pub fn execute(
         todo.len()
     ));
 
+    // A device this machine lacks stops the sweep before anything runs; what is wrong with
+    // one configuration only (its batch, its shapes) fails that run, and the sweep goes on.
+    for run in &todo {
+        run.config
+            .device()
+            .with_context(|| format!("run {} cannot start", run.label))?;
+    }
+
     // Each distinct dataset is built once; every run gets a handle on the same tensors.
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
     let mut work = Vec::with_capacity(todo.len());
@@ -202,14 +210,15 @@ pub fn execute(
     let queue = Mutex::new(work.into_iter());
     let broken: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
+        for worker in 0..jobs {
+            let (queue, broken, endings, progress) = (&queue, &broken, &endings, &progress);
+            scope.spawn(move || loop {
                 if broken.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
                     break;
                 }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                 let Some((run, data)) = next else { break };
-                match run_one(run, &data, threads, store, &progress, stop) {
+                match run_one(run, &data, threads, worker, store, progress, stop) {
                     Ok(state) => endings
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -255,6 +264,16 @@ pub fn execute(
     Ok(summary)
 }
 
+/// The device worker `worker` trains a run asking for `requested` on: with several GPUs,
+/// `cuda` (or `auto`) places the workers' runs on `cuda:0`, `cuda:1`, ... in turn; anything
+/// else stays as asked.
+fn placement(requested: &str, worker: usize, gpus: i64) -> String {
+    match requested {
+        "cuda" | "auto" if gpus > 1 => format!("cuda:{}", worker as i64 % gpus),
+        other => other.to_string(),
+    }
+}
+
 /// Trains one run and records it; `None` when `stop` was raised before it started. An
 /// error is one of the results folder (it cannot be written): the sweep stops on it, since
 /// every later run would meet it too.
@@ -262,6 +281,7 @@ fn run_one(
     run: &PlannedRun,
     data: &Dataset,
     threads: usize,
+    worker: usize,
     store: &SweepStore,
     progress: &Progress,
     stop: &AtomicBool,
@@ -270,7 +290,10 @@ fn run_one(
         return Ok(None);
     }
     let threads = run.config.threads_or(threads);
-    let device = run.config.device().unwrap_or(tch::Device::Cpu);
+    let mut config = run.config.clone();
+    config.device = placement(&config.device, worker, tch::Cuda::device_count());
+    let config = &config;
+    let device = config.device().unwrap_or(tch::Device::Cpu);
     let mut status = RunStatus::starting(run, device, threads);
     let bar = progress.start(run);
     if let Err(e) = store.start_run(run, &status) {
@@ -281,7 +304,7 @@ fn run_one(
     let mut rows = Vec::new();
     let mut record_error: Option<anyhow::Error> = None;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train::train(&run.config, data, threads, stop, |row| {
+        train::train(config, data, threads, stop, |row| {
             crate::faults::point("epoch");
             rows.push(row.clone());
             bar.epoch(row);
@@ -530,6 +553,17 @@ mod tests {
         let summary = execute(&plan, &store, &two_jobs(), &AtomicBool::new(true)).expect("sweep");
         assert_eq!((summary.done, summary.not_done), (0, 2));
         assert!(store.status(&plan.runs[0].id).expect("status").is_none());
+    }
+
+    #[test]
+    fn several_gpus_take_the_workers_runs_in_turn_and_explicit_devices_stay() {
+        assert_eq!(placement("cuda", 0, 2), "cuda:0");
+        assert_eq!(placement("cuda", 1, 2), "cuda:1");
+        assert_eq!(placement("auto", 3, 2), "cuda:1");
+        assert_eq!(placement("cuda", 1, 1), "cuda");
+        assert_eq!(placement("cuda:0", 1, 4), "cuda:0");
+        assert_eq!(placement("cpu", 1, 4), "cpu");
+        assert_eq!(placement("auto", 1, 0), "auto");
     }
 
     #[test]

@@ -254,16 +254,8 @@ impl Learner {
         let device = config.device()?;
         tch::set_num_threads(threads as i32);
         keep_freed_memory();
-        let net_config = model_config(config, data)?;
-        let (height, width) = data.image_size();
-        net_config.check_input(height, width)?;
+        let net_config = check(config, data)?;
         let batch = config.train.batch_size as i64;
-        if batch > data.train.len() {
-            bail!(
-                "train.batch_size is {batch} but the training split has only {} images; lower train.batch_size",
-                data.train.len()
-            );
-        }
         let (vars, net) = init(&net_config, config.train.seed, device);
         let opt = optimizer(config, &vars)?;
         let params = vars.trainable_variables();
@@ -327,6 +319,23 @@ fn keep_freed_memory() {
             }
         });
     }
+}
+
+/// Checks that `config` can train on `data` here (its device exists, the images fit the
+/// U-Net, a batch fits the training split) and gives the U-Net's shape.
+pub fn check(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetConfig> {
+    config.device()?;
+    let net_config = model_config(config, data)?;
+    let (height, width) = data.image_size();
+    net_config.check_input(height, width)?;
+    let batch = config.train.batch_size as i64;
+    if batch > data.train.len() {
+        bail!(
+            "train.batch_size is {batch} but the training split has only {} images; lower train.batch_size",
+            data.train.len()
+        );
+    }
+    Ok(net_config)
 }
 
 /// The U-Net shape for `config` on `data`: channels and classes follow the data, and an
