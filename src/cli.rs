@@ -56,7 +56,7 @@ struct PlanArgs {
     only: Option<String>,
     /// Where to train: cpu, cuda, cuda:N or auto (CUDA when libtorch sees a GPU); the same
     /// as --set device=...; the sweep file's `device` key otherwise (default cpu).
-    #[arg(long, value_name = "DEVICE")]
+    #[arg(long, value_name = "DEVICE", value_parser = parse_device_name)]
     device: Option<String>,
 }
 
@@ -72,6 +72,11 @@ struct SweepArgs {
     /// selection. A shard writes its run folders only; `lossbench collect` builds the frame.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
+}
+
+/// `--device`: a device name (whether this machine has it is checked when runs start).
+fn parse_device_name(text: &str) -> Result<String, String> {
+    crate::config::check_device_name(text).map(|()| text.to_string())
 }
 
 /// `--shard I/N`: shard `I` of `N`, `0 <= I < N`.

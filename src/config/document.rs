@@ -91,10 +91,16 @@ impl Document {
                     Some(span) => position(path, &text, span.start),
                     None => path.display().to_string(),
                 };
-                Err(
-                    ConfigError::new(origin, format!("invalid TOML: {}", e.message().trim()))
-                        .with_fix("correct the TOML syntax at that position"),
-                )
+                let message = e.message().trim();
+                let fix = if message.contains("too large") {
+                    format!(
+                        "TOML integers are signed 64-bit: use a value of at most {}",
+                        i64::MAX
+                    )
+                } else {
+                    "correct the TOML syntax at that position".to_string()
+                };
+                Err(ConfigError::new(origin, format!("invalid TOML: {message}")).with_fix(fix))
             }
         }
     }
