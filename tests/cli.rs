@@ -1,39 +1,19 @@
 //! The `lossbench` binary as a user runs it: exit statuses, messages, Ctrl-C.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+mod common;
+use common::{sweep, text};
 
-/// A tiny sweep file in `dir` whose results go under `dir/results`.
-fn sweep(dir: &Path, name: &str, epochs: usize, grid: &str) -> PathBuf {
-    let text = format!(
-        "[sweep]\nname = \"{name}\"\nresults = \"{results}\"\nplots = \"{plots}\"\n\
-         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
-         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = {epochs}\ntrain.batch_size = 8\n\
-         [grid]\n{grid}\n",
-        results = dir.join("results").display(),
-        plots = dir.join("plots").display(),
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("write sweep");
-    path
-}
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
 
 fn lossbench(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .output()
         .expect("lossbench runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

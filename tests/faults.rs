@@ -11,21 +11,14 @@ use std::process::{Command, Output};
 
 use lossbench::store::{bitwise_difference, read_parquet};
 
+mod common;
+use common::text;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
 
-/// A 2 losses × 2 seeds sweep of 2 epochs each on 16×16 images, one thread per run.
+/// A sweep of 2 epochs per run on 16×16 images, one thread per run.
 fn sweep(dir: &Path, grid: &str) -> PathBuf {
-    let text = format!(
-        "[sweep]\nname = \"faults\"\nresults = \"{}\"\nplots = \"{}\"\n\
-         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
-         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = 2\ntrain.batch_size = 8\ntrain.threads = 1\n\
-         [grid]\n{grid}\n",
-        dir.join("results").display(),
-        dir.join("plots").display(),
-    );
-    let path = dir.join("faults.toml");
-    std::fs::write(&path, text).expect("write sweep");
-    path
+    common::sweep_with(dir, "faults", 2, "train.threads = 1", grid)
 }
 
 const GRID: &str = "loss = [\"cce\", \"dice\"]\nseed = [1, 2]";
@@ -38,14 +31,6 @@ fn run(path: &Path, env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .expect("lossbench runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn sweep_frame(dir: &Path) -> polars::prelude::DataFrame {

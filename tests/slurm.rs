@@ -9,22 +9,10 @@ use std::time::{Duration, Instant};
 
 use lossbench::store::read_parquet;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+mod common;
+use common::{sweep, text};
 
-/// A tiny sweep file in `dir` whose results and plots go under `dir`.
-fn sweep(dir: &Path, name: &str, epochs: usize, grid: &str) -> PathBuf {
-    let text = format!(
-        "[sweep]\nname = \"{name}\"\nresults = \"{results}\"\nplots = \"{plots}\"\n\
-         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 32\ndata.val_images = 8\n\
-         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = {epochs}\ntrain.batch_size = 8\n\
-         [grid]\n{grid}\n",
-        results = dir.join("results").display(),
-        plots = dir.join("plots").display(),
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("write sweep");
-    path
-}
+const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
 
 fn lossbench(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -32,14 +20,6 @@ fn lossbench(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("lossbench runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Why there is no Slurm cluster to submit to, if there is none.
