@@ -17,7 +17,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build libtorch lint clean-results
+.PHONY: demo test build libtorch lint clean-results bench
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -30,6 +30,15 @@ demo: build
 
 test: $(SETUP)
 	$(CARGO) test --release
+
+# lossbench against PyTorch eager (the venv's torch, the libtorch lossbench links) on this
+# machine: step times, FLOP rate, sweep throughput, time outside libtorch, peak memory,
+# report time; prints the table BENCHMARKS.md quotes. About 15 minutes on 2 cores.
+# BENCH_ARGS passes options to bench/compare.py (--help lists them).
+PYTHON ?= $(VENV)/bin/python
+BENCH_ARGS ?=
+bench: build
+	$(PYTHON) bench/compare.py --lossbench $(LOSSBENCH) --json $(CARGO_TARGET_DIR)/bench.json $(BENCH_ARGS)
 
 lint: $(SETUP)
 	$(CARGO) fmt --check

@@ -15,7 +15,8 @@
 4. Outside libtorch. `perf record` (cpu-clock, DWARF call stacks) of one more `lossbench run`
    of the sweep; each sample goes to the innermost frame that is not in the C library, the
    maths library, the loader or the kernel: inside libtorch when that frame is in libtorch,
-   c10, OpenMP, MKL or oneDNN's generated code, outside otherwise. Samples with no such
+   c10, OpenMP, MKL or oneDNN's generated code, outside otherwise (lossbench's own code,
+   Polars, the PNG and plotting libraries). Samples with no such
    frame count as outside. Skipped when perf cannot record.
 5. Peak resident memory of `lossbench run experiments/quick.toml` (results in a temporary
    folder), from wait4's rusage.
@@ -41,18 +42,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP_PY = ROOT / "bench" / "pytorch_step.py"
-SIZES = [(64, 64), (96, 128)]
-LOSSES = ["cce", "dice"]
 VARIANTS = ["lossbench", "lossbench_nchw", "torch_default", "torch_channels_last"]
-LABELS = {
-    "lossbench": "lossbench (channels-last, its default)",
-    "lossbench_nchw": "lossbench, model.channels_last=false",
-    "torch_default": "PyTorch eager, default layout",
-    "torch_channels_last": "PyTorch eager, channels-last",
-}
+# --ablate: lossbench with glibc's default allocation thresholds (its mallopt call made a
+# no-op by a preloaded shim), to measure what that setting pays.
+ABLATION = "lossbench_default_malloc"
+SHIM = "int mallopt(int param, int value) { (void)param; (void)value; return 1; }\n"
 # Where a sample's innermost frame is not attributable: look further out.
 SYSTEM = re.compile(r"kernel\.kallsyms|/libc\.so|/libm\.so|/ld-linux|libstdc\+\+|\[unknown\]|\[vdso\]")
-LIBTORCH = re.compile(r"libtorch|libc10|libgomp|libmkl|libdnnl|libiomp|\[JIT\]|libshm")
+# oneDNN's generated kernels are the process's only JIT code; perf names them [JIT] or
+# perf-<pid>.map.
+LIBTORCH = re.compile(r"libtorch|libc10|libgomp|libmkl|libdnnl|libiomp|libshm|\[JIT\]|perf-\d+\.map")
 
 
 class Noise:
@@ -65,12 +64,13 @@ class Noise:
 
     @staticmethod
     def busy_share(seconds=0.5):
-        """CPU busy share, not counting niced processes (they yield to the benchmark)."""
+        """CPU busy share, niced processes included: they yield the CPUs to the benchmark
+        but still slow a 2-thread OpenMP step several-fold here."""
 
         def read():
             with open("/proc/stat") as f:
                 v = [int(x) for x in f.readline().split()[1:]]
-            return sum(v), v[1] + v[3] + v[4]
+            return sum(v), v[3] + v[4]
 
         t1, i1 = read()
         time.sleep(seconds)
@@ -111,6 +111,23 @@ def timed(cmd, env=None):
     return seconds, usage.ru_maxrss
 
 
+def build_shim(tmp):
+    """Compiles the no-op mallopt shim of --ablate; returns its path."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("--ablate needs a C compiler (cc) for its shim")
+    src, lib = Path(tmp) / "nomallopt.c", Path(tmp) / "nomallopt.so"
+    src.write_text(SHIM)
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(lib), str(src)], check=True)
+    return str(lib)
+
+
+def step_env(args, variant):
+    if variant != ABLATION:
+        return None
+    return dict(os.environ, LD_PRELOAD=args.shim)
+
+
 def step_cmd(args, variant, height, width, loss):
     if variant.startswith("lossbench"):
         sets = {
@@ -142,24 +159,26 @@ def matmul(args, noise):
 
 def bench_steps(args, noise, rates):
     results = {}
-    for height, width in SIZES:
-        for loss in LOSSES:
+    sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes.split(",")]
+    for height, width in sizes:
+        for loss in args.losses.split(","):
             flops = run_json(
                 [args.python, str(STEP_PY), "flops", "--height", str(height), "--width", str(width),
                  "--batch", str(args.batch), "--loss", loss]
             )[0]["flops"]
-            times = {v: [] for v in VARIANTS}
+            variants = VARIANTS + ([ABLATION] if args.ablate else [])
+            times = {v: [] for v in variants}
             for r in range(args.rounds):
-                order = VARIANTS[r % len(VARIANTS):] + VARIANTS[: r % len(VARIANTS)]
+                order = variants[r % len(variants):] + variants[: r % len(variants)]
                 for variant in order:
                     noise.settle()
-                    out = run_json(step_cmd(args, variant, height, width, loss))
+                    out = run_json(step_cmd(args, variant, height, width, loss), env=step_env(args, variant))
                     times[variant] += [o["step_seconds"] for o in out]
             med = {v: statistics.median(t) for v, t in times.items()}
             key = f"{height}x{width} {loss}"
             results[key] = {"flops": flops, "median_seconds": med, "times": times}
             print(f"  {key}: " + ", ".join(f"{v} {1e3 * m:.0f} ms" for v, m in med.items()), file=sys.stderr)
-        if (height, width) != SIZES[-1]:
+        if (height, width) != sizes[-1]:
             rates.append(matmul(args, noise))
     return results
 
@@ -199,48 +218,88 @@ def bench_sweep(args, noise, tmp):
     return {"median_seconds": med, "seconds": walls, "runs": 6}
 
 
+def cpu_jiffies():
+    """(busy, total) jiffies of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def classify(frames):
+    """`inside`, `outside` or `unattributed`: where the innermost attributable frame is."""
+    for frame in frames:
+        dso = frame[frame.rfind("(") + 1 : frame.rfind(")")] if "(" in frame else "[unknown]"
+        if SYSTEM.search(dso):
+            continue
+        return ("inside" if LIBTORCH.search(dso) else "outside"), os.path.basename(dso)
+    return "unattributed", None
+
+
 def outside_share(args, noise, tmp):
-    """Share of perf samples of a lossbench sweep whose attributable frame is outside libtorch."""
+    """Where the cores' time goes while a lossbench sweep trains: perf samples (all threads)
+    between the first and the last sample inside `run::train::train`, sorted by
+    [`classify`]; core time in that window that no sample covers is idle (a thread waiting on
+    a file write, a core with no run left to train)."""
     perf = shutil.which("perf")
     if perf is None:
         return {"skipped": "perf is not installed"}
     data = f"{tmp}/perf.data"
     noise.settle()
-    rec = subprocess.run(
-        [perf, "record", "-e", "cpu-clock", "-F", str(args.perf_hz), "--call-graph", "dwarf,16384",
-         "-o", data, "--"] + sweep_cmd(args, tmp, "auto"),
-        capture_output=True, text=True,
-    )
-    if rec.returncode != 0:
-        return {"skipped": f"perf record failed: {rec.stderr.strip()[-300:]}"}
-    script = subprocess.run([perf, "script", "--no-inline", "-i", data, "-F", "tid,ip,dso"],
+    before = cpu_jiffies()
+    with open(f"{tmp}/perf.log", "w+") as log:
+        proc = subprocess.Popen(
+            [perf, "record", "-e", "cpu-clock", "-F", str(args.perf_hz), "--call-graph", "dwarf,16384",
+             "-o", data, "--"] + sweep_cmd(args, tmp, "auto"),
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        after = cpu_jiffies()
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.seek(0)
+            return {"skipped": f"perf record failed: {log.read().strip()[-300:]}"}
+    # The CPU time other processes took meanwhile: the system's busy time less this one's.
+    hz = os.sysconf("SC_CLK_TCK")
+    ours = (usage.ru_utime + usage.ru_stime) * hz
+    others = max((after[0] - before[0]) - ours, 0) / max(after[1] - before[1], 1)
+    script = subprocess.run([perf, "script", "--no-inline", "-i", data, "-F", "tid,time,ip,sym,dso"],
                             capture_output=True, text=True, timeout=600)
+    os.remove(data)
+    samples = []
+    for block in script.stdout.split("\n\n"):
+        lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        stamp = float(lines[0].split()[1].rstrip(":"))
+        frames = lines[1:]
+        training = any("run::train::train" in f for f in frames)
+        samples.append((stamp, training, *classify(frames)))
+    window = [t for t, training, _, _ in samples if training]
+    if not window:
+        return {"skipped": "no sample inside run::train::train"}
+    first, last = min(window), max(window)
     counts = {"inside": 0, "outside": 0, "unattributed": 0}
     outside_where = {}
-    for block in script.stdout.split("\n\n"):
-        frames = [line.strip() for line in block.strip().splitlines()[1:] if line.strip()]
-        if not frames:
-            continue
-        kind = "unattributed"
-        for frame in frames:
-            dso = frame[frame.find("(") + 1 : frame.rfind(")")] if "(" in frame else "[unknown]"
-            if SYSTEM.search(dso):
-                continue
-            if LIBTORCH.search(dso):
-                kind = "inside"
-            else:
-                kind = "outside"
-                outside_where[os.path.basename(dso)] = outside_where.get(os.path.basename(dso), 0) + 1
-            break
-        counts[kind] += 1
-    total = sum(counts.values())
-    os.remove(data)
+    for stamp, _, kind, dso in samples:
+        if first <= stamp <= last:
+            counts[kind] += 1
+            if kind == "outside":
+                outside_where[dso] = outside_where.get(dso, 0) + 1
+    cores = os.cpu_count() or 1
+    core_samples = (last - first) * args.perf_hz * cores
+    sampled = sum(counts.values())
+    idle = max(core_samples - sampled, 0.0)
     return {
-        "samples": total,
+        "window_seconds": last - first,
+        "samples": sampled,
         "counts": counts,
-        "outside_share": (counts["outside"] + counts["unattributed"]) / max(total, 1),
-        "outside_attributed_share": counts["outside"] / max(total, 1),
+        "idle_samples": idle,
         "outside_by_dso": outside_where,
+        # Of the samples: CPU time outside libtorch.
+        "outside_cpu_share": (counts["outside"] + counts["unattributed"]) / max(sampled, 1),
+        # Of the cores' wall time: outside libtorch, idle included.
+        "outside_share": (counts["outside"] + counts["unattributed"] + idle) / max(core_samples, 1),
+        "idle_share": idle / max(core_samples, 1),
+        "others_cpu_share": others,
     }
 
 
@@ -288,6 +347,14 @@ def step_table(res, mm):
             f"| {1e3 * m['torch_channels_last']:.0f} | {m['lossbench'] / m['torch_default']:.2f} "
             f"| {m['lossbench'] / m['torch_channels_last']:.2f} | {gf:.1f} | {rate:.0f} | {rate / mm:.0%} |"
         )
+    ablated = [(k, r["median_seconds"]) for k, r in res["steps"].items() if ABLATION in r["median_seconds"]]
+    if ablated:
+        lines.append("")
+        lines.append("| size, loss | lossbench ms | lossbench with glibc's default allocation thresholds ms | ratio |")
+        lines.append("|---|---|---|---|")
+        for key, m in ablated:
+            lines.append(f"| {key} | {1e3 * m['lossbench']:.0f} | {1e3 * m[ABLATION]:.0f} "
+                         f"| {m['lossbench'] / m[ABLATION]:.2f} |")
     n = res["rounds"] * res["steps_per_round"]
     lines.append("")
     lines.append(f"Medians of {n} steps per cell ({res['rounds']} rounds x {res['steps_per_round']} steps after "
@@ -318,9 +385,12 @@ def table(res):
             extra.append(f"outside libtorch: skipped ({o['skipped']})")
         else:
             extra.append(
-                f"outside libtorch during a sweep: {o['outside_share']:.1%} of {o['samples']} perf samples "
-                f"({o['outside_attributed_share']:.1%} in lossbench's own code and libraries, the rest in the "
-                f"C library or kernel with no attributable caller)"
+                f"outside libtorch while bench/sweep.toml trains (--jobs auto, {o['window_seconds']:.0f} s "
+                f"window, {o['samples']} perf samples): {o['outside_share']:.1%} of the cores' wall time "
+                f"= {o['outside_cpu_share']:.1%} of the samples outside libtorch "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(o['outside_by_dso'].items()))}; "
+                f"{o['counts']['unattributed']} unattributed) + {o['idle_share']:.1%} idle; other "
+                f"processes took {o['others_cpu_share']:.0%} of the CPUs meanwhile"
             )
     if "quick" in res:
         q = res["quick"]
@@ -378,6 +448,10 @@ def main():
     p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
     p.add_argument("--only", default="steps,sweep,outside,quick,report", help="which parts, comma-separated")
     p.add_argument("--json", help="also write every measurement here")
+    p.add_argument("--ablate", action="store_true",
+                   help="also time lossbench with glibc's default allocation thresholds")
+    p.add_argument("--sizes", default="64x64,96x128", help="image sizes of the step table")
+    p.add_argument("--losses", default="cce,dice", help="losses of the step table")
     args = p.parse_args()
     parts = set(args.only.split(","))
     noise = Noise(args.quiet_wait)
@@ -385,6 +459,7 @@ def main():
            "steps_per_round": args.steps, "warmup": args.warmup}
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
+        args.shim = build_shim(tmp) if args.ablate else None
         rates = [matmul(args, noise)]
         if "steps" in parts:
             res["steps"] = bench_steps(args, noise, rates)

@@ -86,3 +86,46 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::read_parquet;
+    use crate::testing::tiny_sweep;
+
+    #[test]
+    fn synthetic_results_make_a_frame_the_report_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tiny_sweep(
+            dir.path(),
+            "big",
+            "loss = [\"cce\", \"dice\"]\nseed = [1, 2, 3]",
+        );
+        let overrides = ["train.epochs=4".to_string()];
+        assert_eq!(synthetic_results(&path, &overrides).expect("results"), 6);
+        let root = dir.path().join("results").join("big");
+        let frame = read_parquet(&root.join("metrics.parquet")).expect("frame");
+        assert_eq!(frame.height(), 6 * 4);
+        let index = crate::report::build(&root, None).expect("report");
+        assert!(index.exists());
+    }
+
+    #[test]
+    fn step_times_times_every_step_after_the_warm_up() {
+        let config = RunConfig::from_overrides(&[
+            "data.height=16".into(),
+            "data.width=16".into(),
+            "data.train_images=8".into(),
+            "data.val_images=2".into(),
+            "model.depth=2".into(),
+            "model.base_channels=4".into(),
+            "train.batch_size=4".into(),
+        ])
+        .expect("config");
+        let data = config.data.load().expect("data");
+        let mut learner = Learner::new(&config, &data, 1).expect("learner");
+        let times = train::step_times(&mut learner, 1, 3);
+        assert_eq!(times.len(), 3);
+        assert!(times.iter().all(|t| *t > 0.0), "{times:?}");
+    }
+}

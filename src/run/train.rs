@@ -139,9 +139,9 @@ pub fn train(
         }
         let train_loss = sums.loss.double_value(&[]) / steps as f64;
         let grad_norm = sums.grad_norm.double_value(&[]) / steps as f64;
-        let (val_loss, metrics) =
-            evaluate(&learner.net, config, &data.val, classes, ignore, device)?;
-        let grad_share = gradient_share(&learner.net, config, &data.val, classes, ignore, device)?;
+        let eval = evaluate(&learner.net, config, &data.val, classes, ignore, device)?;
+        let (val_loss, metrics) = (eval.loss, eval.metrics);
+        let grad_share = gradient_share(config, &eval.first_logits, &data.val, classes, ignore)?;
         let row = EpochRow {
             epoch,
             train_loss,
@@ -405,22 +405,22 @@ fn global_norm(params: &[Tensor]) -> Tensor {
 }
 
 /// Per class, the share of the loss's gradient magnitude at the logits that falls on that
-/// class's pixels: `Σ_{pixels of c} Σ_channels |∂loss/∂z|`, normalised to sum to 1, from the
-/// network in evaluation mode on the first batch of `split`.
+/// class's pixels: `Σ_{pixels of c} Σ_channels |∂loss/∂z|`, normalised to sum to 1, from
+/// `first_logits`, the logits of the network in evaluation mode on the first batch of
+/// `split` (as [`evaluate`] returns them, so that no second forward pass is needed).
 pub fn gradient_share(
-    net: &UNet,
     config: &RunConfig,
+    first_logits: &Tensor,
     split: &Split,
     classes: i64,
     ignore: Option<i64>,
-    device: Device,
 ) -> anyhow::Result<Vec<f64>> {
-    let len = (config.train.batch_size as i64).min(split.len());
-    let xs = split.images.narrow(0, 0, len).to_device(device);
-    let ys = split.masks.narrow(0, 0, len).to_device(device);
-    let logits = tch::no_grad(|| net.forward_t(&xs, false))
-        .detach()
-        .set_requires_grad(true);
+    let len = first_logits.size()[0];
+    let ys = split
+        .masks
+        .narrow(0, 0, len)
+        .to_device(first_logits.device());
+    let logits = first_logits.detach().set_requires_grad(true);
     config.loss.name.compute(&logits, &ys, ignore).backward();
     let magnitude = logits
         .grad()
@@ -452,7 +452,16 @@ pub fn predict(net: &UNet, split: &Split, k: i64, device: Device) -> Tensor {
         .to_device(Device::Cpu)
 }
 
-/// The validation loss (mean over images) and metrics of `net` on `split`.
+/// What [`evaluate`] measured on a split.
+pub struct Evaluation {
+    /// The loss, mean over images.
+    pub loss: f64,
+    pub metrics: Metrics,
+    /// The logits of the first batch, for [`gradient_share`].
+    pub first_logits: Tensor,
+}
+
+/// The validation loss and metrics of `net` on `split`, in batches of `train.batch_size`.
 pub fn evaluate(
     net: &UNet,
     config: &RunConfig,
@@ -460,11 +469,12 @@ pub fn evaluate(
     classes: i64,
     ignore: Option<i64>,
     device: Device,
-) -> anyhow::Result<(f64, Metrics)> {
+) -> anyhow::Result<Evaluation> {
     let _guard = tch::no_grad_guard();
     let batch = config.train.batch_size as i64;
     let mut acc = Accumulator::new(classes, ignore, device);
     let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+    let mut first_logits = None;
     let n = split.len();
     let mut start = 0;
     while start < n {
@@ -472,6 +482,9 @@ pub fn evaluate(
         let xs = split.images.narrow(0, start, len).to_device(device);
         let ys = split.masks.narrow(0, start, len).to_device(device);
         let logits = net.forward_t(&xs, false);
+        if first_logits.is_none() {
+            first_logits = Some(logits.shallow_clone());
+        }
         loss_sum += config
             .loss
             .name
@@ -482,7 +495,11 @@ pub fn evaluate(
         start += len;
     }
     let metrics = acc.finish().context("cannot read the validation metrics")?;
-    Ok((loss_sum.double_value(&[]) / n as f64, metrics))
+    Ok(Evaluation {
+        loss: loss_sum.double_value(&[]) / n as f64,
+        metrics,
+        first_logits: first_logits.context("the validation split has no image")?,
+    })
 }
 
 #[cfg(test)]
@@ -608,8 +625,9 @@ mod tests {
         let data = config.data.load().expect("data");
         let net_config = model_config(&config, &data).expect("model");
         let (_vars, untrained) = init(&net_config, config.train.seed, Device::Cpu);
-        let (_, before) =
-            evaluate(&untrained, &config, &data.val, 7, None, Device::Cpu).expect("eval");
+        let before = evaluate(&untrained, &config, &data.val, 7, None, Device::Cpu)
+            .expect("eval")
+            .metrics;
         let trained = run(&config, &data);
         let after = trained.rows.last().expect("rows").val_miou;
         assert_eq!(trained.ending, Ending::Done);
