@@ -13,11 +13,13 @@
    auto` and `--jobs 1`, against bench/pytorch_step.py training the same runs one after
    another; runs per hour.
 4. Outside libtorch. `perf record` (cpu-clock, DWARF call stacks) of one more `lossbench run`
-   of the sweep; each sample goes to the innermost frame that is not in the C library, the
+   of the sweep. Each sample goes to the innermost frame that is not in the C library, the
    maths library, the loader or the kernel: inside libtorch when that frame is in libtorch,
    c10, OpenMP, MKL or oneDNN's generated code, outside otherwise (lossbench's own code,
-   Polars, the PNG and plotting libraries). Samples with no such
-   frame count as outside. Skipped when perf cannot record.
+   Polars, the PNG and plotting libraries); samples with no such frame count as outside.
+   Per training thread, from its first to its last sample in `run::train::train`: the
+   samples outside libtorch plus the wall time that no sample covers (blocked or
+   preempted), over that thread's wall time. Skipped when perf cannot record.
 5. Peak resident memory of `lossbench run experiments/quick.toml` (results in a temporary
    folder), from wait4's rusage.
 6. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,10 +195,16 @@ def sweep_cmd(args, tmp, jobs):
 
 
 def torch_sweep_cmd(args, layout):
+    """bench/pytorch_step.py `sweep` with the data, batch, epochs and grid of bench/sweep.toml."""
+    sweep = tomllib.loads((ROOT / "bench" / "sweep.toml").read_text())
+    base, grid = sweep["base"], sweep["grid"]
+    data, train = base["data"], base["train"]
     return [
-        args.python, str(STEP_PY), "sweep", "--height", "64", "--width", "64", "--batch", "16",
-        "--train-images", "128", "--val-images", "32", "--epochs", "3", "--losses", "cce,dice",
-        "--seeds", "1,2,3", "--threads", str(args.threads), "--layout", layout,
+        args.python, str(STEP_PY), "sweep", "--height", str(data["height"]), "--width", str(data["width"]),
+        "--batch", str(train["batch_size"]), "--train-images", str(data["train_images"]),
+        "--val-images", str(data["val_images"]), "--epochs", str(train["epochs"]),
+        "--losses", ",".join(grid["loss"]), "--seeds", ",".join(str(x) for x in grid["seed"]),
+        "--threads", str(args.threads), "--layout", layout,
     ]
 
 
@@ -236,10 +245,10 @@ def classify(frames):
 
 
 def outside_share(args, noise, tmp):
-    """Where the cores' time goes while a lossbench sweep trains: perf samples (all threads)
-    between the first and the last sample inside `run::train::train`, sorted by
-    [`classify`]; core time in that window that no sample covers is idle (a thread waiting on
-    a file write, a core with no run left to train)."""
+    """Where a lossbench sweep's training threads spend their wall time: `perf record`
+    (cpu-clock, every thread) of one `lossbench run` of bench/sweep.toml; for each thread
+    that trains (one per job), between its first and last sample inside `run::train::train`,
+    its samples sorted by `classify`, and the wall time no sample covers."""
     perf = shutil.which("perf")
     if perf is None:
         return {"skipped": "perf is not installed"}
@@ -269,36 +278,48 @@ def outside_share(args, noise, tmp):
         lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
         if not lines:
             continue
-        stamp = float(lines[0].split()[1].rstrip(":"))
+        tid, stamp = int(lines[0].split()[0]), float(lines[0].split()[1].rstrip(":"))
         frames = lines[1:]
         training = any("run::train::train" in f for f in frames)
-        samples.append((stamp, training, *classify(frames)))
-    window = [t for t, training, _, _ in samples if training]
-    if not window:
+        samples.append((stamp, tid, training, *classify(frames)))
+    # Per training thread (one per job), from its first to its last sample in
+    # run::train::train: samples outside libtorch, and wall time no sample covers (the
+    # thread blocked, on a file write or a lock, or preempted by another process).
+    threads = {}
+    for stamp, tid, training, kind, dso in samples:
+        if training:
+            first, last = threads.get(tid, (stamp, stamp))
+            threads[tid] = (min(first, stamp), max(last, stamp))
+    if not threads:
         return {"skipped": "no sample inside run::train::train"}
-    first, last = min(window), max(window)
     counts = {"inside": 0, "outside": 0, "unattributed": 0}
     outside_where = {}
-    for stamp, _, kind, dso in samples:
-        if first <= stamp <= last:
-            counts[kind] += 1
-            if kind == "outside":
-                outside_where[dso] = outside_where.get(dso, 0) + 1
-    cores = os.cpu_count() or 1
-    core_samples = (last - first) * args.perf_hz * cores
+    expected = 0.0
+    for tid, (first, last) in threads.items():
+        expected += (last - first) * args.perf_hz
+        for stamp, t, _, kind, dso in samples:
+            if t == tid and first <= stamp <= last:
+                counts[kind] += 1
+                if kind == "outside":
+                    outside_where[dso] = outside_where.get(dso, 0) + 1
     sampled = sum(counts.values())
-    idle = max(core_samples - sampled, 0.0)
+    gap = max(expected - sampled, 0.0)
+    # The whole training window over every core: also counts a core with no run left to train.
+    start = min(f for f, _ in threads.values())
+    end = max(last for _, last in threads.values())
+    in_window = sum(1 for stamp, *_ in samples if start <= stamp <= end)
+    core_samples = (end - start) * args.perf_hz * (os.cpu_count() or 1)
     return {
-        "window_seconds": last - first,
+        "training_threads": len(threads),
+        "window_seconds": end - start,
         "samples": sampled,
         "counts": counts,
-        "idle_samples": idle,
         "outside_by_dso": outside_where,
-        # Of the samples: CPU time outside libtorch.
         "outside_cpu_share": (counts["outside"] + counts["unattributed"]) / max(sampled, 1),
-        # Of the cores' wall time: outside libtorch, idle included.
-        "outside_share": (counts["outside"] + counts["unattributed"] + idle) / max(core_samples, 1),
-        "idle_share": idle / max(core_samples, 1),
+        "not_running_share": gap / max(expected, 1),
+        # Of the training threads' wall time: outside libtorch, time not running included.
+        "outside_share": (counts["outside"] + counts["unattributed"] + gap) / max(expected, 1),
+        "cores_idle_share": max(core_samples - in_window, 0.0) / max(core_samples, 1),
         "others_cpu_share": others,
     }
 
@@ -385,12 +406,14 @@ def table(res):
             extra.append(f"outside libtorch: skipped ({o['skipped']})")
         else:
             extra.append(
-                f"outside libtorch while bench/sweep.toml trains (--jobs auto, {o['window_seconds']:.0f} s "
-                f"window, {o['samples']} perf samples): {o['outside_share']:.1%} of the cores' wall time "
-                f"= {o['outside_cpu_share']:.1%} of the samples outside libtorch "
+                f"outside libtorch while bench/sweep.toml trains (--jobs auto: {o['training_threads']} training "
+                f"threads, {o['samples']} perf samples on them): {o['outside_share']:.1%} of their wall time "
+                f"= {o['outside_cpu_share']:.1%} of their samples outside libtorch "
                 f"({', '.join(f'{k} {v}' for k, v in sorted(o['outside_by_dso'].items()))}; "
-                f"{o['counts']['unattributed']} unattributed) + {o['idle_share']:.1%} idle; other "
-                f"processes took {o['others_cpu_share']:.0%} of the CPUs meanwhile"
+                f"{o['counts']['unattributed']} unattributed) + {o['not_running_share']:.1%} not running; "
+                f"over the {o['window_seconds']:.0f} s training window {o['cores_idle_share']:.1%} of the cores' "
+                f"time was idle (a core with no run left at the end); other processes took "
+                f"{o['others_cpu_share']:.0%} of the CPUs meanwhile"
             )
     if "quick" in res:
         q = res["quick"]
@@ -438,13 +461,14 @@ def main():
     p.add_argument("--python", default=sys.executable, help="the venv's python (its torch is lossbench's libtorch)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--sweep-rounds", type=int, default=2)
     p.add_argument("--report-rounds", type=int, default=3)
     p.add_argument("--perf-hz", type=int, default=49)
-    p.add_argument("--quick-epochs", type=int, default=0, help="train experiments/quick.toml this many epochs (0: its own)")
+    p.add_argument("--quick-epochs", type=int, default=2,
+                   help="train experiments/quick.toml this many epochs for its peak memory (0: its own 12, ~8 min)")
     p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
     p.add_argument("--only", default="steps,sweep,outside,quick,report", help="which parts, comma-separated")
     p.add_argument("--json", help="also write every measurement here")

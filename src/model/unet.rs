@@ -129,7 +129,9 @@ impl DoubleConv {
             if let Some(norms) = &self.norms {
                 x = x.apply_t(&norms[i], train);
             }
-            x = x.relu();
+            // In place: neither the convolution's nor the norm's backward needs the tensor
+            // that ReLU overwrites, and one activation fewer is allocated per layer.
+            x = x.relu_();
         }
         x
     }
