@@ -8,6 +8,9 @@ Subcommands (each prints JSON lines on stdout):
   matmul  the fp32 matmul rate (2048 x 2048 by default) with the same threads
   sweep   train runs (losses x seeds) one after another, each epoch a training pass and
           an evaluation pass (validation loss and confusion matrix), like lossbench's runs
+  check   the network's parameter count, and each loss of the logits and targets in the
+          JSON file --input ({"shape": [N, C, H, W], "logits": [...], "targets": [...]});
+          tests/bench.rs compares both with lossbench's own
 
 The network is the one of src/model/unet.rs: `depth` stages of two 3x3 conv (no bias) +
 batch norm + ReLU and a 2x2 max pool, a bottleneck, 2x2 stride-2 transposed convolutions
@@ -21,6 +24,7 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
@@ -235,9 +239,20 @@ def cmd_sweep(args):
     print(json.dumps({"runs": runs, "sweep_seconds": time.perf_counter() - start}))
 
 
+def cmd_check(args):
+    case = json.loads(Path(args.input).read_text())
+    n, c, h, w = case["shape"]
+    logits = torch.tensor(case["logits"], dtype=torch.float32).reshape(n, c, h, w)
+    targets = torch.tensor(case["targets"], dtype=torch.int64).reshape(n, h, w)
+    net = UNet(3, args.classes, args.base, args.depth)
+    parameters = sum(p.numel() for p in net.parameters())
+    losses = {name: fn(logits, targets).item() for name, fn in LOSSES.items()}
+    print(json.dumps({"parameters": parameters, "losses": losses}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["step", "flops", "matmul", "sweep"])
+    p.add_argument("command", choices=["step", "flops", "matmul", "sweep", "check"])
     p.add_argument("--height", type=int, default=64)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
@@ -256,9 +271,11 @@ def main():
     p.add_argument("--train-images", type=int, default=128)
     p.add_argument("--val-images", type=int, default=32)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--input", help="check: the JSON file of logits and targets")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"step": cmd_step, "flops": cmd_flops, "matmul": cmd_matmul, "sweep": cmd_sweep}[args.command](args)
+    commands = {"step": cmd_step, "flops": cmd_flops, "matmul": cmd_matmul, "sweep": cmd_sweep, "check": cmd_check}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
