@@ -22,7 +22,10 @@
    preempted), over that thread's wall time. Skipped when perf cannot record.
 5. Peak resident memory of `lossbench run experiments/quick.toml` (results in a temporary
    folder), from wait4's rusage.
-6. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
+6. Kernels: one step of lossbench at the last size with ONEDNN_VERBOSE=1, the time and
+   FLOP rate of each convolution pass (forward, backward data, backward weights) per
+   oneDNN implementation, and what the rest of the step takes.
+7. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
    `lossbench bench-results bench/report.toml`).
 
 The machine is shared: before each measurement the driver waits (up to --quiet-wait
@@ -227,6 +230,45 @@ def bench_sweep(args, noise, tmp):
     return {"median_seconds": med, "seconds": walls, "runs": 6}
 
 
+def conv_flops(kind, desc):
+    """FLOPs of one oneDNN (de)convolution pass from its problem descriptor, e.g.
+    `mb16_ic64oc32_ih48oh48kh3sh1dh0ph1_iw64ow64kw3sw1dw0pw1` (each pass does as many)."""
+    v = {k: int(n) for k, n in re.findall(r"([a-z]+?)(\d+)", desc.replace("_", ""))}
+    # A convolution does one multiply-add per output pixel and kernel tap, a transposed one
+    # per input pixel and tap.
+    pixels = v["ih"] * v["iw"] if kind == "deconvolution" else v["oh"] * v["ow"]
+    return 2 * v["mb"] * pixels * v["ic"] * v["oc"] * v["kh"] * v["kw"]
+
+
+def kernels(args, noise):
+    """Where one training step's time goes inside libtorch: lossbench's step at the last
+    size with ONEDNN_VERBOSE=1, the oneDNN primitives of the second timed step, summed by
+    pass (forward, backward data, backward weights) and implementation, with their FLOP
+    rates; the rest of the step is everything that is not a convolution."""
+    height, width = args.sizes.split(",")[-1].split("x")
+    loss = args.losses.split(",")[0]
+    cmd = step_cmd(args, "lossbench", height, width, loss)
+    cmd[cmd.index("--steps") + 1] = "1"
+    noise.settle()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=dict(os.environ, ONEDNN_VERBOSE="1")).stdout.splitlines()
+    step = [json.loads(line) for line in out if line.startswith("{")][-1]["step_seconds"]
+    # oneDNN's log is block-buffered apart from the step times, but every step runs the same
+    # primitives: the last step's are the last 1/(warm-up + 1) of them.
+    execs = [f for f in (line.split(",") for line in out if line.startswith("onednn_verbose"))
+             if len(f) >= 10 and f[3] == "exec"]
+    passes = {}
+    for f in execs[len(execs) - len(execs) // (args.warmup + 1):]:
+        if f[5] not in ("convolution", "deconvolution"):
+            continue
+        key = f"{f[5]} {f[7]} ({f[6]})"
+        p = passes.setdefault(key, {"calls": 0, "ms": 0.0, "flops": 0})
+        p["calls"] += 1
+        p["ms"] += float(f[-1])
+        p["flops"] += conv_flops(f[5], f[-2])
+    return {"size": f"{height}x{width}", "loss": loss, "step_ms": 1e3 * step, "passes": passes}
+
+
 def cpu_jiffies():
     """(busy, total) jiffies of all CPUs since boot."""
     with open("/proc/stat") as f:
@@ -400,6 +442,19 @@ def table(res):
         base = s["median_seconds"]["PyTorch eager, one after another (default layout)"]
         for name, sec in s["median_seconds"].items():
             lines.append(f"| {name} | {sec:.1f} | {3600 * s['runs'] / sec:.0f} | {base / sec:.2f} |")
+    if "kernels" in res:
+        k = res["kernels"]
+        lines.append("")
+        lines.append(f"| oneDNN in one {k['size']} {k['loss']} step (ONEDNN_VERBOSE) | calls | ms | GFLOP | GFLOP/s |")
+        lines.append("|---|---|---|---|---|")
+        inside = 0.0
+        for name, p in sorted(k["passes"].items(), key=lambda kv: -kv[1]["ms"]):
+            inside += p["ms"]
+            lines.append(f"| {name} | {p['calls']} | {p['ms']:.0f} | {p['flops'] / 1e9:.1f} "
+                         f"| {p['flops'] / 1e6 / max(p['ms'], 1e-9):.0f} |")
+        lines.append(f"| everything else (norms, ReLU, pooling, loss, optimizer, ...) | | "
+                     f"{k['step_ms'] - inside:.0f} | | |")
+        lines.append(f"| the whole step (verbose logging included) | | {k['step_ms']:.0f} | | |")
     extra = []
     if "outside" in res:
         o = res["outside"]
@@ -474,7 +529,7 @@ def main():
     p.add_argument("--quick-epochs", type=int, default=2,
                    help="train experiments/quick.toml this many epochs for its peak memory (0: its own 12, ~8 min)")
     p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
-    p.add_argument("--only", default="steps,sweep,outside,quick,report", help="which parts, comma-separated")
+    p.add_argument("--only", default="steps,kernels,sweep,outside,quick,report", help="which parts, comma-separated")
     p.add_argument("--json", help="also write every measurement here")
     p.add_argument("--ablate", action="store_true",
                    help="also time lossbench with glibc's default allocation thresholds")
@@ -494,6 +549,8 @@ def main():
         rates.append(matmul(args, noise))
         res["matmul_gflops"] = rates
         res["matmul_gflops_median"] = statistics.median(rates)
+        if "kernels" in parts:
+            res["kernels"] = kernels(args, noise)
         if "sweep" in parts:
             res["sweep"] = bench_sweep(args, noise, tmp)
         if "outside" in parts:
