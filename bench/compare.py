@@ -22,9 +22,10 @@
    preempted), over that thread's wall time. Skipped when perf cannot record.
 5. Peak resident memory of `lossbench run experiments/quick.toml` (results in a temporary
    folder), from wait4's rusage.
-6. Kernels: one step of lossbench at the last size with ONEDNN_VERBOSE=1, the time and
-   FLOP rate of each convolution pass (forward, backward data, backward weights) per
-   oneDNN implementation, and what the rest of the step takes.
+6. Kernels: one step of lossbench at the last size with ONEDNN_VERBOSE=1, in
+   channels-last and in NCHW: the time, oneDNN implementation and FLOP rate of each
+   convolution pass (forward, backward data, backward weights), oneDNN's layout reorders,
+   and what the rest of the step takes.
 7. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
    `lossbench bench-results bench/report.toml`).
 
@@ -242,31 +243,68 @@ def conv_flops(kind, desc):
 
 def kernels(args, noise):
     """Where one training step's time goes inside libtorch: lossbench's step at the last
-    size with ONEDNN_VERBOSE=1, the oneDNN primitives of the second timed step, summed by
-    pass (forward, backward data, backward weights) and implementation, with their FLOP
-    rates; the rest of the step is everything that is not a convolution."""
+    size with ONEDNN_VERBOSE=1, in channels-last and in NCHW; the oneDNN primitives of its
+    last step summed by convolution pass (forward, backward data, backward weights; 1x1
+    apart) with their implementations and FLOP rates, and the layout reorders; the rest of
+    the step is everything that is not oneDNN."""
     height, width = args.sizes.split(",")[-1].split("x")
     loss = args.losses.split(",")[0]
-    cmd = step_cmd(args, "lossbench", height, width, loss)
-    cmd[cmd.index("--steps") + 1] = "1"
-    noise.settle()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                         env=dict(os.environ, ONEDNN_VERBOSE="1")).stdout.splitlines()
-    step = [json.loads(line) for line in out if line.startswith("{")][-1]["step_seconds"]
-    # oneDNN's log is block-buffered apart from the step times, but every step runs the same
-    # primitives: the last step's are the last 1/(warm-up + 1) of them.
-    execs = [f for f in (line.split(",") for line in out if line.startswith("onednn_verbose"))
-             if len(f) >= 10 and f[3] == "exec"]
-    passes = {}
-    for f in execs[len(execs) - len(execs) // (args.warmup + 1):]:
-        if f[5] not in ("convolution", "deconvolution"):
-            continue
-        key = f"{f[5]} {f[7]} ({f[6]})"
-        p = passes.setdefault(key, {"calls": 0, "ms": 0.0, "flops": 0})
-        p["calls"] += 1
-        p["ms"] += float(f[-1])
-        p["flops"] += conv_flops(f[5], f[-2])
-    return {"size": f"{height}x{width}", "loss": loss, "step_ms": 1e3 * step, "passes": passes}
+    layouts = {}
+    for name, variant in (("channels-last", "lossbench"), ("NCHW", "lossbench_nchw")):
+        cmd = step_cmd(args, variant, height, width, loss)
+        cmd[cmd.index("--steps") + 1] = "1"
+        noise.settle()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                             env=dict(os.environ, ONEDNN_VERBOSE="1")).stdout.splitlines()
+        step = [json.loads(line) for line in out if line.startswith("{")][-1]["step_seconds"]
+        # oneDNN's log is block-buffered apart from the step times, but every step runs the
+        # same primitives: the last step's are the last 1/(warm-up + 1) of them.
+        execs = [f for f in (line.split(",") for line in out if line.startswith("onednn_verbose"))
+                 if len(f) >= 10 and f[3] == "exec"]
+        passes = {}
+        for f in execs[len(execs) - len(execs) // (args.warmup + 1):]:
+            if f[5] in ("convolution", "deconvolution"):
+                one = "kh1" in f[-2] and "kw1" in f[-2]
+                key = f"{f[5]}{' 1x1' if one else ''} {f[7]}"
+                flops = conv_flops(f[5], f[-2])
+            else:
+                key, flops = f"{f[5]} (layout changes)", 0
+            p = passes.setdefault(key, {"calls": 0, "ms": 0.0, "flops": 0, "kernels": []})
+            p["calls"] += 1
+            p["ms"] += float(f[-1])
+            p["flops"] += flops
+            if f[6] not in p["kernels"]:
+                p["kernels"].append(f[6])
+        layouts[name] = {"step_ms": 1e3 * step, "passes": passes}
+    return {"size": f"{height}x{width}", "loss": loss, "layouts": layouts}
+
+
+def kernel_table(k):
+    names = list(k["layouts"])
+    head = " | ".join(f"{n}: kernel | calls | ms | GFLOP/s" for n in names)
+    lines = [f"| oneDNN in one {k['size']} {k['loss']} step (ONEDNN_VERBOSE) | GFLOP | {head} |",
+             "|---|---|" + "---|---|---|---|" * len(names)]
+    first = k["layouts"][names[0]]["passes"]
+    keys = sorted({key for v in k["layouts"].values() for key in v["passes"]},
+                  key=lambda key: -first.get(key, {"ms": 0})["ms"])
+    for key in keys:
+        cells, flops = [], 0
+        for n in names:
+            p = k["layouts"][n]["passes"].get(key)
+            if p is None:
+                cells.append(" | | | ")
+                continue
+            flops = max(flops, p["flops"])
+            rate = f"{p['flops'] / 1e6 / max(p['ms'], 1e-9):.0f}" if p["flops"] else ""
+            cells.append(f"{'+'.join(p['kernels'])} | {p['calls']} | {p['ms']:.0f} | {rate}")
+        gflop = f"{flops / 1e9:.1f}" if flops else ""
+        lines.append(f"| {key} | {gflop} | {' | '.join(cells)} |")
+    rest = [f" | | {v['step_ms'] - sum(p['ms'] for p in v['passes'].values()):.0f} | "
+            for v in k["layouts"].values()]
+    whole = [f" | | {v['step_ms']:.0f} | " for v in k["layouts"].values()]
+    lines.append(f"| everything else (norms, ReLU, pooling, loss, optimizer, ...) | | {' | '.join(rest)} |")
+    lines.append(f"| the whole step (verbose logging included) | | {' | '.join(whole)} |")
+    return lines
 
 
 def cpu_jiffies():
@@ -443,18 +481,8 @@ def table(res):
         for name, sec in s["median_seconds"].items():
             lines.append(f"| {name} | {sec:.1f} | {3600 * s['runs'] / sec:.0f} | {base / sec:.2f} |")
     if "kernels" in res:
-        k = res["kernels"]
         lines.append("")
-        lines.append(f"| oneDNN in one {k['size']} {k['loss']} step (ONEDNN_VERBOSE) | calls | ms | GFLOP | GFLOP/s |")
-        lines.append("|---|---|---|---|---|")
-        inside = 0.0
-        for name, p in sorted(k["passes"].items(), key=lambda kv: -kv[1]["ms"]):
-            inside += p["ms"]
-            lines.append(f"| {name} | {p['calls']} | {p['ms']:.0f} | {p['flops'] / 1e9:.1f} "
-                         f"| {p['flops'] / 1e6 / max(p['ms'], 1e-9):.0f} |")
-        lines.append(f"| everything else (norms, ReLU, pooling, loss, optimizer, ...) | | "
-                     f"{k['step_ms'] - inside:.0f} | | |")
-        lines.append(f"| the whole step (verbose logging included) | | {k['step_ms']:.0f} | | |")
+        lines += kernel_table(res["kernels"])
     extra = []
     if "outside" in res:
         o = res["outside"]

@@ -137,7 +137,7 @@ fn the_bench_driver_prints_the_table_and_a_verdict_for_every_target() {
         "- step ≤ 0.80× PyTorch default",
         "- step ≤ 1.0× PyTorch channels-last",
         "- report of 10 runs x 50 epochs",
-        "| convolution backward_weights (",
+        "| convolution backward_weights |",
         "| everything else (norms, ReLU, pooling, loss, optimizer, ...) |",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
