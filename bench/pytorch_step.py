@@ -72,8 +72,16 @@ class UNet(nn.Module):
             skips.append(y)
         x = self.bottleneck(x)
         for up, dec, skip in zip(self.upsample, self.decoder, reversed(skips)):
-            x = dec(torch.cat([skip, up(x)], 1))
+            x = dec(self.join(skip, self.up(up, x)))
         return self.head(x)
+
+    def up(self, layer, x):
+        """A decoder stage's upsampling (bench/variants.py tries another)."""
+        return layer(x)
+
+    def join(self, skip, x):
+        """The skip connection: the encoder's map, then the upsampled one, along channels."""
+        return torch.cat([skip, x], 1)
 
 
 def dice(logits, target):

@@ -89,20 +89,12 @@ class Variant(ps.UNet):
         if name == "nchw_wgrad":
             use_nchw_weight_grad(self)
 
-    def forward(self, x):
-        skips = []
-        for stage in self.encoder:
-            y = stage(x)
-            x = F.max_pool2d(y, 2)
-            skips.append(y)
-        x = self.bottleneck(x)
-        for up, dec, skip in zip(self.upsample, self.decoder, reversed(skips)):
-            u = matmul_upsample(x, up) if self.name == "matmul_upsample" else up(x)
-            joined = torch.cat([skip, u], 1)
-            if self.name == "decoder_nchw":
-                joined = joined.contiguous()
-            x = dec(joined)
-        return self.head(x)
+    def up(self, layer, x):
+        return matmul_upsample(x, layer) if self.name == "matmul_upsample" else layer(x)
+
+    def join(self, skip, x):
+        joined = torch.cat([skip, x], 1)
+        return joined.contiguous() if self.name == "decoder_nchw" else joined
 
 
 VARIANTS = ["cl", "matmul_upsample", "decoder_nchw", "nchw_wgrad"]
