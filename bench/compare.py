@@ -231,10 +231,14 @@ def bench_sweep(args, noise, tmp):
     return {"median_seconds": med, "seconds": walls, "runs": 6}
 
 
-def conv_flops(kind, desc):
-    """FLOPs of one oneDNN (de)convolution pass from its problem descriptor, e.g.
-    `mb16_ic64oc32_ih48oh48kh3sh1dh0ph1_iw64ow64kw3sw1dw0pw1` (each pass does as many)."""
-    v = {k: int(n) for k, n in re.findall(r"([a-z]+?)(\d+)", desc.replace("_", ""))}
+def conv_shape(desc):
+    """The sizes in a oneDNN (de)convolution's problem descriptor, e.g.
+    `mb16_ic64oc32_ih48oh48kh3sh1dh0ph1_iw64ow64kw3sw1dw0pw1` -> {"mb": 16, "ic": 64, ...}."""
+    return {k: int(n) for k, n in re.findall(r"([a-z]+?)(\d+)", desc.replace("_", ""))}
+
+
+def conv_flops(kind, v):
+    """FLOPs of one pass of the (de)convolution of shape `v` (each pass does as many)."""
     # A convolution does one multiply-add per output pixel and kernel tap, a transposed one
     # per input pixel and tap.
     pixels = v["ih"] * v["iw"] if kind == "deconvolution" else v["oh"] * v["ow"]
@@ -264,9 +268,10 @@ def kernels(args, noise):
         passes = {}
         for f in execs[len(execs) - len(execs) // (args.warmup + 1):]:
             if f[5] in ("convolution", "deconvolution"):
-                one = "kh1" in f[-2] and "kw1" in f[-2]
+                shape = conv_shape(f[-2])
+                one = shape["kh"] == shape["kw"] == 1
                 key = f"{f[5]}{' 1x1' if one else ''} {f[7]}"
-                flops = conv_flops(f[5], f[-2])
+                flops = conv_flops(f[5], shape)
             else:
                 key, flops = f"{f[5]} (layout changes)", 0
             p = passes.setdefault(key, {"calls": 0, "ms": 0.0, "flops": 0, "kernels": []})
@@ -534,8 +539,8 @@ def table(res):
         o = res["outside"]["outside_share"]
         lines.append(f"- < 3% of the time outside libtorch ({o:.1%}): {verdict(o < 0.03)}")
     if "report" in res:
-        t = res["report"]["median_seconds"]
         r = res["report"]
+        t = r["median_seconds"]
         lines.append(f"- report of {r['runs']} runs x {r['epochs']} epochs < 2 s ({t:.2f} s): {verdict(t < 2.0)}")
     return "\n".join(lines)
 

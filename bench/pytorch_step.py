@@ -258,18 +258,24 @@ def cmd_check(args):
     print(json.dumps({"parameters": parameters, "losses": losses}))
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["step", "flops", "matmul", "sweep", "check"])
+def add_step_args(p):
+    """The options that shape a step: image size, batch, network, threads (shared with
+    bench/variants.py)."""
     p.add_argument("--height", type=int, default=64)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--classes", type=int, default=7)
+    p.add_argument("--threads", type=int, default=2)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["step", "flops", "matmul", "sweep", "check"])
+    add_step_args(p)
     p.add_argument("--loss", choices=sorted(LOSSES), default="cce")
     p.add_argument("--layout", choices=["default", "channels_last"], default="default")
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--n", type=int, default=2048, help="matmul side")

@@ -102,13 +102,7 @@ VARIANTS = ["cl", "matmul_upsample", "decoder_nchw", "nchw_wgrad"]
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--height", type=int, default=64)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--base", type=int, default=16)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--classes", type=int, default=7)
-    p.add_argument("--threads", type=int, default=2)
+    ps.add_step_args(p)
     p.add_argument("--rounds", type=int, default=4)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
