@@ -96,31 +96,23 @@ impl Loss {
     /// target equals `ignore_index` take no part.
     pub fn compute(self, logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Tensor {
         let t = || Targets::new(logits, target, ignore_index);
-        let softmax = |t: &Targets| t.masked(logits.softmax(1, logits.kind()));
+        // A soft-overlap score of the softmax against the target.
+        let softmax_overlap = |score: fn(&Overlap) -> Tensor| {
+            let t = t();
+            overlap(&t.masked(logits.softmax(1, logits.kind())), &t, score)
+        };
         match self {
             Loss::Cce => cce(logits, target, ignore_index),
             Loss::Bce => bce(logits, &t()),
-            Loss::Dice => {
-                let t = t();
-                overlap(&softmax(&t), &t, dice_score)
-            }
-            Loss::Iou => {
-                let t = t();
-                overlap(&softmax(&t), &t, iou_score)
-            }
+            Loss::Dice => softmax_overlap(dice_score),
+            Loss::Iou => softmax_overlap(iou_score),
             Loss::BceDice => {
                 let t = t();
                 bce(logits, &t) + overlap(&t.masked(logits.sigmoid()), &t, dice_score)
             }
-            Loss::CceDice => {
-                let t = t();
-                cce(logits, target, ignore_index) + overlap(&softmax(&t), &t, dice_score)
-            }
+            Loss::CceDice => cce(logits, target, ignore_index) + softmax_overlap(dice_score),
             Loss::Focal => focal(logits, &t()),
-            Loss::Tversky => {
-                let t = t();
-                overlap(&softmax(&t), &t, tversky_score)
-            }
+            Loss::Tversky => softmax_overlap(tversky_score),
             Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t()),
         }
     }
