@@ -332,11 +332,8 @@ fn run_one(
                     );
                     store.write_predictions(&run.id, &predictions)
                 });
-            if let Some(e) = record_error {
-                bar.finish(&format!("failed: {e:#}"));
-                return Err(e);
-            }
-            if let Err(e) = saved {
+            // A row that could not be recorded comes first, then the weights and examples.
+            if let Some(e) = record_error.or_else(|| saved.err()) {
                 bar.finish(&format!("failed: {e:#}"));
                 return Err(e);
             }
