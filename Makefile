@@ -5,6 +5,9 @@
 
 VENV ?= $(HOME)/.cache/lossbench/torch-2.13.0
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/lossbench/target
+# Every clone shares the dependencies' build; build.rs rebuilds lossbench itself when the
+# clone that builds changes (two clones at different commits each run their own code).
+export LOSSBENCH_CLONE := $(CURDIR)
 
 ifdef LIBTORCH
 SETUP :=
@@ -17,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build libtorch lint clean-results bench
+.PHONY: demo test build libtorch lint clean-results bench reference
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -40,6 +43,11 @@ PYTHON ?= $(VENV)/bin/python
 BENCH_ARGS ?=
 bench: build
 	$(PYTHON) bench/compare.py --lossbench $(LOSSBENCH) --json $(CARGO_TARGET_DIR)/bench.json $(BENCH_ARGS)
+
+# Rewrites tests/reference/losses.json, the loss values and gradients the tests compare
+# with, from the venv's PyTorch (peer/reference.py).
+reference: $(SETUP)
+	$(PYTHON) peer/reference.py
 
 lint: $(SETUP)
 	$(CARGO) fmt --check

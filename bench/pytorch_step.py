@@ -12,10 +12,9 @@ Subcommands (each prints JSON lines on stdout):
           JSON file --input ({"shape": [N, C, H, W], "logits": [...], "targets": [...]});
           tests/bench.rs compares both with lossbench's own
 
-The network is the one of src/model/unet.rs: `depth` stages of two 3x3 conv (no bias) +
-batch norm + ReLU and a 2x2 max pool, a bottleneck, 2x2 stride-2 transposed convolutions
-with skip concatenation, a 1x1 head. `cce` is cross_entropy; `dice` is the soft multi-class
-Dice of src/losses.rs (per class over the batch, absent classes count 0, eps 1e-7).
+The network and the losses are peer/'s: the U-Net of src/model/unet.rs with PyTorch's
+initialisation (peer/unet.py), `cce` and the soft multi-class `dice` of src/losses.rs
+(peer/losses.py).
 """
 
 import argparse
@@ -29,77 +28,12 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
-EPS = 1e-7
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "peer"))
+import losses  # noqa: E402
+from unet import UNet  # noqa: E402
 
-
-class DoubleConv(nn.Sequential):
-    def __init__(self, inputs, outputs):
-        super().__init__(
-            nn.Conv2d(inputs, outputs, 3, padding=1, bias=False),
-            nn.BatchNorm2d(outputs),
-            nn.ReLU(),
-            nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
-            nn.BatchNorm2d(outputs),
-            nn.ReLU(),
-        )
-
-
-class UNet(nn.Module):
-    def __init__(self, in_channels=3, classes=7, base=16, depth=4):
-        super().__init__()
-        width = [base << s for s in range(depth + 1)]
-        self.encoder = nn.ModuleList()
-        inputs = in_channels
-        for s in range(depth):
-            self.encoder.append(DoubleConv(inputs, width[s]))
-            inputs = width[s]
-        self.bottleneck = DoubleConv(inputs, width[depth])
-        self.upsample = nn.ModuleList()
-        self.decoder = nn.ModuleList()
-        for s in reversed(range(depth)):
-            self.upsample.append(nn.ConvTranspose2d(width[s + 1], width[s], 2, stride=2))
-            self.decoder.append(DoubleConv(2 * width[s], width[s]))
-        self.head = nn.Conv2d(base, classes, 1)
-
-    def forward(self, x):
-        skips = []
-        for stage in self.encoder:
-            y = stage(x)
-            x = F.max_pool2d(y, 2)
-            skips.append(y)
-        x = self.bottleneck(x)
-        for up, dec, skip in zip(self.upsample, self.decoder, reversed(skips)):
-            x = dec(self.join(skip, self.up(up, x)))
-        return self.head(x)
-
-    def up(self, layer, x):
-        """A decoder stage's upsampling (bench/variants.py tries another)."""
-        return layer(x)
-
-    def join(self, skip, x):
-        """The skip connection: the encoder's map, then the upsampled one, along channels."""
-        return torch.cat([skip, x], 1)
-
-
-def dice(logits, target):
-    """src/losses.rs's `dice` with no ignore index (its valid-pixel mask is all ones)."""
-    classes = logits.shape[1]
-    mask = torch.ones_like(target, dtype=torch.bool).unsqueeze(1).to(logits.dtype)
-    one_hot = F.one_hot(target, classes).permute(0, 3, 1, 2).to(logits.dtype) * mask
-    probs = logits.softmax(1) * mask
-    dims = (0, 2, 3)
-    intersection = (probs * one_hot).sum(dims)
-    predicted = probs.sum(dims)
-    actual = one_hot.sum(dims)
-    score = intersection * 2.0 / (predicted + actual).clamp_min(EPS)
-    present = (actual > 0).to(logits.dtype)
-    return ((1.0 - score) * present).mean()
-
-
-LOSSES = {"cce": lambda z, y: F.cross_entropy(z, y), "dice": dice}
+LOSSES = {"cce": losses.cce, "dice": losses.dice}
 
 
 def model(args, seed=0):

@@ -35,7 +35,14 @@ static STOP: AtomicBool = AtomicBool::new(false);
 #[derive(Parser, Debug)]
 #[command(
     name = "lossbench",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (libtorch ",
+        env!("LOSSBENCH_LIBTORCH_VERSION"),
+        ", built from ",
+        env!("LOSSBENCH_CLONE"),
+        ")"
+    ),
     about = "Which loss should I train my U-Net with? Sweeps losses x seeds and reports with evidence."
 )]
 struct Cli {
@@ -199,7 +206,7 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    /// Check every loss against a reference file (format of shared/reference/losses.json).
+    /// Check every loss against a reference file (format of tests/reference/losses.json).
     VerifyLosses {
         file: PathBuf,
         /// Evaluate in f32 against the file's f32 tolerance (default: f64).

@@ -1,5 +1,5 @@
 //! The segmentation losses of the study, each exactly as defined in the reference README
-//! (`shared/reference/README.md`): logits `[N, C, H, W]` and an int64 target `[N, H, W]` in,
+//! (`peer/README.md`): logits `[N, C, H, W]` and an int64 target `[N, H, W]` in,
 //! a scalar tensor out, differentiable through libtorch's autograd.
 //!
 //! Every loss works in the dtype of its logits, so the same code is checked in f64 against

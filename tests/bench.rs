@@ -3,7 +3,9 @@
 //! for every target. Both need the virtualenv's python (its torch is the libtorch lossbench
 //! links): `LOSSBENCH_PYTHON`, or the one `make libtorch` installs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use lossbench::losses::Loss;
@@ -16,32 +18,15 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The venv's python, or `None` (the test then says it is skipped) when there is none, as
-/// with a libtorch of one's own (`LIBTORCH=...`).
-fn python() -> Option<PathBuf> {
-    let path = match std::env::var_os("LOSSBENCH_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME")?)
-            .join(".cache/lossbench/torch-2.13.0/bin/python"),
-    };
-    if path.exists() {
-        Some(path)
-    } else {
-        println!(
-            "skipped: no PyTorch virtualenv python at {} (run `make libtorch` or set LOSSBENCH_PYTHON)",
-            path.display()
-        );
-        None
-    }
-}
-
 fn floats(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(&t.to_kind(Kind::Double).reshape([-1])).expect("floats")
 }
 
 #[test]
 fn the_pytorch_peer_has_lossbench_parameter_count_and_losses() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::python() else {
+        return;
+    };
     tch::manual_seed(7);
     let (n, c, h, w) = (2, 7, 8, 8);
     let logits = Tensor::randn([n, c, h, w], (Kind::Float, Device::Cpu)) * 3.0;
@@ -93,7 +78,9 @@ fn the_pytorch_peer_has_lossbench_parameter_count_and_losses() {
 
 #[test]
 fn the_bench_driver_prints_the_table_and_a_verdict_for_every_target() {
-    let Some(python) = python() else { return };
+    let Some(python) = common::python() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("bench.json");
     let out = Command::new(&python)

@@ -131,12 +131,7 @@ fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
 
 #[test]
 fn verify_losses_passes_on_the_reference_and_fails_on_a_tampered_copy() {
-    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/losses.json");
-    assert!(
-        reference.exists(),
-        "this test needs {} (the project's shared/ folder beside the checkout)",
-        reference.display()
-    );
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/losses.json");
     let ok = lossbench(&["verify-losses", reference.to_str().expect("utf-8")]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let mut json: serde_json::Value =

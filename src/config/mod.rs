@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
 use crate::losses::Loss;
+use crate::model::Init;
 
 /// Everything one run needs; every table and key is optional in a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -38,6 +39,8 @@ pub struct ModelConfig {
     /// Channels-last (NHWC) memory layout for weights and activations: the same maths,
     /// faster convolutions on CPU.
     pub channels_last: bool,
+    /// How the weights start: `pytorch` (torch.nn's defaults), `keras` or `kaiming`.
+    pub init: Init,
 }
 
 impl Default for ModelConfig {
@@ -49,6 +52,7 @@ impl Default for ModelConfig {
             depth: 4,
             batch_norm: true,
             channels_last: true,
+            init: Init::Pytorch,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// libtorch intra-op threads; 0 means the machine's cores.
     pub threads: usize,
+    /// Drop the last, smaller batch of each epoch (PyTorch's DataLoader keeps it: false).
+    pub drop_last: bool,
 }
 
 impl Default for TrainConfig {
@@ -121,6 +127,7 @@ impl Default for TrainConfig {
             batch_size: 8,
             seed: 0,
             threads: 0,
+            drop_last: false,
         }
     }
 }
@@ -389,6 +396,23 @@ mod tests {
                 .map(|e| format!("{e:#}"))
                 .unwrap_or_default();
             assert!(err.contains(fragment), "{set}: {err}");
+        }
+    }
+
+    #[test]
+    fn init_and_drop_last_default_to_pytorchs_and_can_be_set() {
+        let config = overrides(&[]).expect("defaults");
+        assert_eq!(config.model.init, Init::Pytorch);
+        assert!(!config.train.drop_last);
+        let config = overrides(&["model.init=keras", "train.drop_last=true"]).expect("config");
+        assert_eq!(config.model.init, Init::Keras);
+        assert!(config.train.drop_last);
+        let err = overrides(&["model.init=xavier"])
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        for name in ["xavier", "pytorch", "keras", "kaiming"] {
+            assert!(err.contains(name), "{err}");
         }
     }
 

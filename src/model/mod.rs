@@ -1,5 +1,8 @@
 //! The network lossbench trains: a U-Net on libtorch.
 
+mod init;
 mod unet;
+
+pub use init::Init;
 
 pub use unet::{ShapeError, UNet, UNetConfig};

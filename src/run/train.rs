@@ -106,8 +106,8 @@ pub fn train(
     let device = learner.device;
     let classes = learner.net_config.num_classes;
     let ignore = data.ignore_index;
-    let batch = learner.batch;
-    let steps = data.train.len() / batch;
+    let batches = batches(data.train.len(), learner.batch, config.train.drop_last);
+    let steps = batches.len();
 
     let mut rows = Vec::with_capacity(config.train.epochs);
     let mut ending = Ending::Done;
@@ -126,13 +126,13 @@ pub fn train(
         }
         let order = Tensor::from_slice(&order).to_device(device);
         let mut sums = StepSums::new(device);
-        for step in 0..steps {
+        for &(start, len) in &batches {
             if stop.load(Ordering::Relaxed) {
                 ending = Ending::Interrupted;
                 break;
             }
             crate::faults::point("step");
-            learner.step(&order.narrow(0, step * batch, batch), &mut sums);
+            let _ = learner.step(&order.narrow(0, start, len), &mut sums);
         }
         if ending == Ending::Interrupted {
             break;
@@ -177,6 +177,21 @@ pub fn train(
     })
 }
 
+/// One epoch's batches as `(start, length)` in its shuffled order of `images` images: full
+/// batches of `batch`, then the rest as a last, smaller batch unless `drop_last` (PyTorch's
+/// `DataLoader` keeps it by default).
+pub fn batches(images: i64, batch: i64, drop_last: bool) -> Vec<(i64, i64)> {
+    let end = if drop_last {
+        images - images % batch
+    } else {
+        images
+    };
+    (0..end)
+        .step_by(batch as usize)
+        .map(|start| (start, batch.min(end - start)))
+        .collect()
+}
+
 /// Seconds of one training step of `config` on `data` with `threads` threads (the median
 /// of three after a warm-up); used to estimate a sweep's time.
 pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<f64> {
@@ -199,7 +214,7 @@ pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> Vec<f64
     for i in 0..warmup + steps {
         let idx = order.narrow(0, (i as i64 % per_epoch) * learner.batch, learner.batch);
         let start = Instant::now();
-        learner.step(&idx, &mut sums);
+        let _ = learner.step(&idx, &mut sums);
         if let Device::Cuda(index) = learner.device {
             tch::Cuda::synchronize(index as i64);
         }
@@ -285,8 +300,8 @@ impl Learner {
 
     /// One training step on the training images at `idx` (int64 on the device): forward,
     /// loss, backward of the scaled loss, the gradient norm, the optimizer's step; adds the
-    /// loss and the norm to `sums`.
-    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) {
+    /// loss and the norm to `sums` and returns the loss (detached, before `loss.scale`).
+    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) -> Tensor {
         let xs = self.images.index_select(0, idx);
         let ys = self.masks.index_select(0, idx);
         let value = self
@@ -296,7 +311,9 @@ impl Learner {
         (&value * self.scale).backward();
         sums.grad_norm += global_norm(&self.params).to_kind(Kind::Double);
         self.opt.step();
-        sums.loss += value.detach().to_kind(Kind::Double);
+        let value = value.detach();
+        sums.loss += value.to_kind(Kind::Double);
+        value
     }
 }
 
@@ -335,6 +352,20 @@ pub fn check(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetConfig> {
             data.train.len()
         );
     }
+    // Batch norm cannot train on one value per channel: one image whose bottleneck is 1×1.
+    let rest = data.train.len() % batch;
+    let last = if rest == 0 || config.train.drop_last {
+        batch
+    } else {
+        rest
+    };
+    let bottleneck = (height >> net_config.depth) * (width >> net_config.depth);
+    if net_config.batch_norm && last * bottleneck == 1 {
+        bail!(
+            "the last batch of each epoch holds 1 image ({} training images, train.batch_size {batch}) and the U-Net's bottleneck is 1×1, so batch norm would see one value per channel; set train.drop_last = true, or change train.batch_size",
+            data.train.len()
+        );
+    }
     Ok(net_config)
 }
 
@@ -362,6 +393,7 @@ pub fn model_config(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetCo
         depth: m.depth,
         batch_norm: m.batch_norm,
         channels_last: m.channels_last,
+        init: m.init,
     })
 }
 
@@ -666,6 +698,40 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("only 64 images"), "{err}");
+    }
+
+    #[test]
+    fn the_last_smaller_batch_is_kept_unless_drop_last() {
+        assert_eq!(batches(10, 4, false), [(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(batches(10, 4, true), [(0, 4), (4, 4)]);
+        assert_eq!(batches(8, 4, false), [(0, 4), (4, 4)]);
+        assert_eq!(batches(8, 4, true), [(0, 4), (4, 4)]);
+    }
+
+    #[test]
+    fn a_kept_partial_batch_is_trained_on_and_changes_the_run() {
+        let mut config = tiny(Loss::Cce, 1);
+        config.train.batch_size = 12; // 64 images: 5 full batches and one of 4
+        let data = config.data.load().expect("data");
+        let kept = run(&config, &data);
+        config.train.drop_last = true;
+        let dropped = run(&config, &data);
+        assert_ne!(bits(&kept.rows), bits(&dropped.rows));
+    }
+
+    #[test]
+    fn a_last_batch_of_one_image_on_a_one_pixel_bottleneck_is_refused_with_the_fix() {
+        let mut config = tiny(Loss::Cce, 1);
+        config.model.depth = 4; // 16×16 images: a 1×1 bottleneck
+        config.train.batch_size = 9; // 64 = 7 × 9 + 1
+        let data = config.data.load().expect("data");
+        let err = check(&config, &data)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("set train.drop_last = true"), "{err}");
+        config.train.drop_last = true;
+        assert!(check(&config, &data).is_ok());
     }
 
     #[test]

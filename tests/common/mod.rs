@@ -1,4 +1,5 @@
-//! What the binary's tests share: a tiny synthetic sweep file and the text a run printed.
+//! What the binary's tests share: a tiny synthetic sweep file, the text a run printed, and
+//! the virtualenv's python for the tests that compare with PyTorch.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -26,10 +27,32 @@ pub fn sweep(dir: &Path, name: &str, epochs: usize, grid: &str) -> PathBuf {
 }
 
 /// Standard output then standard error.
+#[allow(dead_code)] // not every test binary runs the binary
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The venv's python (its torch is the libtorch lossbench links): `LOSSBENCH_PYTHON`, or
+/// the one `make libtorch` installs. `None`, saying the test is skipped, when there is none,
+/// as with a libtorch of one's own (`LIBTORCH=...`).
+#[allow(dead_code)] // not every test binary compares with PyTorch
+pub fn python() -> Option<PathBuf> {
+    let path = match std::env::var_os("LOSSBENCH_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME")?)
+            .join(".cache/lossbench/torch-2.13.0/bin/python"),
+    };
+    if path.exists() {
+        Some(path)
+    } else {
+        println!(
+            "skipped: no PyTorch virtualenv python at {} (run `make libtorch` or set LOSSBENCH_PYTHON)",
+            path.display()
+        );
+        None
+    }
 }

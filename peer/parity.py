@@ -1,0 +1,113 @@
+"""The PyTorch side of lossbench's parity tests (tests/parity.rs). Each subcommand prints
+one JSON object on stdout.
+
+  init   builds peer/unet.py's U-Net after torch.manual_seed(--seed) with --init and
+         compares every parameter and buffer, bitwise, with the tensors lossbench wrote to
+         --weights (a safetensors file of its VarStore)
+  train  trains that U-Net with torch.optim.Adam (PyTorch's defaults, --lr) on the images,
+         masks and batches in --input (safetensors: images [N, C, H, W] f32, masks [N, H, W]
+         i64, order: the image indices of every step, one after another, lengths: each
+         step's batch size, val_images and val_masks) and prints every step's loss and the
+         validation loss after the last step (batch norm in evaluation mode)
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import losses  # noqa: E402
+import tensors  # noqa: E402
+from unet import build  # noqa: E402
+
+
+def shape_args(p):
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--init", default="pytorch")
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--classes", type=int, default=7)
+    p.add_argument("--base", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--no-batch-norm", action="store_true")
+
+
+def network(args):
+    return build(
+        args.seed,
+        args.init,
+        in_channels=args.in_channels,
+        classes=args.classes,
+        base=args.base,
+        depth=args.depth,
+        batch_norm=not args.no_batch_norm,
+    )
+
+
+def cmd_init(args):
+    net = network(args)
+    ours = net.state_dict()
+    theirs = tensors.read(args.weights)
+    report = {"missing": sorted(set(ours) - set(theirs) - {k for k in ours if k.endswith("num_batches_tracked")}),
+              "extra": sorted(set(theirs) - set(ours)), "tensors": {}}
+    for name, t in theirs.items():
+        if name not in ours:
+            continue
+        mine = ours[name].contiguous()
+        same_shape = list(mine.shape) == list(t.shape)
+        equal = same_shape and torch.equal(mine, t)
+        report["tensors"][name] = {
+            "bitwise_equal": bool(equal),
+            "max_abs_difference": float((mine.double() - t.double()).abs().max()) if same_shape and t.numel() else None,
+            "shape": list(mine.shape),
+        }
+    print(json.dumps(report))
+
+
+def cmd_train(args):
+    data = tensors.read(args.input)
+    net = network(args)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    loss_fn = losses.LOSSES[args.loss]
+    ignore = args.ignore_index
+    images, masks = data["images"], data["masks"]
+    steps = []
+    start = 0
+    for length in data["lengths"].tolist():
+        idx = data["order"][start : start + length]
+        start += length
+        loss = loss_fn(net(images.index_select(0, idx)), masks.index_select(0, idx), ignore)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps.append(loss.item())
+    net.eval()
+    with torch.no_grad():
+        val = loss_fn(net(data["val_images"]), data["val_masks"], ignore).item()
+    print(json.dumps({"steps": steps, "val_loss": val}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init")
+    shape_args(init)
+    init.add_argument("--weights", required=True)
+    train = sub.add_parser("train")
+    shape_args(train)
+    train.add_argument("--input", required=True)
+    train.add_argument("--loss", choices=sorted(losses.LOSSES), required=True)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--ignore-index", type=int, default=None)
+    train.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(getattr(args, "threads", 1))
+    {"init": cmd_init, "train": cmd_train}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
