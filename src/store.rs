@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod lock;
 
+use crate::config::sweep::ReportConfig;
 use crate::config::RunConfig;
 use crate::plan::{display_value, Plan, PlannedRun};
 use crate::run::train::EpochRow;
@@ -235,6 +236,8 @@ impl SweepStore {
             plots_dir: plan.sweep.plots_dir(),
             axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
             runs: plan.runs.len(),
+            file: Some(plan.sweep.file.display().to_string()),
+            report: plan.sweep.report.clone(),
         };
         write_atomic(
             &self.root.join("sweep.json"),
@@ -254,6 +257,12 @@ pub struct SweepInfo {
     /// Axis labels (frame columns) in grid order.
     pub axes: Vec<String>,
     pub runs: usize,
+    /// The sweep file as it was named on the command line.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The sweep file's `[report]` table.
+    #[serde(default)]
+    pub report: ReportConfig,
 }
 
 /// Reads a sweep folder's `sweep.json`.

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{closest, parse_overrides, set_dotted, valid_keys, ConfigError, Document};
 
@@ -39,6 +39,23 @@ pub struct Sweep {
     /// Run key → the `--set` argument that set it.
     pub set: HashMap<String, String>,
     pub axes: Vec<Axis>,
+    /// The file it was read from, as named.
+    pub file: PathBuf,
+    /// The `[report]` table.
+    pub report: ReportConfig,
+}
+
+/// The `[report]` table: how the verdict judges differences, in metric points (1 = one
+/// mIoU point).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Two losses are called equivalent when the 90% interval of their paired difference
+    /// lies within ± this many points.
+    pub equivalence: Option<f64>,
+    /// The smallest difference worth detecting: the verdict says how many seeds detect it
+    /// with 80% power.
+    pub min_effect: Option<f64>,
 }
 
 /// One grid axis.
@@ -63,7 +80,7 @@ struct Meta {
     description: Option<String>,
 }
 
-const TOP_KEYS: [&str; 3] = ["sweep", "base", "grid"];
+const TOP_KEYS: [&str; 4] = ["sweep", "base", "grid", "report"];
 
 impl Sweep {
     /// Reads `path` and applies `overrides`: `grid.AXIS=[...]` sets an axis, `sweep.KEY=...`
@@ -75,8 +92,8 @@ impl Sweep {
             let err = ConfigError::new(doc.locate(&[key]), format!("unknown table `{key}`"));
             let valid: Vec<String> = TOP_KEYS.map(String::from).to_vec();
             return Err(match closest(key, &valid) {
-                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base] and [grid]")),
-                None => err.with_fix("a sweep file has the tables [sweep], [base] and [grid]"),
+                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base], [grid] and [report]")),
+                None => err.with_fix("a sweep file has the tables [sweep], [base], [grid] and [report]"),
             });
         }
         let table_of = |top: &mut toml::Table, key: &str| match top.remove(key) {
@@ -91,6 +108,7 @@ impl Sweep {
         let mut meta_table = table_of(&mut top, "sweep")?;
         let mut base = table_of(&mut top, "base")?;
         let grid = table_of(&mut top, "grid")?;
+        let mut report_table = table_of(&mut top, "report")?;
 
         let mut axes = Vec::new();
         for (name, values) in &grid {
@@ -106,6 +124,9 @@ impl Sweep {
                 }
             } else if let Some(key) = o.key.strip_prefix("sweep.") {
                 set_dotted(&mut meta_table, key, o.value)
+                    .map_err(|m| ConfigError::at_set(&o.text, m))?;
+            } else if let Some(key) = o.key.strip_prefix("report.") {
+                set_dotted(&mut report_table, key, o.value)
                     .map_err(|m| ConfigError::at_set(&o.text, m))?;
             } else {
                 let key = o.key.strip_prefix("base.").unwrap_or(&o.key).to_string();
@@ -136,6 +157,29 @@ impl Sweep {
                 )
                 .with_fix("[sweep] takes name, description, results and plots")
             })?;
+        let report: ReportConfig = serde_path_to_error::deserialize(toml::Value::Table(
+            report_table,
+        ))
+        .map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::new(
+                doc.locate(&["report", &key]),
+                format!("`report.{key}`: {}", e.inner().message().trim()),
+            )
+            .with_fix("[report] takes equivalence and min_effect, each in metric points (e.g. 1.0 for one mIoU point)")
+        })?;
+        for (key, value) in [
+            ("equivalence", report.equivalence),
+            ("min_effect", report.min_effect),
+        ] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(ConfigError::new(
+                    doc.locate(&["report", key]),
+                    format!("`report.{key}` must be a positive number of metric points, got {v}"),
+                )
+                .with_fix("e.g. 1.0 for one mIoU point"));
+            }
+        }
         let default_name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -154,6 +198,8 @@ impl Sweep {
             base,
             set,
             axes,
+            file: path.to_path_buf(),
+            report,
         })
     }
 
@@ -254,6 +300,25 @@ mod tests {
             Ok(_) => String::from("(no error)"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn report_table_sets_equivalence_and_min_effect_in_points() {
+        let sweep =
+            load_text("[report]\nequivalence = 1.0\n", &["report.min_effect=2"]).expect("sweep");
+        assert_eq!(sweep.report.equivalence, Some(1.0));
+        assert_eq!(sweep.report.min_effect, Some(2.0));
+        let msg = error("[report]\nequivalnce = 1.0\n", &[]);
+        assert!(
+            msg.contains("report.equivalnce")
+                && msg.contains("[report] takes equivalence and min_effect"),
+            "{msg}"
+        );
+        let msg = error("[report]\nmin_effect = -1.0\n", &[]);
+        assert!(
+            msg.contains("must be a positive number of metric points"),
+            "{msg}"
+        );
     }
 
     #[test]

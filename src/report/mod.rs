@@ -50,7 +50,7 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
         .into_iter()
         .filter(|a| info.axes.iter().any(|x| x == a))
         .collect();
-    let analysis = analyse::analyse(&frame, &group_by)?;
+    let analysis = analyse::analyse(&frame, &group_by, &settings(&info))?;
     store::write_atomic(
         &dir.join("findings.json"),
         &serde_json::to_vec_pretty(&analysis)?,
@@ -100,6 +100,16 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let index = dir.join("index.html");
     store::write_atomic(&index, html::render(&page).as_bytes())?;
     Ok(index)
+}
+
+/// What the analysis takes from the sweep: the `[report]` bounds (given in metric points,
+/// the analysis works in metric units) and the sweep file, for the command that adds seeds.
+fn settings(info: &SweepInfo) -> analyse::Settings {
+    analyse::Settings {
+        equivalence: info.report.equivalence.map(|p| p / 100.0),
+        min_effect: info.report.min_effect.map(|p| p / 100.0),
+        sweep_file: info.file.clone(),
+    }
 }
 
 fn subtitle(info: &SweepInfo, runs: &Runs) -> String {
@@ -399,7 +409,7 @@ fn loss_order(runs: &Runs) -> Vec<String> {
     losses
 }
 
-/// `(x, mean, low, high)` of a summary's mean and its bootstrap interval, for a scatter.
+/// `(x, mean, low, high)` of a summary's mean and its 95% t-interval, for a scatter.
 fn mean_interval(s: &analyse::LossSummary, x: f64) -> (f64, f64, f64, f64) {
     let (low, high) = s.ci.unwrap_or((s.mean, s.mean));
     (x, s.mean, low, high)
@@ -455,7 +465,7 @@ fn finals_section(
     plots::save(&chart, &dir.join("final_miou"))?;
     let mut figures = vec![figure(
         "final_miou",
-        "Every seed as a dot; the cross and bar are the mean and its 95% bootstrap interval."
+        "Every seed as a dot; the cross and bar are the mean and its 95% t-interval (Student's t over the seeds)."
             .into(),
     )];
     if !group_by.is_empty() {
@@ -493,9 +503,16 @@ fn finals_section(
         ));
     }
     let summary = Table {
-        header: ["loss", "group", "seeds", "mean ± std", "95% bootstrap CI"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "loss",
+            "group",
+            "seeds",
+            "mean ± std",
+            "IQM",
+            "95% t-interval",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: analysis
             .summaries
             .iter()
@@ -508,6 +525,7 @@ fn finals_section(
                         Some(sd) => format!("{:.4} ± {sd:.4}", s.mean),
                         None => format!("{:.4}", s.mean),
                     }),
+                    Cell::Text(format!("{:.4}", s.iqm)),
                     Cell::Text(interval(s.ci)),
                 ]
             })
@@ -521,8 +539,12 @@ fn finals_section(
             "group",
             "paired seeds",
             "mean difference",
-            "95% bootstrap CI",
+            "95% paired t-interval",
+            "paired t p",
+            "Holm-adjusted p",
             "sign-flip p",
+            "P(beats reference) [95% CI]",
+            "seeds for 80% power",
         ]
         .map(String::from)
         .to_vec(),
@@ -537,11 +559,25 @@ fn finals_section(
                     Cell::Text(d.n.to_string()),
                     Cell::Text(format!("{:+.4}", d.mean)),
                     Cell::Text(interval(d.ci)),
+                    Cell::Text(format!("{:.4}", d.p_value)),
+                    Cell::Text(format!("{:.4}", d.p_adjusted)),
                     Cell::Text(format!(
                         "{:.4}{}",
-                        d.p_value,
-                        if d.exact { " (exact)" } else { "" }
+                        d.sign_flip_p_value,
+                        if d.n <= analyse::stats::EXACT_FLIPS_UP_TO {
+                            " (exact)"
+                        } else {
+                            ""
+                        }
                     )),
+                    Cell::Text(format!(
+                        "{:.2} [{:.2}, {:.2}]",
+                        d.p_improvement, d.p_improvement_ci.0, d.p_improvement_ci.1
+                    )),
+                    Cell::Text(
+                        d.seeds_for_80_power
+                            .map_or_else(|| "> 10000".to_string(), |k| k.to_string()),
+                    ),
                 ]
             })
             .collect(),

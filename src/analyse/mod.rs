@@ -1,0 +1,171 @@
+//! The statistics behind the report: from the sweep's frame (`results/<sweep>/metrics.parquet`)
+//! to numbers a reader can trust, and a verdict written only from those numbers.
+//!
+//! - [`runs`]: the frame read as runs, their final values and the run table;
+//! - [`stats`]: means, intervals that cover at small n, the paired t-test and the sign-flip
+//!   test, Holm's adjustment, seeds for a given power;
+//! - [`findings`]: per-loss summaries, paired differences against the reference loss,
+//!   per-epoch bands and the binary-accuracy inflation;
+//! - [`verdict`]: the sentences.
+//!
+//! [`analyse`] runs them all with the study's choices. Pure computation: no tensors, no
+//! files, no printing; every random draw comes from a seeded generator, so the same frame
+//! always gives the same numbers.
+
+pub mod findings;
+pub mod runs;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+pub mod verdict;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use findings::{
+    bands, binary_inflation, paired_differences, summarise, Band, BandKind, Inflation,
+    InflationRun, LossSummary, PairedDifference,
+};
+pub use runs::{finals, run_table, Final, Run, RunRow, Runs};
+pub use stats::mean;
+pub use verdict::{verdict, Standing, Verdict};
+
+/// The loss every other loss is compared with.
+pub const REFERENCE_LOSS: &str = "cce";
+/// The loss whose binary accuracy is checked for inflation.
+pub const INFLATION_LOSS: &str = "bce";
+/// The metric the summaries and the verdict are about.
+pub const MAIN_METRIC: &str = "val_miou";
+/// The status of a run that finished all its epochs; only such runs have final values.
+pub const DONE: &str = "done";
+/// Two-sided level of the tests and intervals (95% intervals, p < 0.05).
+pub const ALPHA: f64 = 0.05;
+/// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`.
+pub const METRICS: [&str; 9] = [
+    "train_loss",
+    "val_loss",
+    "val_miou",
+    "pixel_accuracy",
+    "binary_accuracy",
+    "binary_accuracy_sigmoid",
+    "binary_accuracy_softmax",
+    "grad_norm",
+    "seconds",
+];
+
+/// Whether a larger value of `metric` is better (losses, gradient norms and times are not).
+pub fn higher_is_better(metric: &str) -> bool {
+    !(metric.ends_with("loss") || metric == "seconds" || metric == "grad_norm")
+}
+
+/// What the user asked of the analysis (the sweep file's `[report]` table) and where the
+/// sweep file is, for the command that adds seeds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// A difference whose 90% interval lies within ± this (in metric units, e.g. 0.01 for
+    /// one mIoU point) is called equivalent.
+    pub equivalence: Option<f64>,
+    /// The smallest difference worth detecting (metric units): the verdict says how many
+    /// seeds detect it with 80% power.
+    pub min_effect: Option<f64>,
+    /// The sweep file, as the user named it.
+    pub sweep_file: Option<String>,
+}
+
+/// Why a frame cannot be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyseError {
+    #[error("the sweep frame has no column `{0}`")]
+    MissingColumn(String),
+    #[error("column `{column}` of the sweep frame has type {found}, expected {expected}")]
+    WrongType {
+        column: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("row {row} of the sweep frame has no value in column `{column}`")]
+    MissingValue { column: String, row: usize },
+    #[error("row {row} of the sweep frame: column `{column}` is {value}, expected {expected}")]
+    InvalidValue {
+        column: String,
+        row: usize,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("run {run_id} has two values in column `{column}`: `{first}` and `{second}`")]
+    InconsistentRun {
+        run_id: String,
+        column: String,
+        first: String,
+        second: String,
+    },
+    #[error("run {run_id} has epoch {epoch} twice")]
+    DuplicateEpoch { run_id: String, epoch: u32 },
+    #[error("runs {first} and {second} have the same loss, seed and settings ({key})")]
+    DuplicateRun {
+        first: String,
+        second: String,
+        key: String,
+    },
+    #[error("`{column}` is not an axis of the sweep frame; its axes are: {axes}")]
+    NotAnAxis { column: String, axes: String },
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
+/// Everything the report shows, computed with the study's choices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    pub metric: String,
+    pub reference: String,
+    pub runs: Vec<RunRow>,
+    /// Per loss and group of `group_by`.
+    pub summaries: Vec<LossSummary>,
+    /// Per loss and group of `group_by`, against the reference.
+    pub differences: Vec<PairedDifference>,
+    /// Per loss over every group, against the reference: what the verdict is written from.
+    pub pooled_differences: Vec<PairedDifference>,
+    pub inflation: Option<Inflation>,
+    /// Written from the summaries and differences pooled over the groups.
+    pub verdict: Verdict,
+}
+
+/// The analysis of a sweep frame: the run table, summaries and paired differences of the
+/// final [`MAIN_METRIC`] against [`REFERENCE_LOSS`] per loss and group of `group_by`, the
+/// inflation of [`INFLATION_LOSS`], and the verdict.
+pub fn analyse(
+    frame: &DataFrame,
+    group_by: &[&str],
+    settings: &Settings,
+) -> Result<Analysis, AnalyseError> {
+    let runs = Runs::from_frame(frame)?;
+    let table = run_table(&runs, MAIN_METRIC)?;
+    let pooled_summaries = summarise(&runs, MAIN_METRIC, &[])?;
+    let pooled_differences =
+        paired_differences(&runs, MAIN_METRIC, REFERENCE_LOSS, &[], settings.min_effect)?;
+    let inflation = binary_inflation(&runs, INFLATION_LOSS)?;
+    let verdict = verdict(
+        &table,
+        &pooled_summaries,
+        &pooled_differences,
+        inflation.as_ref(),
+        REFERENCE_LOSS,
+        settings,
+    );
+    Ok(Analysis {
+        metric: MAIN_METRIC.to_string(),
+        reference: REFERENCE_LOSS.to_string(),
+        summaries: summarise(&runs, MAIN_METRIC, group_by)?,
+        differences: paired_differences(
+            &runs,
+            MAIN_METRIC,
+            REFERENCE_LOSS,
+            group_by,
+            settings.min_effect,
+        )?,
+        pooled_differences,
+        runs: table,
+        inflation,
+        verdict,
+    })
+}
