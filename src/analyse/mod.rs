@@ -12,6 +12,7 @@
 //! files, no printing; every random draw comes from a seeded generator, so the same frame
 //! always gives the same numbers.
 
+pub mod answer;
 pub mod findings;
 pub mod runs;
 pub mod stats;
@@ -22,6 +23,7 @@ pub mod verdict;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use answer::{answer, Answer, AnswerNumbers};
 pub use findings::{
     bands, binary_inflation, paired_differences, summarise, Band, BandKind, Inflation,
     InflationRun, LossSummary, PairedDifference,
@@ -126,6 +128,8 @@ pub struct Analysis {
     /// Per loss over every group, against the reference: what the verdict is written from.
     pub pooled_differences: Vec<PairedDifference>,
     pub inflation: Option<Inflation>,
+    /// The question "does bce learn better than cce here?", answered, with its mechanisms.
+    pub answer: Option<Answer>,
     /// Written from the summaries and differences pooled over the groups.
     pub verdict: Verdict,
 }
@@ -152,7 +156,15 @@ pub fn analyse(
         REFERENCE_LOSS,
         settings,
     );
+    let answer = answer(
+        &runs,
+        MAIN_METRIC,
+        &pooled_differences,
+        inflation.as_ref(),
+        settings,
+    )?;
     Ok(Analysis {
+        answer,
         metric: MAIN_METRIC.to_string(),
         reference: REFERENCE_LOSS.to_string(),
         summaries: summarise(&runs, MAIN_METRIC, group_by)?,

@@ -12,6 +12,8 @@ struct Spec {
     status: &'static str,
     optim: &'static str,
     rows: Vec<(f64, f64, f64)>,
+    /// train_loss is `scale · epoch`, grad_norm `scale² · epoch`.
+    scale: f64,
 }
 
 fn spec(loss: &'static str, seed: i64, finals: &[f64]) -> Spec {
@@ -22,6 +24,7 @@ fn spec(loss: &'static str, seed: i64, finals: &[f64]) -> Spec {
         status: DONE,
         optim: "adam",
         rows: finals.iter().map(|&m| (m, 0.8, 0.9)).collect(),
+        scale: 1.0,
     }
 }
 
@@ -68,6 +71,8 @@ fn frame(specs: &[Spec]) -> DataFrame {
             "val_miou" => float(&|s, e| s.rows[e].0),
             "pixel_accuracy" => float(&|s, e| s.rows[e].1),
             "binary_accuracy" => float(&|s, e| s.rows[e].2),
+            "train_loss" => float(&|s, e| s.scale * (e + 1) as f64),
+            "grad_norm" => float(&|s, e| s.scale * s.scale * (e + 1) as f64),
             _ => float(&|_, e| e as f64),
         };
         columns.push(Column::new(name.into(), values));
@@ -555,4 +560,97 @@ fn analysis_serialises_to_json() {
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(12));
     let band = serde_json::to_value(BandKind::TInterval95).expect("json");
     assert_eq!(band, "t_interval95");
+}
+
+#[test]
+fn the_answer_states_numbers_that_the_frame_gives() {
+    let mut specs = Vec::new();
+    for (seed, (c, b)) in [(0.60, 0.50), (0.64, 0.52), (0.58, 0.49)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = seed as i64 + 1;
+        let mut cce = spec("cce", seed, &[0.3, c]);
+        cce.scale = 2.0;
+        let mut bce = spec("bce", seed, &[0.3, b]);
+        bce.rows = vec![(0.3, 0.5, 0.7), (b, 0.8, 0.9 + 0.01 * seed as f64)];
+        bce.scale = 0.5;
+        specs.push(cce);
+        specs.push(bce);
+    }
+    let frame = frame(&specs);
+    let analysis = analyse(&frame, &[], &Settings::default()).expect("analysis");
+    let answer = analysis.answer.expect("bce and cce are in the sweep");
+    assert_eq!(answer.question, "Does bce learn better than cce here?");
+    let n = &answer.numbers;
+    // Computed again from the frame, independently of the analysis.
+    let runs = runs_of(&specs);
+    let cce_finals: Vec<f64> = finals(&runs, "val_miou")
+        .expect("finals")
+        .iter()
+        .filter(|f| f.loss == "cce")
+        .map(|f| f.value)
+        .collect();
+    let spread = 100.0 * stats::sample_std(&cce_finals).expect("sd");
+    let differences = [0.50 - 0.60, 0.52 - 0.64, 0.49 - 0.58];
+    let mean_difference = 100.0 * stats::mean(&differences);
+    let difference_spread = 100.0 * stats::sample_std(&differences).expect("sd");
+    // bce's binary accuracy at the last epoch is 0.91, 0.92, 0.93 against a pixel accuracy
+    // of 0.8.
+    let inflation = 100.0 * stats::mean(&[0.91 - 0.8, 0.92 - 0.8, 0.93 - 0.8]);
+    assert!(
+        close(n.inflation_points.expect("inflation"), inflation, 1e-9),
+        "{n:?}"
+    );
+    assert_eq!(n.classes, 2);
+    assert!(close(n.all_off_binary_accuracy, 0.5, 1e-12));
+    assert!(close(n.loss_ratio_epoch1.expect("ratio"), 0.5 / 2.0, 1e-12));
+    assert!(close(
+        n.grad_norm_ratio_epoch1.expect("ratio"),
+        0.25 / 4.0,
+        1e-12
+    ));
+    assert!(close(n.seed_spread_points.expect("sd"), spread, 1e-9));
+    assert!(close(
+        n.difference_points.expect("d"),
+        mean_difference,
+        1e-9
+    ));
+    assert!(close(
+        n.difference_spread_points.expect("sd"),
+        difference_spread,
+        1e-9
+    ));
+    let text = answer.mechanisms.join(" ");
+    for fragment in [
+        format!("{inflation:.2} points above its pixel accuracy"),
+        "already scores 50.00% binary accuracy".to_string(),
+        format!("training loss is {:.3}× cce's", 0.25),
+        format!("gradient norm {:.3}× cce's", 0.0625),
+        format!("varies by {spread:.2} points between seeds"),
+        format!("by {difference_spread:.2} points between pairs"),
+        format!("mean difference of {mean_difference:+.2} points"),
+    ] {
+        assert!(text.contains(&fragment), "no {fragment:?} in {text}");
+    }
+    let d = &analysis.pooled_differences[0];
+    let reply = if d.p_adjusted < ALPHA {
+        format!(
+            "No: bce's final mIoU is {:.2} points below cce's",
+            -mean_difference
+        )
+    } else {
+        format!("Not established here: bce is {mean_difference:+.2} mIoU points from cce")
+    };
+    assert!(
+        answer.answer.starts_with(&reply),
+        "{} / {reply}",
+        answer.answer
+    );
+}
+
+#[test]
+fn a_sweep_without_bce_has_no_answer_section() {
+    let analysis = analyse(&frame(&six_seeds(0.05)), &[], &Settings::default()).expect("analysis");
+    assert_eq!(analysis.answer, None);
 }

@@ -46,8 +46,18 @@ pub struct Section {
 pub struct Page {
     pub title: String,
     pub subtitle: String,
+    /// The question the page answers first, its answer, and the mechanisms behind it.
+    pub answer: Option<AnswerBlock>,
     pub verdict: Vec<String>,
     pub sections: Vec<Section>,
+}
+
+/// The question, its answer and the mechanisms, shown before everything else.
+#[derive(Debug, Clone)]
+pub struct AnswerBlock {
+    pub question: String,
+    pub answer: String,
+    pub mechanisms: Vec<String>,
 }
 
 const STYLE: &str = r#"
@@ -55,6 +65,8 @@ body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 1100
 h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
 .subtitle { color: #555; }
+.answer { background: #fbf7ef; border-left: 4px solid #d62728; padding: 0.6em 1em; }
+.answer .reply { font-size: 1.15em; font-weight: bold; }
 .verdict { background: #f4f7fb; border-left: 4px solid #1f77b4; padding: 0.6em 1em; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -119,6 +131,14 @@ pub fn render(page: &Page) -> String {
                 h1 { (page.title) }
                 p.subtitle { (page.subtitle) }
                 nav { @for s in &page.sections { a href=(format!("#{}", s.id)) { (s.heading) } } }
+                @if let Some(a) = &page.answer {
+                    h2 id="answer" { (a.question) }
+                    div.answer {
+                        p.reply { (a.answer) }
+                        p { "Why it so often seems to, measured on this sweep:" }
+                        ol { @for m in &a.mechanisms { li { (m) } } }
+                    }
+                }
                 h2 id="verdict" { "Verdict" }
                 div.verdict { @for p in &page.verdict { p { (p) } } }
                 @for s in &page.sections {
@@ -142,6 +162,7 @@ mod tests {
         let page = Page {
             title: "sweep <script>alert(1)</script>".into(),
             subtitle: String::new(),
+            answer: None,
             verdict: vec!["a & b".into()],
             sections: vec![Section {
                 id: "runs".into(),

@@ -89,6 +89,11 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let page = Page {
         title: format!("lossbench report: {}", info.name),
         subtitle: subtitle(&info, &runs),
+        answer: analysis.answer.as_ref().map(|a| html::AnswerBlock {
+            question: a.question.clone(),
+            answer: a.answer.clone(),
+            mechanisms: a.mechanisms.clone(),
+        }),
         verdict: analysis
             .verdict
             .text
