@@ -234,3 +234,13 @@ fn bce_trains_step_for_step_like_pytorch() {
 fn dice_trains_step_for_step_like_pytorch() {
     trains_like_pytorch(Loss::Dice);
 }
+
+#[test]
+fn iou_trains_step_for_step_like_pytorch() {
+    trains_like_pytorch(Loss::Iou);
+}
+
+#[test]
+fn bce_dice_trains_step_for_step_like_pytorch() {
+    trains_like_pytorch(Loss::BceDice);
+}
