@@ -164,10 +164,14 @@ pub fn paired_differences(
             let n = differences.len();
             let ahead: f64 = differences
                 .iter()
-                .map(|&d| match (d > 0.0) == better_up {
-                    _ if d == 0.0 => 0.5,
-                    true => 1.0,
-                    false => 0.0,
+                .map(|&d| {
+                    if d == 0.0 {
+                        0.5
+                    } else if (d > 0.0) == better_up {
+                        1.0
+                    } else {
+                        0.0
+                    }
                 })
                 .sum();
             PairedDifference {
