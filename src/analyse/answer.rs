@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 
-use super::findings::{Inflation, PairedDifference};
+use super::findings::{summarise, Inflation, LossSummary, PairedDifference};
 use super::runs::Runs;
-use super::stats::{mean, sample_std};
+use super::stats::mean;
 use super::verdict::{metric_words, standing, Standing};
 use super::{AnalyseError, Settings, INFLATION_LOSS, REFERENCE_LOSS};
 
@@ -55,10 +55,12 @@ fn first_epoch_mean(runs: &Runs, loss: &str, metric: &str) -> Result<Option<f64>
     Ok((!values.is_empty()).then(|| mean(&values)))
 }
 
-/// The answer for a sweep with both bce and cce runs; `None` without them.
+/// The answer for a sweep with both bce and cce runs, from the pooled `summaries` and
+/// `differences` of `metric`; `None` without them.
 pub fn answer(
     runs: &Runs,
     metric: &str,
+    summaries: &[LossSummary],
     differences: &[PairedDifference],
     inflation: Option<&Inflation>,
     settings: &Settings,
@@ -76,37 +78,17 @@ pub fn answer(
             .zip(first_epoch_mean(runs, cce, metric)?)
             .map(|(b, c)| b / c))
     };
-    let cce_finals: Vec<f64> = super::runs::finals(runs, metric)?
-        .into_iter()
-        .filter(|f| f.loss == cce)
-        .map(|f| f.value)
-        .collect();
+    let seed_spread = summaries.iter().find(|s| s.loss == cce).and_then(|s| s.std);
     let difference = differences.iter().find(|d| d.loss == bce);
-    let mut by_scale = Vec::new();
-    if runs.runs.iter().any(|r| r.axis("loss.scale").is_some()) {
-        let finals = super::runs::finals(runs, metric)?;
-        let mut scales: Vec<String> = Vec::new();
-        for run in runs.runs.iter().filter(|r| r.loss == bce) {
-            if let Some(s) = run.axis("loss.scale").filter(|s| !scales.contains(s)) {
-                scales.push(s);
-            }
-        }
-        for scale in scales {
-            let values: Vec<f64> = finals
-                .iter()
-                .filter(|f| {
-                    f.loss == bce
-                        && runs.runs.iter().any(|r| {
-                            r.run_id == f.run_id && r.axis("loss.scale") == Some(scale.clone())
-                        })
-                })
-                .map(|f| f.value)
-                .collect();
-            if !values.is_empty() {
-                by_scale.push((scale, mean(&values)));
-            }
-        }
-    }
+    let by_scale: Vec<(String, f64)> = if runs.runs.iter().any(|r| r.axis("loss.scale").is_some()) {
+        summarise(runs, metric, &["loss.scale"])?
+            .into_iter()
+            .filter(|s| s.loss == bce)
+            .filter_map(|s| s.group.into_iter().next().map(|(_, scale)| (scale, s.mean)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let numbers = AnswerNumbers {
         classes,
         all_off_binary_accuracy: if classes > 0 {
@@ -117,7 +99,7 @@ pub fn answer(
         inflation_points: inflation.map(|i| i.last_mean),
         loss_ratio_epoch1: ratio("train_loss")?,
         grad_norm_ratio_epoch1: ratio("grad_norm")?,
-        seed_spread_points: sample_std(&cce_finals).map(|s| 100.0 * s),
+        seed_spread_points: seed_spread.map(|s| 100.0 * s),
         difference_points: difference.map(|d| 100.0 * d.mean),
         difference_spread_points: difference.and_then(|d| d.std).map(|s| 100.0 * s),
         by_scale,

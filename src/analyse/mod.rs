@@ -159,6 +159,7 @@ pub fn analyse(
     let answer = answer(
         &runs,
         MAIN_METRIC,
+        &pooled_summaries,
         &pooled_differences,
         inflation.as_ref(),
         settings,
