@@ -16,7 +16,6 @@ use crate::losses::Loss;
 use crate::store::{self, DatasetInfo, SweepInfo};
 use html::{Cell, FigureRef, Page, Section, Table};
 use plots::{LineChart, PointGroup, Scatter, Series, SmallMultiples};
-use plotters::prelude::SeriesLabelPosition;
 
 /// Axes that, when the sweep has them, split the final mIoU per loss (the gradient-scale
 /// control).
@@ -222,8 +221,7 @@ fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
             .collect(),
         hlines: vec![],
         log_y: false,
-        legend: SeriesLabelPosition::UpperRight,
-        headroom: 0.25,
+        y_range: None,
     };
     plots::save(
         &chart(false, "Training loss per epoch (raw)", "training loss"),
@@ -271,8 +269,7 @@ fn curve_section(
             .collect(),
         hlines: vec![],
         log_y: false,
-        legend: SeriesLabelPosition::LowerRight,
-        headroom: 0.0,
+        y_range: Some((0.0, 1.0)),
     };
     plots::save(&chart, &dir.join(stem))?;
     Ok(Section {
@@ -319,8 +316,7 @@ fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<S
                 format!("all channels off: (C-1)/C = {baseline:.3}"),
             )],
             log_y: false,
-            legend: SeriesLabelPosition::UpperRight,
-            headroom: 0.45,
+            y_range: Some((0.0, 1.0)),
         })
         .collect();
     let figure_ = SmallMultiples {
@@ -369,6 +365,7 @@ fn per_class_section(runs: &Runs, dir: &Path, dataset: &DatasetInfo) -> anyhow::
         y_label: "IoU at the last epoch (mean over seeds)".into(),
         categories: vec![],
         log_x: true,
+        y_range: Some((0.0, 1.0)),
         groups,
     };
     plots::save(&chart, &dir.join("per_class_iou"))?;
@@ -465,6 +462,7 @@ fn finals_section(
         y_label: "mIoU at the last epoch".into(),
         categories,
         log_x: false,
+        y_range: Some((0.0, 1.0)),
         groups,
     };
     plots::save(&chart, &dir.join("final_miou"))?;
@@ -496,6 +494,7 @@ fn finals_section(
             y_label: "mIoU at the last epoch".into(),
             categories,
             log_x: false,
+            y_range: Some((0.0, 1.0)),
             groups,
         };
         plots::save(&chart, &dir.join("final_miou_control"))?;
@@ -632,8 +631,7 @@ fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::
             .collect(),
         hlines: vec![],
         log_y: true,
-        legend: SeriesLabelPosition::UpperRight,
-        headroom: 0.0,
+        y_range: None,
     };
     plots::save(&chart, &dir.join("grad_norm"))?;
     let mut figures = vec![figure(

@@ -1,6 +1,8 @@
 //! Figures drawn with plotters, each written as PNG and SVG: line charts with bands (mean
 //! and interval over seeds), small multiples of them, scatter charts with intervals, and
-//! grouped bars. Text uses an embedded DejaVu Sans, so figures need no system fonts.
+//! grouped bars. Every legend sits in a column beside the plot, never over the data, and a
+//! score axis can be fixed to [0, 1]. Text uses an embedded DejaVu Sans, so figures need no
+//! system fonts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -15,7 +17,7 @@ static REGISTER: Once = Once::new();
 const FAMILY: &str = "sans-serif";
 
 /// Makes the embedded font the one plotters draws text with.
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
     });
@@ -59,10 +61,9 @@ pub struct LineChart {
     /// Horizontal reference lines: value and legend text.
     pub hlines: Vec<(f64, String)>,
     pub log_y: bool,
-    /// Where the legend goes (away from where the curves are).
-    pub legend: SeriesLabelPosition,
-    /// Headroom above the data, as a share of its range, to keep the legend off the curves.
-    pub headroom: f64,
+    /// A fixed y range (a score axis: `Some((0.0, 1.0))`); what falls outside is drawn at
+    /// the edge. `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
 }
 
 /// Labels only whole numbers (epochs).
@@ -91,6 +92,8 @@ pub struct Scatter {
     /// Names of categorical x positions 0, 1, 2, ...; empty for a numeric axis.
     pub categories: Vec<String>,
     pub log_x: bool,
+    /// A fixed y range (a score axis: `Some((0.0, 1.0))`); `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
     pub groups: Vec<PointGroup>,
 }
 
@@ -164,24 +167,116 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// The legend box, in the same style on every chart.
-fn legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> anyhow::Result<()>
+/// How a legend entry shows its series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Key {
+    Line,
+    Dashed,
+    Dot,
+    Block,
+}
+
+/// One line of a legend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: String,
+    pub colour: RGBColor,
+    pub key: Key,
+}
+
+/// The size of legend text, and the height of one legend line.
+const LEGEND_TEXT: u32 = 13;
+const LEGEND_LINE: i32 = 22;
+/// The width of a legend's key and the gaps around it.
+const KEY_WIDTH: i32 = 22;
+const LEGEND_PAD: i32 = 10;
+
+/// The width of the column that holds `entries` beside a plot.
+fn legend_width(entries: &[Entry]) -> u32 {
+    register_font();
+    let font = text(LEGEND_TEXT);
+    let widest = entries
+        .iter()
+        .map(|e| {
+            font.font
+                .box_size(&e.name)
+                .map_or(e.name.chars().count() as u32 * 8, |(w, _)| w)
+        })
+        .max()
+        .unwrap_or(0);
+    if entries.is_empty() {
+        0
+    } else {
+        widest + (KEY_WIDTH + 3 * LEGEND_PAD) as u32
+    }
+}
+
+/// Splits `root` into the plot (left) and a legend column (right) for `entries`, draws the
+/// legend, and returns the plot's area.
+fn beside_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    entries: &[Entry],
+) -> anyhow::Result<DrawingArea<DB, Shift>>
 where
-    DB: DrawingBackend + 'a,
     DB::ErrorType: 'static,
-    CT: CoordTranslate,
 {
-    chart
-        .configure_series_labels()
-        .label_font(text(13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .position(position)
-        .draw()
-        .map_err(drawing)
+    let width = legend_width(entries);
+    if width == 0 {
+        return Ok(root.clone());
+    }
+    let (total, height) = root.dim_in_pixel();
+    let (plot, column) = root.split_horizontally(total.saturating_sub(width));
+    let top = (height as i32 - entries.len() as i32 * LEGEND_LINE).max(0) / 2;
+    for (i, e) in entries.iter().enumerate() {
+        let y = top + i as i32 * LEGEND_LINE + LEGEND_LINE / 2;
+        let (x0, x1) = (LEGEND_PAD, LEGEND_PAD + KEY_WIDTH);
+        let style = e.colour.stroke_width(2);
+        match e.key {
+            Key::Line => column.draw(&PathElement::new(vec![(x0, y), (x1, y)], style)),
+            Key::Dashed => {
+                for x in (x0..x1).step_by(8) {
+                    column.draw(&PathElement::new(vec![(x, y), ((x + 5).min(x1), y)], style))?;
+                }
+                Ok(())
+            }
+            Key::Dot => column.draw(&Circle::new(((x0 + x1) / 2, y), 4, e.colour.filled())),
+            Key::Block => column.draw(&Rectangle::new(
+                [(x0 + 4, y - 6), (x1 - 4, y + 6)],
+                e.colour.filled(),
+            )),
+        }
+        .map_err(drawing)?;
+        column
+            .draw_text(
+                &e.name,
+                &text(LEGEND_TEXT).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                )),
+                (x1 + LEGEND_PAD, y),
+            )
+            .map_err(drawing)?;
+    }
+    Ok(plot)
+}
+
+/// The legend entries of `charts`, each name once, in order of appearance.
+fn unique(entries: impl IntoIterator<Item = Entry>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for e in entries {
+        if !out.iter().any(|o| o.name == e.name) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// `value` drawn within `range` when one is fixed.
+fn clamp(value: f64, range: Option<(f64, f64)>) -> f64 {
+    match range {
+        Some((lo, hi)) => value.clamp(lo, hi),
+        None => value,
+    }
 }
 
 /// Labels whole x positions 0, 1, 2, ... with the names of `categories`.
@@ -202,15 +297,26 @@ fn text(size: u32) -> TextStyle<'static> {
 }
 
 impl LineChart {
-    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
-    where
-        DB::ErrorType: 'static,
-    {
-        let xs = self
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0));
-        let (x0, x1) = padded(xs);
+    /// The legend: one entry per series, then one per reference line.
+    fn entries(&self) -> Vec<Entry> {
+        let series = self.series.iter().map(|s| Entry {
+            name: s.name.clone(),
+            colour: s.colour,
+            key: if s.dashed { Key::Dashed } else { Key::Line },
+        });
+        let lines = self.hlines.iter().map(|(_, name)| Entry {
+            name: name.clone(),
+            colour: REFERENCE_GREY,
+            key: Key::Dashed,
+        });
+        series.chain(lines).collect()
+    }
+
+    /// The y range the chart shows: the fixed one, or the data's padded.
+    fn y_bounds(&self) -> (f64, f64) {
+        if let Some(range) = self.y_range {
+            return range;
+        }
         let ys = self
             .series
             .iter()
@@ -222,8 +328,19 @@ impl LineChart {
             })
             .chain(self.hlines.iter().map(|h| h.0))
             .filter(|y| !self.log_y || *y > 0.0);
-        let (y0, y1) = padded(ys);
-        let y1 = y1 + (y1 - y0) * self.headroom;
+        padded(ys)
+    }
+
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let xs = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0));
+        let (x0, x1) = padded(xs);
+        let (y0, y1) = self.y_bounds();
         let mut builder = ChartBuilder::on(area);
         builder
             .caption(&self.title, text(20))
@@ -279,10 +396,11 @@ impl LineChart {
         DB::ErrorType: 'static,
         Y: Ranged<ValueType = f64>,
     {
+        let fix = |y: f64| clamp(y, self.y_range);
         for s in &self.series {
             if s.band.len() >= 2 {
-                let mut polygon: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, b.2)).collect();
-                polygon.extend(s.band.iter().rev().map(|b| (b.0, b.1)));
+                let mut polygon: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, fix(b.2))).collect();
+                polygon.extend(s.band.iter().rev().map(|b| (b.0, fix(b.1))));
                 let polygon: Vec<(f64, f64)> = polygon.into_iter().filter(|p| keep(p.1)).collect();
                 chart
                     .draw_series(std::iter::once(Polygon::new(
@@ -294,46 +412,43 @@ impl LineChart {
             let points: Vec<(f64, f64)> = s
                 .points
                 .iter()
-                .copied()
                 .filter(|p| p.1.is_finite() && keep(p.1))
+                .map(|p| (p.0, fix(p.1)))
                 .collect();
-            let colour = s.colour;
-            let style = colour.stroke_width(2);
-            let drawn = if s.dashed {
+            let style = s.colour.stroke_width(2);
+            if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(points, 6, 4, style))
-                    .map_err(drawing)?
+                    .map_err(drawing)?;
             } else {
                 chart
                     .draw_series(LineSeries::new(points, style))
-                    .map_err(drawing)?
-            };
-            drawn.label(&s.name).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-            });
+                    .map_err(drawing)?;
+            }
         }
-        for (value, name) in &self.hlines {
-            let grey = RGBColor(90, 90, 90);
+        for (value, _) in &self.hlines {
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(x0, *value), (x1, *value)],
                     4,
                     4,
-                    grey.stroke_width(1),
+                    REFERENCE_GREY.stroke_width(1),
                 ))
-                .map_err(drawing)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1))
-                });
+                .map_err(drawing)?;
         }
-        legend(chart, self.legend.clone())
+        Ok(())
     }
 }
 
+/// The colour of reference lines.
+const REFERENCE_GREY: RGBColor = RGBColor(90, 90, 90);
+
+/// The plot's own size, before the legend column is added.
+const PLOT_SIZE: (u32, u32) = (760, 500);
+
 impl Figure for LineChart {
     fn size(&self) -> (u32, u32) {
-        (820, 500)
+        (PLOT_SIZE.0 + legend_width(&self.entries()), PLOT_SIZE.1)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
@@ -341,14 +456,25 @@ impl Figure for LineChart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(drawing)?;
-        self.draw_on(root)
+        let plot = beside_legend(root, &self.entries())?;
+        self.draw_on(&plot)
+    }
+}
+
+impl SmallMultiples {
+    /// One legend for every panel: each name once.
+    fn entries(&self) -> Vec<Entry> {
+        unique(self.panels.iter().flat_map(|p| p.entries()))
     }
 }
 
 impl Figure for SmallMultiples {
     fn size(&self) -> (u32, u32) {
         let rows = self.panels.len().div_ceil(self.columns.max(1)) as u32;
-        (460 * self.columns.max(1) as u32, 340 * rows.max(1) + 40)
+        (
+            420 * self.columns.max(1) as u32 + legend_width(&self.entries()),
+            320 * rows.max(1) + 40,
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
@@ -357,6 +483,7 @@ impl Figure for SmallMultiples {
     {
         root.fill(&WHITE).map_err(drawing)?;
         let body = root.titled(&self.title, text(22)).map_err(drawing)?;
+        let body = beside_legend(&body, &self.entries())?;
         let columns = self.columns.max(1);
         let rows = self.panels.len().div_ceil(columns).max(1);
         for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, columns))) {
@@ -366,9 +493,36 @@ impl Figure for SmallMultiples {
     }
 }
 
+impl Scatter {
+    fn entries(&self) -> Vec<Entry> {
+        self.groups
+            .iter()
+            .filter(|g| !g.name.is_empty())
+            .map(|g| Entry {
+                name: g.name.clone(),
+                colour: g.colour,
+                key: Key::Dot,
+            })
+            .collect()
+    }
+
+    /// The y range the chart shows: the fixed one, or the data's padded.
+    fn y_bounds(&self) -> (f64, f64) {
+        if let Some(range) = self.y_range {
+            return range;
+        }
+        padded(self.groups.iter().flat_map(|g| {
+            g.points
+                .iter()
+                .map(|p| p.1)
+                .chain(g.intervals.iter().flat_map(|i| [i.2, i.3]))
+        }))
+    }
+}
+
 impl Figure for Scatter {
     fn size(&self) -> (u32, u32) {
-        (820, 500)
+        (PLOT_SIZE.0 + legend_width(&self.entries()), PLOT_SIZE.1)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
@@ -376,6 +530,7 @@ impl Figure for Scatter {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(drawing)?;
+        let plot = beside_legend(root, &self.entries())?;
         let categorical = !self.categories.is_empty();
         let (x0, x1) = if categorical {
             (-0.5, self.categories.len() as f64 - 0.5)
@@ -387,16 +542,8 @@ impl Figure for Scatter {
                 .filter(|x| !self.log_x || *x > 0.0);
             padded(xs)
         };
-        let ys = self.groups.iter().flat_map(|g| {
-            g.points
-                .iter()
-                .map(|p| p.1)
-                .chain(g.intervals.iter().flat_map(|i| [i.2, i.3]))
-        });
-        let (y0, y1) = padded(ys);
-        // Headroom for the legend, which sits in the upper right.
-        let y1 = y1 + (y1 - y0) * 0.35;
-        let mut builder = ChartBuilder::on(root);
+        let (y0, y1) = self.y_bounds();
+        let mut builder = ChartBuilder::on(&plot);
         builder
             .caption(&self.title, text(20))
             .margin(12)
@@ -460,40 +607,52 @@ impl Scatter {
         DB::ErrorType: 'static,
         X: Ranged<ValueType = f64>,
     {
+        let fix = |y: f64| clamp(y, self.y_range);
         for g in &self.groups {
             let colour = g.colour;
             chart
                 .draw_series(
                     g.points
                         .iter()
-                        .map(|p| Circle::new(*p, 4, colour.mix(0.75).filled())),
+                        .map(|p| Circle::new((p.0, fix(p.1)), 4, colour.mix(0.75).filled())),
                 )
-                .map_err(drawing)?
-                .label(&g.name)
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+                .map_err(drawing)?;
             for (x, mean, low, high) in &g.intervals {
                 chart
                     .draw_series(std::iter::once(PathElement::new(
-                        vec![(*x, *low), (*x, *high)],
+                        vec![(*x, fix(*low)), (*x, fix(*high))],
                         colour.stroke_width(2),
                     )))
                     .map_err(drawing)?;
                 chart
                     .draw_series(std::iter::once(Cross::new(
-                        (*x, *mean),
+                        (*x, fix(*mean)),
                         7,
                         colour.stroke_width(3),
                     )))
                     .map_err(drawing)?;
             }
         }
-        legend(chart, SeriesLabelPosition::UpperRight)
+        Ok(())
+    }
+}
+
+impl Bars {
+    fn entries(&self) -> Vec<Entry> {
+        self.groups
+            .iter()
+            .map(|(name, colour, _)| Entry {
+                name: name.clone(),
+                colour: *colour,
+                key: Key::Block,
+            })
+            .collect()
     }
 }
 
 impl Figure for Bars {
     fn size(&self) -> (u32, u32) {
-        (900, 500)
+        (840 + legend_width(&self.entries()), 500)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
@@ -501,6 +660,7 @@ impl Figure for Bars {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(drawing)?;
+        let plot = beside_legend(root, &self.entries())?;
         let n = self.categories.len();
         let top = self
             .groups
@@ -508,7 +668,7 @@ impl Figure for Bars {
             .flat_map(|g| g.2.iter().copied())
             .filter(|v| v.is_finite())
             .fold(0.0, f64::max);
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(&self.title, text(20))
             .margin(12)
             .x_label_area_size(44)
@@ -528,8 +688,7 @@ impl Figure for Bars {
             .map_err(drawing)?;
         let groups = self.groups.len().max(1) as f64;
         let width = 0.8 / groups;
-        for (g, (name, colour, values)) in self.groups.iter().enumerate() {
-            let colour = *colour;
+        for (g, (_, colour, values)) in self.groups.iter().enumerate() {
             let left = |c: usize| c as f64 - 0.4 + g as f64 * width;
             chart
                 .draw_series(
@@ -544,13 +703,9 @@ impl Figure for Bars {
                             )
                         }),
                 )
-                .map_err(drawing)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
-                });
+                .map_err(drawing)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        Ok(())
     }
 }
 
@@ -572,8 +727,7 @@ mod tests {
             }],
             hlines: vec![(0.857, "all off".into())],
             log_y: false,
-            legend: SeriesLabelPosition::LowerRight,
-            headroom: 0.0,
+            y_range: None,
         }
     }
 
@@ -582,7 +736,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let [png, svg] = save(&chart(), &dir.path().join("miou")).expect("figure");
         let image = image::open(&png).expect("valid PNG");
-        assert_eq!((image.width(), image.height()), (820, 500));
+        assert_eq!((image.width(), image.height()), chart().size());
         let text = std::fs::read_to_string(&svg).expect("svg");
         assert!(
             text.starts_with("<svg") || text.contains("<svg"),
@@ -592,5 +746,73 @@ mod tests {
             text.contains("mIoU &lt;per&gt; epoch"),
             "title escaped in the SVG"
         );
+    }
+
+    /// The columns of `image` at and right of `x` that hold a pixel of `colour`.
+    fn has_colour_right_of(image: &image::RgbImage, x: u32, colour: RGBColor) -> bool {
+        image
+            .enumerate_pixels()
+            .any(|(px, _, p)| px >= x && p.0 == [colour.0, colour.1, colour.2])
+    }
+
+    #[test]
+    fn legend_sits_in_a_column_beside_the_plot_not_over_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chart = chart();
+        let [png, _] = save(&chart, &dir.path().join("miou")).expect("figure");
+        let image = image::open(&png).expect("valid PNG").to_rgb8();
+        assert!(image.width() > PLOT_SIZE.0, "a legend column is added");
+        assert!(
+            has_colour_right_of(&image, PLOT_SIZE.0, colour(0)),
+            "the series' key is drawn in the legend column"
+        );
+        let mut bare = chart.clone();
+        bare.series[0].name = "a much longer name for the same series".into();
+        assert!(
+            bare.size().0 > chart.size().0,
+            "the column widens for longer names"
+        );
+    }
+
+    #[test]
+    fn a_score_axis_stays_within_zero_and_one_even_when_a_band_leaves_it() {
+        let mut score = chart();
+        score.series[0].band = vec![(1.0, -0.2, 0.6), (2.0, 0.3, 1.3), (3.0, 0.4, 0.9)];
+        let fitted = score.y_bounds();
+        assert!(
+            fitted.0 < -0.2 && fitted.1 > 1.3,
+            "fits the data: {fitted:?}"
+        );
+        score.y_range = Some((0.0, 1.0));
+        assert_eq!(score.y_bounds(), (0.0, 1.0));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, svg] = save(&score, &dir.path().join("score")).expect("figure");
+        let text = std::fs::read_to_string(&svg).expect("svg");
+        // Every number written in the SVG is a tick label (epochs on x, scores on y).
+        let numbers: Vec<f64> = text
+            .split('>')
+            .filter_map(|t| t.split('<').next()?.trim().parse::<f64>().ok())
+            .collect();
+        let scores: Vec<f64> = numbers
+            .iter()
+            .copied()
+            .filter(|v| v.fract() != 0.0)
+            .collect();
+        assert!(!scores.is_empty(), "the y axis is labelled: {numbers:?}");
+        assert!(
+            numbers.iter().all(|v| (0.0..=3.5).contains(v)) && scores.iter().all(|v| *v <= 1.0),
+            "nothing labelled beyond [0, 1] on y: {numbers:?}"
+        );
+    }
+
+    #[test]
+    fn small_multiples_share_one_legend_with_each_name_once() {
+        let figure = SmallMultiples {
+            title: "panels".into(),
+            panels: vec![chart(), chart()],
+            columns: 2,
+        };
+        let names: Vec<String> = figure.entries().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["cce", "all off"]);
     }
 }
