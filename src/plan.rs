@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::config::sweep::{Axis, Sweep};
+use crate::config::sweep::{Axis, Sweep, DATASET_AXIS};
 use crate::config::{resolve, set_dotted, ConfigError, Origins, RunConfig};
 
 /// One run of a sweep.
@@ -52,11 +52,16 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
         };
         let mut axes = Vec::with_capacity(point.len());
         for (axis, value) in sweep.axes.iter().zip(point) {
-            set_dotted(&mut table, &axis.key, value.clone())
+            // The `dataset` axis sets the whole `data` table to the named dataset's.
+            let (key, setting) = match sweep.datasets.get(value.as_str().unwrap_or_default()) {
+                Some(data) if axis.key == DATASET_AXIS => ("data", data.clone()),
+                _ => (axis.key.as_str(), value.clone()),
+            };
+            set_dotted(&mut table, key, setting)
                 .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
             origins
                 .grid
-                .insert(axis.key.clone(), (axis.name.clone(), value.clone()));
+                .insert(key.to_string(), (axis.name.clone(), value.clone()));
             axes.push((axis.label.clone(), value));
         }
         let config = resolve(&table, &sweep.doc, &origins)?;
@@ -245,6 +250,69 @@ mod tests {
         assert_eq!(inits, [Init::Pytorch, Init::Keras, Init::Kaiming]);
         assert_eq!(plan.runs[1].label, "model.init=keras");
         assert_ne!(plan.runs[0].id, plan.runs[1].id);
+    }
+
+    const TWO_DATASETS: &str = "[datasets.small]\nkind = \"synthetic\"\nheight = 32\nwidth = 32\n\n[datasets.tall]\nkind = \"synthetic\"\nheight = 48\nwidth = 32\nnoise = 0.2\n\n";
+
+    #[test]
+    fn the_dataset_axis_gives_each_run_its_named_dataset_whole() {
+        let plan = plan_of(
+            &format!("{TWO_DATASETS}[grid]\ndataset = [\"small\", \"tall\"]\nseed = [1, 2]\n"),
+            &[],
+        )
+        .expect("plan");
+        let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "dataset=small,seed=1",
+                "dataset=small,seed=2",
+                "dataset=tall,seed=1",
+                "dataset=tall,seed=2"
+            ]
+        );
+        let synthetic = |r: &PlannedRun| match &r.config.data {
+            crate::data::DataConfig::Synthetic(s) => s.clone(),
+            other => panic!("synthetic data expected, got {other:?}"),
+        };
+        let (small, tall) = (synthetic(&plan.runs[0]), synthetic(&plan.runs[2]));
+        assert_eq!((small.height, small.width, small.noise), (32, 32, 0.1));
+        assert_eq!((tall.height, tall.width, tall.noise), (48, 32, 0.2));
+        assert_ne!(plan.runs[0].id, plan.runs[2].id);
+    }
+
+    #[test]
+    fn a_dataset_axis_and_datasets_table_that_disagree_are_errors_naming_the_fix() {
+        let unknown = error(&format!(
+            "{TWO_DATASETS}[grid]\ndataset = [\"small\", \"wide\"]\n"
+        ));
+        assert!(
+            unknown
+                .contains("names `wide`, which [datasets] does not define (defined: small, tall)")
+                && unknown.contains("add a [datasets.wide] table"),
+            "{unknown}"
+        );
+        let unused = error(&format!("{TWO_DATASETS}[grid]\ndataset = [\"small\"]\n"));
+        assert!(unused.contains("dataset `tall` is defined but"), "{unused}");
+        let no_axis = error(&format!("{TWO_DATASETS}[grid]\nseed = [1]\n"));
+        assert!(
+            no_axis.contains("add `dataset = [\"small\", \"tall\"]` to [grid]"),
+            "{no_axis}"
+        );
+        let base_data = error(&format!(
+            "[base]\ndata.noise = 0.3\n{TWO_DATASETS}[grid]\ndataset = [\"small\", \"tall\"]\n"
+        ));
+        assert!(
+            base_data.contains("[base] sets `data`") && base_data.contains("move these data keys"),
+            "{base_data}"
+        );
+        let bad_key = error(
+            "[datasets.small]\nkind = \"synthetic\"\nheigth = 32\n[grid]\ndataset = [\"small\"]\n",
+        );
+        assert!(
+            bad_key.contains("heigth") && bad_key.contains("grid axis `dataset` = \"small\""),
+            "{bad_key}"
+        );
     }
 
     #[test]

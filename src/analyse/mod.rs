@@ -6,13 +6,15 @@
 //!   test, Holm's adjustment, seeds for a given power;
 //! - [`findings`]: per-loss summaries, paired differences against the reference loss,
 //!   per-epoch bands and the binary-accuracy inflation;
-//! - [`verdict`]: the sentences.
+//! - [`verdict`]: the sentences;
+//! - [`datasets`]: a sweep over several datasets, per dataset and across them.
 //!
 //! [`analyse`] runs them all with the study's choices. Pure computation: no tensors, no
 //! files, no printing; every random draw comes from a seeded generator, so the same frame
 //! always gives the same numbers.
 
 pub mod answer;
+pub mod datasets;
 pub mod findings;
 pub mod runs;
 pub mod stats;
@@ -24,6 +26,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use answer::{answer, Answer, AnswerNumbers};
+pub use datasets::{by_dataset, Aggregate, DatasetAnalysis, Datasets, Profile};
 pub use findings::{
     bands, binary_inflation, paired_differences, summarise, Band, BandKind, Inflation,
     InflationRun, LossSummary, PairedDifference,
@@ -132,6 +135,8 @@ pub struct Analysis {
     pub answer: Option<Answer>,
     /// Written from the summaries and differences pooled over the groups.
     pub verdict: Verdict,
+    /// Per dataset and across datasets, when the sweep has a dataset axis.
+    pub datasets: Option<Datasets>,
 }
 
 /// The analysis of a sweep frame: the run table, summaries and paired differences of the
@@ -176,6 +181,7 @@ pub fn analyse(
             group_by,
             settings.min_effect,
         )?,
+        datasets: by_dataset(&runs, MAIN_METRIC, REFERENCE_LOSS, settings)?,
         pooled_differences,
         runs: table,
         inflation,

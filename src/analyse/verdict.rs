@@ -282,7 +282,11 @@ fn inflation_sentence(inflation: &Inflation, difference: Option<&PairedDifferenc
             metric_words(&d.metric),
             inflation.last_mean
         ),
-        Standing::Worse | Standing::NotCalled | Standing::Equivalent => format!(
+        Standing::Worse => format!(
+            "in {} it is worse, so any advantage it seems to have is the metric",
+            metric_words(&d.metric)
+        ),
+        Standing::NotCalled | Standing::Equivalent => format!(
             "no advantage in {} is established at this number of seeds, so the apparent one is the metric",
             metric_words(&d.metric)
         ),

@@ -13,6 +13,22 @@
 //! loss = ["cce", "bce", "dice", "iou", "bce_dice"]   # short for loss.name
 //! seed = [1, 2]                                      # short for train.seed
 //! ```
+//!
+//! Several datasets in one sweep: an axis over `data.root` (folders of one kind), or named
+//! datasets, each a complete `data` table, and the axis `dataset` over their names:
+//!
+//! ```toml
+//! [datasets.shapes]
+//! kind = "synthetic"
+//! height = 64
+//!
+//! [datasets.camvid]
+//! kind = "folder"
+//! root = "data/camvid-small"
+//!
+//! [grid]
+//! dataset = ["shapes", "camvid"]
+//! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +59,12 @@ pub struct Sweep {
     pub file: PathBuf,
     /// The `[report]` table.
     pub report: ReportConfig,
+    /// The `[datasets]` table: name → a complete `data` table, for the `dataset` axis.
+    pub datasets: toml::Table,
 }
+
+/// The axis over the named datasets of `[datasets]`.
+pub const DATASET_AXIS: &str = "dataset";
 
 /// The `[report]` table: how the verdict judges differences, in metric points (1 = one
 /// mIoU point).
@@ -80,7 +101,7 @@ struct Meta {
     description: Option<String>,
 }
 
-const TOP_KEYS: [&str; 4] = ["sweep", "base", "grid", "report"];
+const TOP_KEYS: [&str; 5] = ["sweep", "base", "grid", "report", "datasets"];
 
 impl Sweep {
     /// Reads `path` and applies `overrides`: `grid.AXIS=[...]` sets an axis, `sweep.KEY=...`
@@ -92,8 +113,8 @@ impl Sweep {
             let err = ConfigError::new(doc.locate(&[key]), format!("unknown table `{key}`"));
             let valid: Vec<String> = TOP_KEYS.map(String::from).to_vec();
             return Err(match closest(key, &valid) {
-                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base], [grid] and [report]")),
-                None => err.with_fix("a sweep file has the tables [sweep], [base], [grid] and [report]"),
+                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base], [grid], [report] and [datasets]")),
+                None => err.with_fix("a sweep file has the tables [sweep], [base], [grid], [report] and [datasets]"),
             });
         }
         let table_of = |top: &mut toml::Table, key: &str| match top.remove(key) {
@@ -109,6 +130,7 @@ impl Sweep {
         let mut base = table_of(&mut top, "base")?;
         let grid = table_of(&mut top, "grid")?;
         let mut report_table = table_of(&mut top, "report")?;
+        let datasets = table_of(&mut top, "datasets")?;
 
         let mut axes = Vec::new();
         for (name, values) in &grid {
@@ -147,6 +169,8 @@ impl Sweep {
                 .with_fix("keep one of them"));
             }
         }
+
+        check_datasets(&doc, &datasets, &axes, &base)?;
 
         let meta: Meta =
             serde_path_to_error::deserialize(toml::Value::Table(meta_table)).map_err(|e| {
@@ -200,6 +224,7 @@ impl Sweep {
             axes,
             file: path.to_path_buf(),
             report,
+            datasets,
         })
     }
 
@@ -230,15 +255,97 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Checks one axis: a run configuration key (or a short name) and a non-empty list of
-/// distinct values.
+/// Checks that the `dataset` axis and `[datasets]` go together: every value of the axis
+/// names a table of `[datasets]`, every such table is used, and `[base]` sets no `data` key
+/// (each named dataset is the whole `data` table of its runs).
+fn check_datasets(
+    doc: &Document,
+    datasets: &toml::Table,
+    axes: &[Axis],
+    base: &toml::Table,
+) -> Result<(), ConfigError> {
+    let names: Vec<String> = datasets.keys().cloned().collect();
+    let defined = if names.is_empty() {
+        "none is defined".to_string()
+    } else {
+        format!("defined: {}", names.join(", "))
+    };
+    let Some(axis) = axes.iter().find(|a| a.key == DATASET_AXIS) else {
+        return match names.first() {
+            Some(first) => Err(ConfigError::new(
+                doc.locate(&["datasets", first]),
+                "[datasets] defines datasets but no grid axis runs over them".to_string(),
+            )
+            .with_fix(format!(
+                "add `dataset = [{}]` to [grid]",
+                names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            None => Ok(()),
+        };
+    };
+    let at = || doc.locate(&["grid", &axis.name]);
+    for value in &axis.values {
+        let name = value.as_str().ok_or_else(|| {
+            ConfigError::new(
+                at(),
+                format!("grid axis `dataset` lists {value}, not the name of a dataset"),
+            )
+            .with_fix("list names of [datasets.NAME] tables, as strings")
+        })?;
+        match datasets.get(name) {
+            Some(toml::Value::Table(_)) => {}
+            Some(other) => {
+                return Err(ConfigError::new(
+                    doc.locate(&["datasets", name]),
+                    format!("`datasets.{name}` must be a table of data keys, got {other}"),
+                )
+                .with_fix(format!("write it as a [datasets.{name}] section with kind, root, ...")))
+            }
+            None => {
+                return Err(ConfigError::new(
+                    at(),
+                    format!("grid axis `dataset` names `{name}`, which [datasets] does not define ({defined})"),
+                )
+                .with_fix(format!("add a [datasets.{name}] table, or fix the name")))
+            }
+        }
+    }
+    if let Some(unused) = names
+        .iter()
+        .find(|n| !axis.values.iter().any(|v| v.as_str() == Some(n.as_str())))
+    {
+        return Err(ConfigError::new(
+            doc.locate(&["datasets", unused]),
+            format!("dataset `{unused}` is defined but the grid axis `dataset` does not list it"),
+        )
+        .with_fix(format!(
+            "add \"{unused}\" to `dataset` in [grid], or remove [datasets.{unused}]"
+        )));
+    }
+    if base.contains_key("data") {
+        return Err(ConfigError::new(
+            doc.locate(&["base", "data"]),
+            "[base] sets `data`, but each run's data comes from its named dataset".to_string(),
+        )
+        .with_fix("move these data keys into every [datasets.NAME] table"));
+    }
+    Ok(())
+}
+
+/// Checks one axis: a run configuration key (or a short name, or `dataset`) and a non-empty
+/// list of distinct values.
 fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<Axis, ConfigError> {
     let key = ALIASES
         .iter()
         .find(|(short, _)| *short == name)
         .map_or(name, |(_, long)| long)
         .to_string();
-    let valid = valid_keys(None);
+    let mut valid = valid_keys(None);
+    valid.push(DATASET_AXIS.to_string());
     if !valid.contains(&key) {
         let err = ConfigError::new(
             origin(),
