@@ -37,7 +37,7 @@ pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<us
         anyhow::bail!("{} has no runs", path.display());
     };
     let data = first.config.data.load()?;
-    store.write_dataset(&data)?;
+    store.write_dataset(&data, None)?;
     let classes = data.num_classes() as usize;
     let predictions = data.val.masks.narrow(0, 0, EXAMPLES.min(data.val.len()));
     for (index, run) in plan.runs.iter().enumerate() {

@@ -287,6 +287,23 @@ pub fn read_dataset_info(root: &Path) -> anyhow::Result<DatasetInfo> {
         .with_context(|| format!("{} is not a dataset description", path.display()))
 }
 
+/// The folder of the dataset files of dataset `name` (a value of the dataset axis: a name,
+/// or a `data.root` path) in the sweep folder `root`: `datasets/<name>`, every character
+/// other than letters, digits, `-` and `_` written `_`.
+pub fn dataset_dir(root: &Path, name: &str) -> PathBuf {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    root.join("datasets").join(slug)
+}
+
 /// How many validation images the report shows predictions for.
 pub const EXAMPLES: i64 = 4;
 
@@ -303,11 +320,27 @@ pub struct DatasetInfo {
 }
 
 impl SweepStore {
+    /// Where the dataset files of the dataset `name` of a sweep over several datasets live
+    /// (`datasets/<name>/`, the name made a plain folder name); the sweep's own folder for
+    /// `None`.
+    pub fn dataset_dir(&self, name: Option<&str>) -> PathBuf {
+        match name {
+            Some(name) => dataset_dir(&self.root, name),
+            None => self.root.clone(),
+        }
+    }
+
     /// Writes `dataset.json`, and the first validation images and their masks side by side
-    /// as `examples.png` and `examples_mask.png` (class indices as grey levels).
-    pub fn write_dataset(&self, data: &crate::data::Dataset) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
+    /// as `examples.png` and `examples_mask.png` (class indices as grey levels), into
+    /// [`SweepStore::dataset_dir`] of `name`.
+    pub fn write_dataset(
+        &self,
+        data: &crate::data::Dataset,
+        name: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let dir = self.dataset_dir(name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let classes = data.num_classes();
         let masks = data.train.masks.reshape([-1]);
         let valid = match data.ignore_index {
@@ -326,7 +359,7 @@ impl SweepStore {
             width,
         };
         write_atomic(
-            &self.root.join("dataset.json"),
+            &dir.join("dataset.json"),
             &serde_json::to_vec_pretty(&info)?,
         )?;
         let k = EXAMPLES.min(data.val.len());
@@ -346,14 +379,14 @@ impl SweepStore {
             .contiguous();
         let bytes = Vec::<u8>::try_from(&strip.reshape([-1]))?;
         write_png(
-            &self.root.join("examples.png"),
+            &dir.join("examples.png"),
             image::ColorType::Rgb8,
             (k * width) as u32,
             height as u32,
             &bytes,
         )?;
         write_index_strip(
-            &self.root.join("examples_mask.png"),
+            &dir.join("examples_mask.png"),
             &data.val.masks.narrow(0, 0, k),
         )
     }

@@ -211,3 +211,69 @@ fn chromium_renders_the_report_without_error() {
         colours.len()
     );
 }
+
+#[test]
+fn a_sweep_over_two_named_datasets_reports_each_and_their_aggregate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[sweep]\nname = \"two\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+         [base]\nmodel.depth = 2\nmodel.base_channels = 4\noptim.lr = 1e-2\ntrain.epochs = 2\ntrain.batch_size = 8\n\
+         [datasets.plain]\nkind = \"synthetic\"\nheight = 16\nwidth = 16\ntrain_images = 16\nval_images = 8\n\
+         [datasets.noisy]\nkind = \"synthetic\"\nheight = 16\nwidth = 32\ntrain_images = 16\nval_images = 8\nnoise = 0.3\n\
+         [grid]\ndataset = [\"plain\", \"noisy\"]\nloss = [\"cce\", \"dice\"]\nseed = [1, 2]\n",
+        r = dir.path().join("results").display(),
+        p = dir.path().join("plots").display(),
+    );
+    run_sweep(dir.path(), "two", &text, 0);
+    let results = dir.path().join("results/two");
+    let plots = dir.path().join("plots/two");
+    for name in ["plain", "noisy"] {
+        let folder = results.join("datasets").join(name);
+        let info: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(folder.join("dataset.json")).expect("each dataset's own dataset.json"),
+        )
+        .expect("json");
+        let width = if name == "plain" { 16 } else { 32 };
+        assert_eq!(info["width"], width, "{name}");
+        assert!(folder.join("examples.png").exists(), "{name}");
+    }
+    let html = std::fs::read_to_string(plots.join("index.html")).expect("report");
+    for target in references(&html) {
+        assert!(plots.join(&target).exists(), "the page references {target}");
+    }
+    for needle in [
+        "Across datasets",
+        "performance_profile.png",
+        "Example predictions: plain",
+        "Example predictions: noisy",
+        "examples_1.png",
+        "per_class_iou_1.png",
+        "On plain:",
+        "On noisy:",
+        "Across 2 datasets (each weighing the same), dice",
+    ] {
+        assert!(html.contains(needle), "the report shows {needle}");
+    }
+    let findings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plots.join("findings.json")).expect("findings"))
+            .expect("json");
+    let per_dataset = findings["datasets"]["per_dataset"]
+        .as_array()
+        .expect("per dataset");
+    assert_eq!(per_dataset.len(), 2);
+    for d in per_dataset {
+        assert_eq!(
+            d["differences"][0]["n"], 2,
+            "each dataset pairs its own 2 seeds"
+        );
+    }
+    // The aggregate is the mean of the two datasets' mean differences.
+    let means: Vec<f64> = per_dataset
+        .iter()
+        .map(|d| d["differences"][0]["mean"].as_f64().expect("mean"))
+        .collect();
+    let aggregate = findings["datasets"]["aggregate"][0]["mean"]
+        .as_f64()
+        .expect("aggregate");
+    assert!((aggregate - (means[0] + means[1]) / 2.0).abs() < 1e-12);
+}

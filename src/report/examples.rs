@@ -11,7 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::html::{Cell, FigureRef, Section, Table};
-use crate::analyse::{self, Analysis};
+use super::DatasetPart;
+use crate::analyse::RunRow;
 use crate::store::DatasetInfo;
 
 /// Pixels of the ignore label are drawn white.
@@ -27,20 +28,17 @@ const KEY_LINE: u32 = 22;
 /// The size of the labels' text.
 const LABEL_TEXT: u32 = 14;
 
-/// Writes `examples.png` into `dir` and returns its section, or `None` when the sweep
+/// Writes the example strip of `part` into `dir` (`examples.png`, or `examples_<i>.png` of
+/// a sweep over several datasets) and returns its section, or `None` when the sweep
 /// recorded no example images.
-pub fn section(
-    results: &Path,
-    dir: &Path,
-    analysis: &Analysis,
-    dataset: &DatasetInfo,
-) -> anyhow::Result<Option<Section>> {
+pub fn section(part: &DatasetPart, dir: &Path) -> anyhow::Result<Option<Section>> {
     let (Ok(images), Ok(masks)) = (
-        image::open(results.join("examples.png")),
-        image::open(results.join("examples_mask.png")),
+        image::open(part.folder.join("examples.png")),
+        image::open(part.folder.join("examples_mask.png")),
     ) else {
         return Ok(None);
     };
+    let (results, dataset) = (&part.results, &part.info);
     let images = images.to_rgb8();
     let masks = masks.to_luma8();
     let (w, h) = (dataset.width as u32, dataset.height as u32);
@@ -53,7 +51,7 @@ pub fn section(
             colour(&masks, &dataset.palette),
         ),
     ];
-    for (loss, run_id, seed) in median_runs(analysis) {
+    for (loss, run_id, seed) in median_runs(&part.rows) {
         if let Ok(pred) = image::open(results.join("runs").join(&run_id).join("predictions.png")) {
             columns.push((
                 vec![loss, format!("seed {seed}")],
@@ -61,7 +59,8 @@ pub fn section(
             ));
         }
     }
-    compose(&columns, (w, h), k, dataset)?.save(dir.join("examples.png"))?;
+    let stem = part.stem("examples");
+    compose(&columns, (w, h), k, dataset)?.save(dir.join(&stem).with_extension("png"))?;
     let legend = Table {
         header: vec!["colour".into(), "class".into()],
         rows: dataset
@@ -80,14 +79,14 @@ pub fn section(
         })
         .collect();
     Ok(Some(Section {
-        id: "examples".into(),
-        heading: "Example predictions".into(),
+        id: stem.clone(),
+        heading: part.heading("Example predictions"),
         paragraphs: vec![format!(
             "The first {k} validation images. Columns, left to right: {}. Each loss is shown by its median-seed run (by final mIoU).",
             order.join(" | ")
         )],
         figures: vec![FigureRef {
-            stem: "examples".into(),
+            stem,
             caption: format!("Columns: {}.", order.join(" | ")),
             png_only: true,
         }],
@@ -188,20 +187,19 @@ fn annotate(
     Ok(())
 }
 
-/// For each loss, its done run with the median final mIoU (the lower median): loss, run id,
-/// seed.
-fn median_runs(analysis: &Analysis) -> Vec<(String, String, i64)> {
+/// For each loss (in the order of `rows`), its done run with the median final mIoU (the
+/// lower median): loss, run id, seed.
+fn median_runs(rows: &[RunRow]) -> Vec<(String, String, i64)> {
     let mut losses: Vec<&str> = Vec::new();
-    for s in &analysis.summaries {
-        if !losses.contains(&s.loss.as_str()) {
-            losses.push(&s.loss);
+    for r in rows.iter().filter(|r| r.in_finals) {
+        if !losses.contains(&r.loss.as_str()) {
+            losses.push(&r.loss);
         }
     }
     losses
         .into_iter()
         .filter_map(|loss| {
-            let mut runs: Vec<&analyse::RunRow> = analysis
-                .runs
+            let mut runs: Vec<&RunRow> = rows
                 .iter()
                 .filter(|r| r.loss == loss && r.in_finals)
                 .collect();

@@ -73,16 +73,17 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
         "validation mIoU",
     )?);
     sections.push(illusion_section(&runs, &dir, classes)?);
-    if let Some(d) = &dataset {
-        sections.push(per_class_section(&runs, &dir, d)?);
+    let parts = dataset_parts(results, &runs, &analysis, dataset.as_ref());
+    for part in &parts {
+        sections.push(per_class_section(part, &dir)?);
     }
     sections.push(finals_section(&analysis, &runs, &dir, &group_by)?);
     if let Some(datasets) = &analysis.datasets {
         sections.push(datasets_section(datasets, &dir)?);
     }
     sections.push(gradient_section(&runs, &dir, &class_names)?);
-    if let Some(d) = &dataset {
-        if let Some(s) = examples::section(results, &dir, &analysis, d)? {
+    for part in &parts {
+        if let Some(s) = examples::section(part, &dir)? {
             sections.push(s);
         }
     }
@@ -225,6 +226,7 @@ fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
         hlines: vec![],
         log_y: false,
         y_range: None,
+        whole_x: true,
     };
     plots::save(
         &chart(false, "Training loss per epoch (raw)", "training loss"),
@@ -273,6 +275,7 @@ fn curve_section(
         hlines: vec![],
         log_y: false,
         y_range: Some((0.0, 1.0)),
+        whole_x: true,
     };
     plots::save(&chart, &dir.join(stem))?;
     Ok(Section {
@@ -320,6 +323,7 @@ fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<S
             )],
             log_y: false,
             y_range: Some((0.0, 1.0)),
+            whole_x: true,
         })
         .collect();
     let figure_ = SmallMultiples {
@@ -339,7 +343,96 @@ fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<S
     })
 }
 
-fn per_class_section(runs: &Runs, dir: &Path, dataset: &DatasetInfo) -> anyhow::Result<Section> {
+/// One dataset of the sweep, as the per-dataset sections see it: its name (`None` for a
+/// sweep over one dataset), its runs, what `dataset.json` says of it and the folder of its
+/// example images.
+pub struct DatasetPart {
+    pub name: Option<String>,
+    /// Its position among the sweep's datasets, for file names.
+    pub index: usize,
+    pub runs: Runs,
+    pub rows: Vec<analyse::RunRow>,
+    pub info: DatasetInfo,
+    /// The folder of its `dataset.json` and example images.
+    pub folder: PathBuf,
+    /// The sweep's results folder (its runs' predictions).
+    pub results: PathBuf,
+}
+
+impl DatasetPart {
+    /// `stem` for a sweep over one dataset, `stem_<i>` for the `i`th of several.
+    pub fn stem(&self, stem: &str) -> String {
+        match self.name {
+            Some(_) => format!("{stem}_{}", self.index),
+            None => stem.to_string(),
+        }
+    }
+
+    /// `heading`, and the dataset's name after it in a sweep over several.
+    pub fn heading(&self, heading: &str) -> String {
+        match &self.name {
+            Some(name) => format!("{heading}: {name}"),
+            None => heading.to_string(),
+        }
+    }
+}
+
+/// The datasets of the sweep with the files that describe them: each value of the dataset
+/// axis with its runs and `datasets/<name>/`, or the whole sweep with `dataset.json`. A
+/// dataset without its files (a sweep written before they were) is left out.
+fn dataset_parts(
+    results: &Path,
+    runs: &Runs,
+    analysis: &Analysis,
+    dataset: Option<&DatasetInfo>,
+) -> Vec<DatasetPart> {
+    match &analysis.datasets {
+        Some(datasets) => datasets
+            .per_dataset
+            .iter()
+            .enumerate()
+            .filter_map(|(index, d)| {
+                let folder = store::dataset_dir(results, &d.dataset);
+                let info = store::read_dataset_info(&folder).ok()?;
+                let mine = |axes: &[(String, String)]| {
+                    axes.iter()
+                        .any(|(a, v)| a == &datasets.axis && v == &d.dataset)
+                };
+                let mut subset = runs.clone();
+                subset.runs.retain(|r| mine(&r.axes));
+                Some(DatasetPart {
+                    name: Some(d.dataset.clone()),
+                    index,
+                    runs: subset,
+                    rows: analysis
+                        .runs
+                        .iter()
+                        .filter(|r| mine(&r.axes))
+                        .cloned()
+                        .collect(),
+                    info,
+                    folder,
+                    results: results.to_path_buf(),
+                })
+            })
+            .collect(),
+        None => dataset
+            .map(|info| DatasetPart {
+                name: None,
+                index: 0,
+                runs: runs.clone(),
+                rows: analysis.runs.clone(),
+                info: info.clone(),
+                folder: results.to_path_buf(),
+                results: results.to_path_buf(),
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn per_class_section(part: &DatasetPart, dir: &Path) -> anyhow::Result<Section> {
+    let (runs, dataset) = (&part.runs, &part.info);
     let mut groups = Vec::new();
     let losses = loss_order(runs);
     for loss in &losses {
@@ -371,7 +464,8 @@ fn per_class_section(runs: &Runs, dir: &Path, dataset: &DatasetInfo) -> anyhow::
         y_range: Some((0.0, 1.0)),
         groups,
     };
-    plots::save(&chart, &dir.join("per_class_iou"))?;
+    let stem = part.stem("per_class_iou");
+    plots::save(&chart, &dir.join(&stem))?;
     let mut order: Vec<usize> = (0..dataset.class_names.len()).collect();
     order.sort_by(|a, b| dataset.train_frequencies[*a].total_cmp(&dataset.train_frequencies[*b]));
     let table = Table {
@@ -388,10 +482,10 @@ fn per_class_section(runs: &Runs, dir: &Path, dataset: &DatasetInfo) -> anyhow::
         row_classes: vec![],
     };
     Ok(Section {
-        id: "classes".into(),
-        heading: "Which loss helps rare classes".into(),
+        id: part.stem("classes"),
+        heading: part.heading("Which loss helps rare classes"),
         paragraphs: vec!["Each marker is one class under one loss: rare classes on the left. A loss that helps rare classes sits higher on the left.".into()],
-        figures: vec![figure("per_class_iou", "Final per-class IoU against class pixel frequency, one marker per loss.".into())],
+        figures: vec![figure(&stem, "Final per-class IoU against class pixel frequency, one marker per loss.".into())],
         tables: vec![table],
     })
 }
@@ -648,6 +742,7 @@ fn datasets_section(datasets: &analyse::Datasets, dir: &Path) -> anyhow::Result<
         hlines: vec![],
         log_y: false,
         y_range: Some((0.0, 1.0)),
+        whole_x: false,
     };
     plots::save(&profile, &dir.join("performance_profile"))?;
     let names: Vec<&str> = datasets
@@ -739,6 +834,7 @@ fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::
         hlines: vec![],
         log_y: true,
         y_range: None,
+        whole_x: true,
     };
     plots::save(&chart, &dir.join("grad_norm"))?;
     let mut figures = vec![figure(

@@ -64,6 +64,8 @@ pub struct LineChart {
     /// A fixed y range (a score axis: `Some((0.0, 1.0))`); what falls outside is drawn at
     /// the edge. `None` fits the data.
     pub y_range: Option<(f64, f64)>,
+    /// Whether x labels only whole numbers (epochs).
+    pub whole_x: bool,
 }
 
 /// Labels only whole numbers (epochs).
@@ -363,7 +365,7 @@ impl LineChart {
         }
     }
 
-    /// Axes, labels and grid, whole-number x labels (epochs).
+    /// Axes, labels and grid; whole-number x labels for epochs.
     fn mesh<'a, DB, Y>(
         &self,
         chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
@@ -373,15 +375,15 @@ impl LineChart {
         DB::ErrorType: 'static,
         Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
     {
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_label)
             .y_desc(&self.y_label)
-            .x_label_formatter(&whole)
             .label_style(text(13))
-            .axis_desc_style(text(15))
-            .draw()
-            .map_err(drawing)
+            .axis_desc_style(text(15));
+        if self.whole_x {
+            mesh.x_label_formatter(&whole);
+        }
+        mesh.draw().map_err(drawing)
     }
 
     fn draw_series<'a, DB, Y>(
@@ -728,6 +730,7 @@ mod tests {
             hlines: vec![(0.857, "all off".into())],
             log_y: false,
             y_range: None,
+            whole_x: true,
         }
     }
 

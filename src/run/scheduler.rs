@@ -60,6 +60,14 @@ impl Summary {
     }
 }
 
+/// The value of the run's dataset axis (`dataset` or `data.root`), when the sweep has one.
+fn dataset_name(run: &PlannedRun) -> Option<String> {
+    run.axes
+        .iter()
+        .find(|(label, _)| crate::analyse::datasets::DATASET_AXES.contains(&label.as_str()))
+        .map(|(_, value)| crate::plan::display_value(value))
+}
+
 /// The cores this process may use: the machine's, or fewer inside a Slurm task that asked
 /// for fewer (`SLURM_CPUS_PER_TASK`; Slurm does not always pin a task to its CPUs).
 pub fn cores() -> usize {
@@ -176,6 +184,11 @@ pub fn execute(
     }
 
     // Each distinct dataset is built once; every run gets a handle on the same tensors.
+    let first_data = plan
+        .runs
+        .first()
+        .map(|r| serde_json::to_string(&r.config.data))
+        .transpose()?;
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
     let mut work = Vec::with_capacity(todo.len());
     for run in &todo {
@@ -197,9 +210,18 @@ pub fn execute(
                 data.bytes() as f64 / (1 << 20) as f64,
                 start.elapsed().as_secs_f64()
             ));
-            // Of a sharded sweep, shard 0 alone writes the sweep-level dataset files.
-            if datasets.is_empty() && options.shard.is_none_or(|(index, _)| index == 0) {
-                store.write_dataset(&data)?;
+            // Of a sharded sweep, shard 0 alone writes the sweep-level dataset files: those
+            // of the plan's first dataset (or of the first loaded, until that one is), and
+            // in a sweep over several datasets each dataset's own under datasets/.
+            if options.shard.is_none_or(|(index, _)| index == 0) {
+                if Some(&key) == first_data.as_ref()
+                    || !store.dataset_dir(None).join("dataset.json").exists()
+                {
+                    store.write_dataset(&data, None)?;
+                }
+                if let Some(name) = dataset_name(run) {
+                    store.write_dataset(&data, Some(&name))?;
+                }
             }
             datasets.insert(key.clone(), data);
         }
