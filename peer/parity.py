@@ -9,6 +9,9 @@ one JSON object on stdout.
          i64, order: the image indices of every step, one after another, lengths: each
          step's batch size, val_images and val_masks) and prints every step's loss and the
          validation loss after the last step (batch norm in evaluation mode)
+  optim  runs torch.optim's --optimizer (adam, adamw or sgd, with --lr, --weight-decay,
+         --momentum) on the parameters param.<i> of --input for --steps steps, each with the
+         gradients grad.<t>.<i> set by hand, and prints the parameters after the last step
 """
 
 import argparse
@@ -91,6 +94,29 @@ def cmd_train(args):
     print(json.dumps({"steps": steps, "val_loss": val}))
 
 
+def cmd_optim(args):
+    given = tensors.read(args.input)
+    count = len([n for n in given if n.startswith("param.")])
+    params = [given[f"param.{i}"].clone().requires_grad_(True) for i in range(count)]
+    if args.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    elif args.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.SGD(
+            params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+        )
+    for t in range(args.steps):
+        opt.zero_grad()
+        for i, p in enumerate(params):
+            p.grad = given[f"grad.{t}.{i}"].clone()
+        opt.step()
+    json.dump(
+        {"params": [p.detach().flatten().tolist() for p in params]},
+        sys.stdout,
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -104,9 +130,16 @@ def main():
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--ignore-index", type=int, default=None)
     train.add_argument("--threads", type=int, default=1)
+    optim = sub.add_parser("optim")
+    optim.add_argument("--input", required=True)
+    optim.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], required=True)
+    optim.add_argument("--lr", type=float, required=True)
+    optim.add_argument("--weight-decay", type=float, default=0.0)
+    optim.add_argument("--momentum", type=float, default=0.0)
+    optim.add_argument("--steps", type=int, required=True)
     args = p.parse_args()
     torch.set_num_threads(getattr(args, "threads", 1))
-    {"init": cmd_init, "train": cmd_train}[args.command](args)
+    {"init": cmd_init, "train": cmd_train, "optim": cmd_optim}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -281,7 +281,7 @@ fn train_one(
         config.loss.name, config.train.epochs
     );
     let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
-    let trained = train::train(&config, &data, threads, stop, |row| {
+    let trained = train::train(&config, &data, threads, stop, Default::default(), |row| {
         println!(
             "epoch {:>3}  train_loss {:.5}  val_loss {:.5}  val_miou {:.4}  pixel_acc {:.4}  binary_acc {:.4}  {:.2}s",
             row.epoch, row.train_loss, row.val_loss, row.val_miou, row.pixel_accuracy, row.binary_accuracy, row.seconds

@@ -159,6 +159,73 @@ impl SweepStore {
         read_status(&self.run_dir(id))
     }
 
+    /// The checkpoint an earlier, unfinished attempt of run `id` left, with its rows up to
+    /// the checkpoint's epoch: what a resumed run goes on from. `Ok(None)` when there is
+    /// none; an error when there is one that cannot be used (the run then starts over).
+    pub fn resumable(
+        &self,
+        id: &str,
+    ) -> anyhow::Result<Option<(crate::run::checkpoint::Checkpoint, Vec<EpochRow>)>> {
+        let dir = self.run_dir(id);
+        let path = dir.join(crate::run::checkpoint::FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let checkpoint = crate::run::checkpoint::read(&path)?;
+        let mut rows = epoch_rows(&read_parquet(&dir.join("metrics.parquet"))?)?;
+        let consistent = rows.len() >= checkpoint.epoch
+            && rows
+                .iter()
+                .take(checkpoint.epoch)
+                .enumerate()
+                .all(|(i, r)| r.epoch == i + 1);
+        if !consistent {
+            anyhow::bail!(
+                "{} holds {} epochs but the checkpoint is at epoch {}",
+                dir.join("metrics.parquet").display(),
+                rows.len(),
+                checkpoint.epoch
+            );
+        }
+        rows.truncate(checkpoint.epoch);
+        Ok(Some((checkpoint, rows)))
+    }
+
+    /// Removes the run's checkpoint (a finished run needs none).
+    pub fn remove_checkpoint(&self, id: &str) -> anyhow::Result<()> {
+        let path = self.run_dir(id).join(crate::run::checkpoint::FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the resolved `config.toml` and a `running` status of a run that goes on from
+    /// its checkpoint, keeping its folder.
+    pub fn resume_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
+        // Temporary files of a write the kill cut short describe nothing.
+        let dir = self.run_dir(&run.id);
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if name.is_some_and(|n| n.ends_with(".tmp") || n.contains(".tmp.")) {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        let config =
+            toml::to_string(&run.config).context("cannot write the configuration as TOML")?;
+        write_atomic(
+            &self.run_dir(&run.id).join("config.toml"),
+            config.as_bytes(),
+        )?;
+        self.write_status(status)
+    }
+
     /// Creates the run's folder and writes its resolved `config.toml` and a `running` status.
     pub fn start_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
         let dir = self.run_dir(&run.id);
@@ -601,6 +668,62 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     columns.extend(per_class(iou_column, |r| &r.iou_per_class));
     columns.extend(per_class(grad_share_column, |r| &r.grad_share));
     DataFrame::new(rows.len(), columns)
+}
+
+/// The rows [`epoch_frame`] wrote, read back from `frame` exactly.
+pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
+    let missing = |name: &str| anyhow::anyhow!("the run's frame has no {name} column of its type");
+    let floats = |name: &str| -> anyhow::Result<Vec<f64>> {
+        let column = frame.column(name).map_err(|_| missing(name))?;
+        Ok(column
+            .f64()
+            .map_err(|_| missing(name))?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let epochs: Vec<usize> = frame
+        .column("epoch")
+        .and_then(|c| c.u32())
+        .map_err(|_| missing("epoch"))?
+        .iter()
+        .map(|e| e.unwrap_or(0) as usize)
+        .collect();
+    let per_class = |name: fn(usize) -> String| -> anyhow::Result<Vec<Vec<f64>>> {
+        (0..)
+            .map(name)
+            .take_while(|c| frame.column(c).is_ok())
+            .map(|c| floats(&c))
+            .collect()
+    };
+    let (iou, share) = (per_class(iou_column)?, per_class(grad_share_column)?);
+    let train_loss = floats("train_loss")?;
+    let val_loss = floats("val_loss")?;
+    let val_miou = floats("val_miou")?;
+    let pixel = floats("pixel_accuracy")?;
+    let binary = floats("binary_accuracy")?;
+    let sigmoid = floats("binary_accuracy_sigmoid")?;
+    let softmax = floats("binary_accuracy_softmax")?;
+    let grad_norm = floats("grad_norm")?;
+    let seconds = floats("seconds")?;
+    Ok(epochs
+        .iter()
+        .enumerate()
+        .map(|(i, &epoch)| EpochRow {
+            epoch,
+            train_loss: train_loss[i],
+            val_loss: val_loss[i],
+            val_miou: val_miou[i],
+            pixel_accuracy: pixel[i],
+            binary_accuracy: binary[i],
+            binary_accuracy_sigmoid: sigmoid[i],
+            binary_accuracy_softmax: softmax[i],
+            iou_per_class: iou.iter().map(|c| c[i]).collect(),
+            grad_norm: grad_norm[i],
+            grad_share: share.iter().map(|c| c[i]).collect(),
+            seconds: seconds[i],
+        })
+        .collect())
 }
 
 /// Writes `bytes` to `path` atomically.

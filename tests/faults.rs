@@ -309,3 +309,85 @@ fn a_results_folder_that_is_a_file_is_refused() {
         b"not a folder"
     );
 }
+
+/// Every tensor of a safetensors file by name (the order of names in the file is not fixed).
+fn tensors(path: &Path) -> BTreeMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(path)
+        .expect("safetensors")
+        .into_iter()
+        .collect()
+}
+
+/// The one run folder of a results folder.
+fn only_run(dir: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(dir.join("results/faults/runs"))
+        .expect("runs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    runs[0].clone()
+}
+
+#[test]
+fn a_run_killed_inside_epoch_3_of_5_resumes_from_its_checkpoint_bit_for_bit() {
+    for optimizer in ["adam", "adamw", "sgd"] {
+        let extra = format!("train.threads = 1\noptim.name = \"{optimizer}\"");
+        let grid = "seed = [3]";
+        let reference_dir = tempfile::tempdir().expect("tempdir");
+        let path = common::sweep_with(reference_dir.path(), "faults", 5, &extra, grid);
+        let reference = run(&path, &[]);
+        assert_eq!(reference.status.code(), Some(0), "{}", text(&reference));
+        let reference_run = only_run(reference_dir.path());
+        assert!(
+            !reference_run.join("checkpoint.safetensors").exists(),
+            "a finished run keeps no checkpoint"
+        );
+
+        // 32 images in batches of 8: 4 steps an epoch, so step 10 is inside epoch 3.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = common::sweep_with(dir.path(), "faults", 5, &extra, grid);
+        let killed = run(&path, &[("LOSSBENCH_KILL_AT", "step#10")]);
+        assert_eq!(killed.status.signal(), Some(9), "{}", text(&killed));
+        let run_dir = only_run(dir.path());
+        assert!(run_dir.join("checkpoint.safetensors").is_file());
+        let before = read_parquet(&run_dir.join("metrics.parquet")).expect("rows so far");
+        assert_eq!(
+            before.height(),
+            2,
+            "{optimizer}: epochs 1 and 2 were recorded"
+        );
+
+        let resumed = run(&path, &[]);
+        assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+        assert!(
+            text(&resumed).contains("from its checkpoint after epoch 2"),
+            "{}",
+            text(&resumed)
+        );
+        let after = read_parquet(&run_dir.join("metrics.parquet")).expect("rows");
+        let expected = read_parquet(&reference_run.join("metrics.parquet")).expect("rows");
+        assert_eq!(
+            bitwise_difference(&expected, &after, &["seconds"]).expect("compare"),
+            None,
+            "{optimizer}: the resumed run's rows differ from an uninterrupted run's"
+        );
+        // Epochs 1 and 2 were kept, not trained again: their timings are the first attempt's.
+        let seconds = |f: &polars::prelude::DataFrame| -> Vec<f64> {
+            f.column("seconds")
+                .expect("seconds")
+                .f64()
+                .expect("f64")
+                .into_no_null_iter()
+                .collect()
+        };
+        assert_eq!(seconds(&after)[..2], seconds(&before)[..2], "{optimizer}");
+        let (a, b) = (
+            tensors(&reference_run.join("weights.safetensors")),
+            tensors(&run_dir.join("weights.safetensors")),
+        );
+        assert_eq!(a.len(), b.len());
+        for (name, t) in &a {
+            assert!(t.equal(&b[name]), "{optimizer}: weight {name} differs");
+        }
+    }
+}

@@ -271,6 +271,17 @@ pub fn resolve(
             ))
         }
     };
+    // AdamW's weight decay defaults to PyTorch's, not to the 0 of Adam and SGD.
+    if let Some(toml::Value::Table(optim)) = rest.get_mut("optim") {
+        if optim.get("name").and_then(toml::Value::as_str) == Some("adamw")
+            && !optim.contains_key("weight_decay")
+        {
+            optim.insert(
+                "weight_decay".into(),
+                toml::Value::Float(super::ADAMW_WEIGHT_DECAY),
+            );
+        }
+    }
     let mut config: RunConfig = serde_path_to_error::deserialize(toml::Value::Table(rest))
         .map_err(|e| {
             let key = e.path().to_string();

@@ -81,8 +81,14 @@ impl Default for LossConfig {
 #[serde(rename_all = "snake_case")]
 pub enum Optimizer {
     Adam,
+    /// Adam with decoupled weight decay (Loshchilov & Hutter); its `weight_decay` defaults
+    /// to PyTorch's 0.01.
+    Adamw,
     Sgd,
 }
+
+/// `torch.optim.AdamW`'s default weight decay.
+pub const ADAMW_WEIGHT_DECAY: f64 = 0.01;
 
 /// The `[optim]` table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +98,8 @@ pub struct OptimConfig {
     pub lr: f64,
     /// Used by `sgd` only.
     pub momentum: f64,
+    /// L2 weight decay for `adam` and `sgd`, decoupled for `adamw`; 0 by default, and
+    /// PyTorch's 0.01 for `adamw` when unset.
     pub weight_decay: f64,
 }
 

@@ -1,6 +1,9 @@
-//! Running configurations: training and evaluating one ([`train`]), scheduling a plan's runs
-//! ([`scheduler`]) with [`progress`] reporting, and rerunning a stored one ([`rerun`]).
+//! Running configurations: training and evaluating one ([`train`], with its [`optim`]izers
+//! and [`checkpoint`]s), scheduling a plan's runs ([`scheduler`]) with [`progress`]
+//! reporting, and rerunning a stored one ([`rerun`]).
 
+pub mod checkpoint;
+pub mod optim;
 pub mod progress;
 pub mod rerun;
 pub mod scheduler;

@@ -22,8 +22,9 @@ use anyhow::Context;
 
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
+use crate::run::checkpoint;
 use crate::run::progress::Progress;
-use crate::run::train::{self, Ending};
+use crate::run::train::{self, Checkpoints, Ending};
 use crate::store::{RunStatus, State, SweepStore};
 
 /// How to run a plan.
@@ -317,16 +318,41 @@ fn run_one(
     let config = &config;
     let device = config.device().unwrap_or(tch::Device::Cpu);
     let mut status = RunStatus::starting(run, device, threads);
+    // An unfinished earlier attempt goes on from its last checkpoint; one that cannot be
+    // used starts over, with a line saying why.
+    let resumed = store.resumable(&run.id).unwrap_or_else(|e| {
+        progress.println(&format!("warning: run {} starts over: {e:#}", run.label));
+        None
+    });
+    let mut rows = resumed
+        .as_ref()
+        .map(|(_, rows)| rows.clone())
+        .unwrap_or_default();
+    status.epochs_done = rows.len();
     let bar = progress.start(run);
-    if let Err(e) = store.start_run(run, &status) {
+    let started = match &resumed {
+        Some((checkpoint, _)) => {
+            progress.println(&format!(
+                "resume {}  {} from its checkpoint after epoch {}",
+                run.id, run.label, checkpoint.epoch
+            ));
+            store.resume_run(run, &status)
+        }
+        None => store.start_run(run, &status),
+    };
+    if let Err(e) = started {
         bar.finish(&format!("failed: {e:#}"));
         return Err(e);
     }
     let start = Instant::now();
-    let mut rows = Vec::new();
     let mut record_error: Option<anyhow::Error> = None;
+    let checkpoint_path = store.run_dir(&run.id).join(checkpoint::FILE);
+    let checkpoints = Checkpoints {
+        resume: resumed.as_ref().map(|(c, _)| c),
+        save: Some(&checkpoint_path),
+    };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train::train(config, data, threads, stop, |row| {
+        train::train(config, data, threads, stop, checkpoints, |row| {
             crate::faults::point("epoch");
             rows.push(row.clone());
             bar.epoch(row);
@@ -360,6 +386,13 @@ fn run_one(
                 return Err(e);
             }
             crate::faults::point("weights");
+            if trained.ending != Ending::Interrupted {
+                // A finished run keeps its weights, not the state to go on from.
+                if let Err(e) = store.remove_checkpoint(&run.id) {
+                    bar.finish(&format!("failed: {e:#}"));
+                    return Err(e);
+                }
+            }
             match trained.ending {
                 Ending::Done => Ok((State::Done, None)),
                 Ending::Diverged { epoch } => {

@@ -5,8 +5,11 @@
 //! lock right after seeding libtorch's generator (runs beside each other would otherwise
 //! interleave their draws), shuffling draws from the run's own ChaCha RNG, and the intra-op
 //! thread count is fixed and recorded. Losses and metrics accumulate on the tensor side and
-//! are read back once per epoch, so the step never waits on the host.
+//! are read back once per epoch, so the step never waits on the host. A run can write a
+//! [`checkpoint`] after each epoch and go on from one, with the same bits as if it had
+//! never stopped.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -15,10 +18,12 @@ use anyhow::{bail, Context};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::{Optimizer, RunConfig};
+use super::checkpoint::{self, Checkpoint};
+use super::optim::Optim;
+use crate::config::RunConfig;
 use crate::data::{Dataset, Split};
 use crate::losses::Loss;
 use crate::metrics::{Accumulator, Metrics};
@@ -90,19 +95,37 @@ impl Trained {
     }
 }
 
-/// Trains `config` on `data` with `threads` intra-op threads, calling `on_epoch` after each
-/// epoch. Checks `stop` between steps; when it is raised, the run ends as
+/// Where a run's checkpoints come from and go.
+#[derive(Default, Clone, Copy)]
+pub struct Checkpoints<'a> {
+    /// Go on after this checkpoint's epoch instead of starting at epoch 1.
+    pub resume: Option<&'a Checkpoint>,
+    /// Write a checkpoint here after every finished epoch.
+    pub save: Option<&'a Path>,
+}
+
+/// Trains `config` on `data` with `threads` intra-op threads, from `checkpoints.resume`
+/// when given and writing a checkpoint after each epoch when asked, calling `on_epoch`
+/// after each epoch. Checks `stop` between steps; when it is raised, the run ends as
 /// [`Ending::Interrupted`] without the partial epoch.
 pub fn train(
     config: &RunConfig,
     data: &Dataset,
     threads: usize,
     stop: &AtomicBool,
+    checkpoints: Checkpoints,
     mut on_epoch: impl FnMut(&EpochRow),
 ) -> anyhow::Result<Trained> {
     let mut learner = Learner::new(config, data, threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     rng.set_stream(2);
+    let mut first_epoch = 1;
+    if let Some(from) = checkpoints.resume {
+        from.restore(&learner.vars, &mut learner.opt)
+            .context("cannot resume from the checkpoint")?;
+        rng.set_word_pos(from.rng_word_pos);
+        first_epoch = from.epoch + 1;
+    }
     let device = learner.device;
     let classes = learner.net_config.num_classes;
     let ignore = data.ignore_index;
@@ -111,7 +134,7 @@ pub fn train(
 
     let mut rows = Vec::with_capacity(config.train.epochs);
     let mut ending = Ending::Done;
-    for epoch in 1..=config.train.epochs {
+    for epoch in first_epoch..=config.train.epochs {
         let start = Instant::now();
         let mut order: Vec<i64> = (0..data.train.len()).collect();
         order.shuffle(&mut rng);
@@ -165,6 +188,10 @@ pub fn train(
         if !train_loss.is_finite() {
             ending = Ending::Diverged { epoch };
             break;
+        }
+        if let Some(path) = checkpoints.save {
+            crate::faults::point("checkpoint");
+            checkpoint::write(path, &learner.vars, &learner.opt, epoch, &rng)?;
         }
     }
     Ok(Trained {
@@ -234,7 +261,7 @@ pub struct Learner {
     pub device: Device,
     /// Images per step.
     pub batch: i64,
-    opt: nn::Optimizer,
+    pub(crate) opt: Optim,
     params: Vec<Tensor>,
     images: Tensor,
     masks: Tensor,
@@ -272,7 +299,7 @@ impl Learner {
         let net_config = check(config, data)?;
         let batch = config.train.batch_size as i64;
         let (vars, net) = init(&net_config, config.train.seed, device);
-        let opt = optimizer(config, &vars)?;
+        let opt = Optim::new(&config.optim, &vars);
         let params = vars.trainable_variables();
         let (mut images, mut masks) = (
             data.train.images.to_device(device),
@@ -407,24 +434,6 @@ fn init(config: &UNetConfig, seed: u64, device: Device) -> (nn::VarStore, UNet) 
     let vars = nn::VarStore::new(device);
     let net = UNet::new(&vars.root(), config);
     (vars, net)
-}
-
-fn optimizer(config: &RunConfig, vars: &nn::VarStore) -> anyhow::Result<nn::Optimizer> {
-    let o = &config.optim;
-    let opt = match o.name {
-        Optimizer::Adam => nn::Adam {
-            wd: o.weight_decay,
-            ..Default::default()
-        }
-        .build(vars, o.lr),
-        Optimizer::Sgd => nn::Sgd {
-            momentum: o.momentum,
-            wd: o.weight_decay,
-            ..Default::default()
-        }
-        .build(vars, o.lr),
-    };
-    opt.context("cannot build the optimizer")
 }
 
 /// The L2 norm of all gradients together, as a scalar tensor (no host sync).
@@ -565,7 +574,15 @@ mod tests {
     }
 
     fn run(config: &RunConfig, data: &Dataset) -> Trained {
-        train(config, data, 1, &AtomicBool::new(false), |_| {}).expect("training runs")
+        train(
+            config,
+            data,
+            1,
+            &AtomicBool::new(false),
+            Default::default(),
+            |_| {},
+        )
+        .expect("training runs")
     }
 
     fn without_time(rows: &[EpochRow]) -> Vec<EpochRow> {
@@ -677,7 +694,7 @@ mod tests {
     #[test]
     fn huge_learning_rate_is_recorded_as_divergence() {
         let mut config = tiny(Loss::Cce, 3);
-        config.optim.name = Optimizer::Sgd;
+        config.optim.name = crate::config::Optimizer::Sgd;
         config.optim.lr = 1e20;
         let data = config.data.load().expect("data");
         let trained = run(&config, &data);
@@ -693,10 +710,17 @@ mod tests {
         let mut config = tiny(Loss::Cce, 1);
         config.train.batch_size = 65;
         let data = config.data.load().expect("data");
-        let err = train(&config, &data, 1, &AtomicBool::new(false), |_| {})
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = train(
+            &config,
+            &data,
+            1,
+            &AtomicBool::new(false),
+            Default::default(),
+            |_| {},
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("only 64 images"), "{err}");
     }
 
@@ -738,7 +762,15 @@ mod tests {
     fn raised_stop_flag_ends_the_run_as_interrupted() {
         let config = tiny(Loss::Dice, 2);
         let data = config.data.load().expect("data");
-        let trained = train(&config, &data, 1, &AtomicBool::new(true), |_| {}).expect("runs");
+        let trained = train(
+            &config,
+            &data,
+            1,
+            &AtomicBool::new(true),
+            Default::default(),
+            |_| {},
+        )
+        .expect("runs");
         assert_eq!(trained.ending, Ending::Interrupted);
         assert!(trained.rows.is_empty());
     }
