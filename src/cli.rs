@@ -162,6 +162,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Check a sweep's results folder against the hashes its runs recorded, changing
+    /// nothing: every damaged file (missing, truncated, unreadable, changed), one line each;
+    /// exit status 1 when there is one.
+    Verify {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+    },
     /// Rerun one stored run and report whether its rows equal the stored ones.
     Rerun {
         /// A run folder: results/<sweep>/runs/<run-id>.
@@ -228,6 +235,27 @@ pub fn main() -> anyhow::Result<ExitCode> {
             submit,
         } => write_slurm(&args, resources, submit),
         Command::Rerun { dir } => rerun_one(&dir),
+        Command::Verify { results } => {
+            let (runs, problems) = store::verify(&results)?;
+            for p in &problems {
+                println!("damaged: {p}");
+            }
+            println!(
+                "{}: {runs} run folders checked, {} damaged file(s){}",
+                results.display(),
+                problems.len(),
+                if problems.is_empty() {
+                    ""
+                } else {
+                    "; `lossbench run` on the sweep file redoes the runs they belong to"
+                }
+            );
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            })
+        }
         Command::Report { results, out } => {
             let start = std::time::Instant::now();
             let index = report::build(&results, out.as_deref())?;
@@ -281,7 +309,7 @@ fn train_one(
         config.loss.name, config.train.epochs
     );
     let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
-    let trained = train::train(&config, &data, threads, stop, Default::default(), |row| {
+    let trained = train::train(&config, &data, threads, stop, None, |row, _| {
         println!(
             "epoch {:>3}  train_loss {:.5}  val_loss {:.5}  val_miou {:.4}  pixel_acc {:.4}  binary_acc {:.4}  {:.2}s",
             row.epoch, row.train_loss, row.val_loss, row.val_miou, row.pixel_accuracy, row.binary_accuracy, row.seconds

@@ -72,6 +72,114 @@ pub struct RunStatus {
     pub device: String,
     /// The intra-op thread count the run used; a bitwise rerun must use the same.
     pub threads: usize,
+    /// File name → BLAKE3 hash of each of the run's [`VOUCHED`] files that existed when the
+    /// status was written: what a resumed sweep and `lossbench verify` check the folder
+    /// against.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// The files of a run folder whose hashes `status.json` records.
+pub const VOUCHED: [&str; 4] = [
+    "metrics.parquet",
+    "weights.safetensors",
+    "predictions.png",
+    crate::run::checkpoint::FILE,
+];
+
+/// The BLAKE3 hash of the file at `path`, in hex.
+fn file_hash(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+/// What is wrong with the run folder `dir`, one line per damaged file naming it: a
+/// `status.json` that cannot be read; and, once the run has stopped (any state but
+/// running), a file it vouches for that is missing or no longer matches its hash, or a done
+/// run without its frame and weights. A running run (a killed process) is checked when it
+/// resumes, by reading its frame and checkpoint. Empty for a sound folder.
+pub fn damage(dir: &Path) -> Vec<String> {
+    let status = match read_status(dir) {
+        Ok(Some(status)) => status,
+        Ok(None) => return vec![],
+        Err(e) => return vec![format!("{e:#}")],
+    };
+    if status.state == State::Running {
+        return vec![];
+    }
+    let mut problems = Vec::new();
+    if status.state == State::Done {
+        for needed in ["metrics.parquet", "weights.safetensors"] {
+            if !status.files.contains_key(needed) && !dir.join(needed).is_file() {
+                problems.push(format!(
+                    "{}: missing from a done run",
+                    dir.join(needed).display()
+                ));
+            }
+        }
+    }
+    for (name, hash) in &status.files {
+        let path = dir.join(name);
+        match file_hash(&path) {
+            Err(_) => problems.push(format!("{}: missing", path.display())),
+            Ok(found) if &found != hash => problems.push(format!(
+                "{}: does not match its hash in status.json (truncated or changed)",
+                path.display()
+            )),
+            Ok(_) => {}
+        }
+    }
+    problems
+}
+
+/// Every damaged file of the sweep folder `root`, one line each, changing nothing: each run
+/// folder's [`damage`], the frame and checkpoint of a run that stopped while running when
+/// they cannot be read, and the sweep's frames when they cannot be read. Also the number of
+/// run folders looked at. An error when `root` is not a sweep's results folder.
+pub fn verify(root: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+    let runs = root.join("runs");
+    let entries = std::fs::read_dir(&runs).with_context(|| {
+        format!(
+            "{} is not a sweep's results folder (it has no runs/ folder); give results/<sweep>",
+            root.display()
+        )
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut problems = Vec::new();
+    for dir in &dirs {
+        problems.extend(damage(dir));
+        let running = read_status(dir)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.state == State::Running);
+        if running {
+            let frame = dir.join("metrics.parquet");
+            if frame.exists() {
+                if let Err(e) = read_parquet(&frame) {
+                    problems.push(format!("{}: {e:#}", frame.display()));
+                }
+            }
+            let checkpoint = dir.join(crate::run::checkpoint::FILE);
+            if checkpoint.exists() {
+                if let Err(e) = crate::run::checkpoint::read(&checkpoint) {
+                    problems.push(format!("{}: {e:#}", checkpoint.display()));
+                }
+            }
+        }
+    }
+    for name in ["metrics.parquet", "runs.parquet"] {
+        let path = root.join(name);
+        if path.exists() {
+            if let Err(e) = read_parquet(&path) {
+                problems.push(format!("{}: {e:#}", path.display()));
+            }
+        }
+    }
+    Ok((dirs.len(), problems))
 }
 
 impl RunStatus {
@@ -91,6 +199,7 @@ impl RunStatus {
             libtorch_version: LIBTORCH_VERSION.to_string(),
             device: format!("{device:?}").to_lowercase(),
             threads,
+            files: Default::default(),
         }
     }
 }
@@ -243,10 +352,22 @@ impl SweepStore {
         self.write_status(status)
     }
 
-    /// Writes `status.json`.
+    /// Writes `status.json`, with the hashes of the run's [`VOUCHED`] files as they are now.
     pub fn write_status(&self, status: &RunStatus) -> anyhow::Result<()> {
-        let json = serde_json::to_vec_pretty(status)?;
-        write_atomic(&self.run_dir(&status.id).join("status.json"), &json)
+        let dir = self.run_dir(&status.id);
+        let mut status = status.clone();
+        status.files = VOUCHED
+            .iter()
+            .filter(|name| dir.join(name).is_file())
+            .map(|name| Ok((name.to_string(), file_hash(&dir.join(name))?)))
+            .collect::<anyhow::Result<_>>()?;
+        let json = serde_json::to_vec_pretty(&status)?;
+        write_atomic(&dir.join("status.json"), &json)
+    }
+
+    /// [`damage`] of run `id`'s folder.
+    pub fn damage(&self, id: &str) -> Vec<String> {
+        damage(&self.run_dir(id))
     }
 
     /// Writes the run's rows so far as `metrics.parquet`.
@@ -266,12 +387,19 @@ impl SweepStore {
         let mut epochs: Option<DataFrame> = None;
         let mut statuses = Vec::new();
         for run in &plan.runs {
-            let status = self.status(&run.id)?;
             let dir = self.run_dir(&run.id);
+            // A damaged run folder counts as a run not yet started: its next sweep redoes it.
+            let status = match damage(&dir).is_empty() {
+                true => self.status(&run.id).ok().flatten(),
+                false => None,
+            };
             let frame_path = dir.join("metrics.parquet");
             if let Some(status) = &status {
-                if status.epochs_done > 0 && frame_path.exists() {
-                    let rows = read_parquet(&frame_path)?;
+                let rows = match status.epochs_done {
+                    0 => None,
+                    _ => read_parquet(&frame_path).ok(),
+                };
+                if let Some(rows) = rows {
                     let rows = with_run_columns(rows, run, plan, status.state)?;
                     epochs = Some(match epochs {
                         None => rows,

@@ -391,3 +391,72 @@ fn a_run_killed_inside_epoch_3_of_5_resumes_from_its_checkpoint_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn damaged_run_folders_are_found_by_verify_and_redone_by_the_next_sweep() {
+    let grid = "loss = [\"cce\", \"dice\", \"bce\"]\nseed = [1]";
+    let reference_dir = tempfile::tempdir().expect("tempdir");
+    let reference = run(&sweep(reference_dir.path(), grid), &[]);
+    assert_eq!(reference.status.code(), Some(0), "{}", text(&reference));
+    let expected = sweep_frame(reference_dir.path());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), grid);
+    let first = run(&path, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let results = dir.path().join("results/faults");
+    let verify = |expect: i32| {
+        let out = Command::new(BIN)
+            .arg("verify")
+            .arg(&results)
+            .output()
+            .expect("verify runs");
+        assert_eq!(out.status.code(), Some(expect), "{}", text(&out));
+        text(&out)
+    };
+    assert!(verify(0).contains("3 run folders checked, 0 damaged"));
+
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(results.join("runs"))
+        .expect("runs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    runs.sort();
+    // Garbage for a status, a frame cut to 100 bytes, empty weights: the cases found by hand.
+    std::fs::write(runs[0].join("status.json"), "{ garbage").expect("write");
+    let frame = std::fs::read(runs[1].join("metrics.parquet")).expect("read");
+    std::fs::write(runs[1].join("metrics.parquet"), &frame[..100]).expect("truncate");
+    std::fs::write(runs[2].join("weights.safetensors"), b"").expect("empty");
+    let before = walk(&results);
+    let found = verify(1);
+    assert_eq!(walk(&results), before, "verify changes nothing");
+    for needle in [
+        format!("{}", runs[0].join("status.json").display()),
+        format!(
+            "{}: does not match",
+            runs[1].join("metrics.parquet").display()
+        ),
+        format!(
+            "{}: does not match",
+            runs[2].join("weights.safetensors").display()
+        ),
+        "3 damaged file(s)".to_string(),
+    ] {
+        assert!(found.contains(&needle), "verify names {needle}:\n{found}");
+    }
+
+    let again = run(&path, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let said = text(&again);
+    assert_eq!(
+        said.matches("is done again").count(),
+        3,
+        "one warning line per damaged run:\n{said}"
+    );
+    let frame = sweep_frame(dir.path());
+    assert_eq!(
+        bitwise_difference(&expected, &frame, &["seconds"]).expect("compare"),
+        None,
+        "the redone runs give the undamaged frame"
+    );
+    assert!(verify(0).contains("0 damaged"));
+}

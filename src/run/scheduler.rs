@@ -24,7 +24,7 @@ use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::checkpoint;
 use crate::run::progress::Progress;
-use crate::run::train::{self, Checkpoints, Ending};
+use crate::run::train::{self, Ending};
 use crate::store::{RunStatus, State, SweepStore};
 
 /// How to run a plan.
@@ -116,7 +116,14 @@ pub fn select<'a>(
         .collect();
     let mut todo = Vec::new();
     for run in &selected {
-        let finished = store.status(&run.id)?.is_some_and(|s| s.state.is_final());
+        // A damaged folder (unreadable status, a vouched-for file missing or changed) is no
+        // finished run: it is done again.
+        let finished = store.damage(&run.id).is_empty()
+            && store
+                .status(&run.id)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.state.is_final());
         if options.force || !finished {
             todo.push(*run);
         }
@@ -318,12 +325,22 @@ fn run_one(
     let config = &config;
     let device = config.device().unwrap_or(tch::Device::Cpu);
     let mut status = RunStatus::starting(run, device, threads);
-    // An unfinished earlier attempt goes on from its last checkpoint; one that cannot be
-    // used starts over, with a line saying why.
-    let resumed = store.resumable(&run.id).unwrap_or_else(|e| {
-        progress.println(&format!("warning: run {} starts over: {e:#}", run.label));
+    // An unfinished earlier attempt goes on from its last checkpoint; a damaged folder, or
+    // a checkpoint that cannot be used, starts over, with a line naming the file.
+    let damage = store.damage(&run.id);
+    let resumed = if damage.is_empty() {
+        store.resumable(&run.id).unwrap_or_else(|e| {
+            progress.println(&format!("warning: run {} starts over: {e:#}", run.label));
+            None
+        })
+    } else {
+        progress.println(&format!(
+            "warning: run {} is done again: {}",
+            run.label,
+            damage.join("; ")
+        ));
         None
-    });
+    };
     let mut rows = resumed
         .as_ref()
         .map(|(_, rows)| rows.clone())
@@ -347,19 +364,18 @@ fn run_one(
     let start = Instant::now();
     let mut record_error: Option<anyhow::Error> = None;
     let checkpoint_path = store.run_dir(&run.id).join(checkpoint::FILE);
-    let checkpoints = Checkpoints {
-        resume: resumed.as_ref().map(|(c, _)| c),
-        save: Some(&checkpoint_path),
-    };
+    let resume = resumed.as_ref().map(|(c, _)| c);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train::train(config, data, threads, stop, checkpoints, |row| {
+        train::train(config, data, threads, stop, resume, |row, snapshot| {
             crate::faults::point("epoch");
             rows.push(row.clone());
             bar.epoch(row);
             status.epochs_done = rows.len();
             status.seconds = start.elapsed().as_secs_f64();
+            // The rows, then the state to go on from, then the status that vouches for both.
             let written = store
                 .write_rows(&run.id, &rows)
+                .and_then(|()| snapshot.save(&checkpoint_path))
                 .and_then(|()| store.write_status(&status));
             if let Err(e) = written {
                 record_error.get_or_insert(e);

@@ -95,32 +95,40 @@ impl Trained {
     }
 }
 
-/// Where a run's checkpoints come from and go.
-#[derive(Default, Clone, Copy)]
-pub struct Checkpoints<'a> {
-    /// Go on after this checkpoint's epoch instead of starting at epoch 1.
-    pub resume: Option<&'a Checkpoint>,
-    /// Write a checkpoint here after every finished epoch.
-    pub save: Option<&'a Path>,
+/// The state of a training at the end of an epoch, as [`train`] hands it to its callback:
+/// what a checkpoint holds.
+pub struct Snapshot<'a> {
+    vars: &'a nn::VarStore,
+    optim: &'a Optim,
+    epoch: usize,
+    rng: &'a ChaCha8Rng,
 }
 
-/// Trains `config` on `data` with `threads` intra-op threads, from `checkpoints.resume`
-/// when given and writing a checkpoint after each epoch when asked, calling `on_epoch`
-/// after each epoch. Checks `stop` between steps; when it is raised, the run ends as
-/// [`Ending::Interrupted`] without the partial epoch.
+impl Snapshot<'_> {
+    /// Writes this state as the checkpoint at `path`, atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        crate::faults::point("checkpoint");
+        checkpoint::write(path, self.vars, self.optim, self.epoch, self.rng)
+    }
+}
+
+/// Trains `config` on `data` with `threads` intra-op threads, going on after the epoch of
+/// `resume` when given, and calls `on_epoch` after each epoch with its row and the state
+/// at its end (which the caller may save as a checkpoint). Checks `stop` between steps;
+/// when it is raised, the run ends as [`Ending::Interrupted`] without the partial epoch.
 pub fn train(
     config: &RunConfig,
     data: &Dataset,
     threads: usize,
     stop: &AtomicBool,
-    checkpoints: Checkpoints,
-    mut on_epoch: impl FnMut(&EpochRow),
+    resume: Option<&Checkpoint>,
+    mut on_epoch: impl FnMut(&EpochRow, &Snapshot),
 ) -> anyhow::Result<Trained> {
     let mut learner = Learner::new(config, data, threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     rng.set_stream(2);
     let mut first_epoch = 1;
-    if let Some(from) = checkpoints.resume {
+    if let Some(from) = resume {
         from.restore(&learner.vars, &mut learner.opt)
             .context("cannot resume from the checkpoint")?;
         rng.set_word_pos(from.rng_word_pos);
@@ -183,15 +191,17 @@ pub fn train(
             grad_share,
             seconds: start.elapsed().as_secs_f64(),
         };
-        on_epoch(&row);
+        let snapshot = Snapshot {
+            vars: &learner.vars,
+            optim: &learner.opt,
+            epoch,
+            rng: &rng,
+        };
+        on_epoch(&row, &snapshot);
         rows.push(row);
         if !train_loss.is_finite() {
             ending = Ending::Diverged { epoch };
             break;
-        }
-        if let Some(path) = checkpoints.save {
-            crate::faults::point("checkpoint");
-            checkpoint::write(path, &learner.vars, &learner.opt, epoch, &rng)?;
         }
     }
     Ok(Trained {
@@ -574,15 +584,7 @@ mod tests {
     }
 
     fn run(config: &RunConfig, data: &Dataset) -> Trained {
-        train(
-            config,
-            data,
-            1,
-            &AtomicBool::new(false),
-            Default::default(),
-            |_| {},
-        )
-        .expect("training runs")
+        train(config, data, 1, &AtomicBool::new(false), None, |_, _| {}).expect("training runs")
     }
 
     fn without_time(rows: &[EpochRow]) -> Vec<EpochRow> {
@@ -710,17 +712,10 @@ mod tests {
         let mut config = tiny(Loss::Cce, 1);
         config.train.batch_size = 65;
         let data = config.data.load().expect("data");
-        let err = train(
-            &config,
-            &data,
-            1,
-            &AtomicBool::new(false),
-            Default::default(),
-            |_| {},
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        let err = train(&config, &data, 1, &AtomicBool::new(false), None, |_, _| {})
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("only 64 images"), "{err}");
     }
 
@@ -762,15 +757,8 @@ mod tests {
     fn raised_stop_flag_ends_the_run_as_interrupted() {
         let config = tiny(Loss::Dice, 2);
         let data = config.data.load().expect("data");
-        let trained = train(
-            &config,
-            &data,
-            1,
-            &AtomicBool::new(true),
-            Default::default(),
-            |_| {},
-        )
-        .expect("runs");
+        let trained =
+            train(&config, &data, 1, &AtomicBool::new(true), None, |_, _| {}).expect("runs");
         assert_eq!(trained.ending, Ending::Interrupted);
         assert!(trained.rows.is_empty());
     }
