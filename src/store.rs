@@ -95,9 +95,9 @@ fn file_hash(path: &Path) -> anyhow::Result<String> {
 
 /// What is wrong with the run folder `dir`, one line per damaged file naming it: a
 /// `status.json` that cannot be read; and, once the run has stopped (any state but
-/// running), a file it vouches for that is missing or no longer matches its hash, or a done
-/// run without its frame and weights. A running run (a killed process) is checked when it
-/// resumes, by reading its frame and checkpoint. Empty for a sound folder.
+/// running), a file it vouches for that is missing or no longer matches its hash. A running
+/// run (a killed process) is checked when it resumes, by reading its frame and checkpoint.
+/// Empty for a sound folder.
 pub fn damage(dir: &Path) -> Vec<String> {
     let status = match read_status(dir) {
         Ok(Some(status)) => status,
@@ -108,16 +108,6 @@ pub fn damage(dir: &Path) -> Vec<String> {
         return vec![];
     }
     let mut problems = Vec::new();
-    if status.state == State::Done {
-        for needed in ["metrics.parquet", "weights.safetensors"] {
-            if !status.files.contains_key(needed) && !dir.join(needed).is_file() {
-                problems.push(format!(
-                    "{}: missing from a done run",
-                    dir.join(needed).display()
-                ));
-            }
-        }
-    }
     for (name, hash) in &status.files {
         let path = dir.join(name);
         match file_hash(&path) {
