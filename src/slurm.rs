@@ -6,7 +6,9 @@
 //! their run folders. `collect.sbatch`, submitted with `--dependency=afterany:<array>`,
 //! calls `lossbench collect SWEEP`, which rebuilds the sweep's frame from the run folders
 //! and writes the report. A task that failed or that Slurm requeued simply runs again: the
-//! runs it finished are skipped, the others start over.
+//! runs it finished are skipped, the others go on from their last checkpoint. The array
+//! asks for `--requeue`, and a task that Slurm's warning signal interrupts (a minute before
+//! its time limit) requeues itself.
 //!
 //! Both scripts call the lossbench binary and the sweep file by absolute path and `cd` to
 //! the folder `lossbench slurm` ran in, so relative results paths mean the same in the jobs.
@@ -199,13 +201,29 @@ pub fn scripts(name: &str, runs: usize, dir: &Path, job: &Job) -> anyhow::Result
     array.push_str(&format!(
         "#SBATCH --output={logs_text}/run-%A_%a.out\n\
          #SBATCH --open-mode=append\n\
-         # Ctrl-C (SIGINT) a minute before the time limit: runs in progress end as interrupted.\n\
+         # Preempted or requeued, a task runs again and its runs go on from their last\n\
+         # checkpoint.\n\
+         #SBATCH --requeue\n\
+         # Ctrl-C (SIGINT) a minute before the time limit: the runs in progress stop at their\n\
+         # last checkpoint and the task requeues itself to go on from there.\n\
          #SBATCH --signal=B:INT@60\n\
-         set -eu\n\
+         set -u\n\
          {cd}\
-         exec {} run {}{selection} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --jobs 1\n",
+         {} run {}{selection} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --jobs 1 &\n\
+         pid=$!\n\
+         trap 'kill -INT \"$pid\" 2>/dev/null' INT TERM\n\
+         # wait returns when a trapped signal arrives: wait again until lossbench has exited.\n\
+         status=0\n\
+         wait \"$pid\" || status=$?\n\
+         while kill -0 \"$pid\" 2>/dev/null; do status=0; wait \"$pid\" || status=$?; done\n\
+         if [ \"$status\" -eq {interrupted} ]; then\n\
+         \x20 echo \"lossbench: interrupted; requeueing task $SLURM_ARRAY_TASK_ID to go on from its checkpoints\"\n\
+         \x20 scontrol requeue \"$SLURM_JOB_ID\"\n\
+         fi\n\
+         exit \"$status\"\n",
         sh_quote(exe),
-        sh_quote(sweep)
+        sh_quote(sweep),
+        interrupted = crate::cli::EXIT_INTERRUPTED,
     ));
 
     let mut collect = format!(
@@ -424,10 +442,19 @@ mod tests {
         assert_eq!(s.tasks, 4);
         assert_eq!(lines(&s.array, "#SBATCH --array"), ["#SBATCH --array=0-3"]);
         assert!(
-            s.array.ends_with(
-                "exec /opt/lossbench/bin/lossbench run '/home/me/exp/seed question.toml' \
-                 --set train.epochs=3 --shard \"$SLURM_ARRAY_TASK_ID/4\" --jobs 1\n"
+            s.array.contains(
+                "\n/opt/lossbench/bin/lossbench run '/home/me/exp/seed question.toml' \
+                 --set train.epochs=3 --shard \"$SLURM_ARRAY_TASK_ID/4\" --jobs 1 &\n"
             ),
+            "{}",
+            s.array
+        );
+        // Preemption: requeued tasks go on; interrupted ones (exit 130) requeue themselves.
+        assert_eq!(lines(&s.array, "#SBATCH --requeue"), ["#SBATCH --requeue"]);
+        assert!(
+            s.array.contains("if [ \"$status\" -eq 130 ]; then\n")
+                && s.array.contains("  scontrol requeue \"$SLURM_JOB_ID\"\n")
+                && s.array.ends_with("exit \"$status\"\n"),
             "{}",
             s.array
         );

@@ -273,3 +273,134 @@ fn slurm_without_submit_writes_scripts_that_sh_accepts_for_review() {
     // Without --submit nothing ran.
     assert!(!dir.path().join("results/review/runs").exists());
 }
+
+/// The run folders' `status.json` of a sweep, parsed.
+fn statuses(root: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(root.join("runs"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read(e.path().join("status.json")).ok())
+                .filter_map(|b| serde_json::from_slice(&b).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterrupted_one() {
+    if let Some(why) = no_slurm() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test, but there is no Slurm cluster ({why})"
+        );
+        eprintln!("skipped: no Slurm cluster ({why}); start one with `eval \"$(scripts/slurm-local.sh up)\"`");
+        return;
+    }
+    // One run of 8 epochs long enough (about a second each) to requeue in the middle.
+    let sweep_text = |dir: &Path| {
+        format!(
+            "[sweep]\nname = \"requeue\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+             [base]\ndata.height = 64\ndata.width = 64\ndata.train_images = 64\ndata.val_images = 8\n\
+             model.depth = 3\nmodel.base_channels = 8\ntrain.epochs = 8\ntrain.batch_size = 8\ntrain.threads = 1\n\
+             [grid]\nseed = [4]\n",
+            r = dir.join("results").display(),
+            p = dir.join("plots").display(),
+        )
+    };
+    let reference_dir = tempfile::tempdir().expect("tempdir");
+    let reference_path = reference_dir.path().join("requeue.toml");
+    std::fs::write(&reference_path, sweep_text(reference_dir.path())).expect("write");
+    let reference = lossbench(
+        reference_dir.path(),
+        &["run", reference_path.to_str().expect("utf-8")],
+    );
+    assert_eq!(reference.status.code(), Some(0), "{}", text(&reference));
+    let expected =
+        read_parquet(&reference_dir.path().join("results/requeue/metrics.parquet")).expect("frame");
+
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("requeue.toml");
+    std::fs::write(&path, sweep_text(dir.path())).expect("write");
+    let out = lossbench(
+        dir.path(),
+        &[
+            "slurm",
+            path.to_str().expect("utf-8"),
+            "--time",
+            "00:10:00",
+            "--submit",
+        ],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let (Some(array), Some(collect)) = (
+        id_after(&said, "array job "),
+        id_after(&said, "collect job "),
+    ) else {
+        panic!("no job ids in: {said}");
+    };
+    let root = dir.path().join("results/requeue");
+    let log_dir = root.join("slurm/logs");
+    let context = || format!("{said}\n{}", logs(&log_dir));
+
+    // Requeue the task once it has finished 2 epochs and is still running.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let requeued_after = loop {
+        let done = statuses(&root)
+            .iter()
+            .find(|s| s["state"] == "running")
+            .and_then(|s| s["epochs_done"].as_u64());
+        if let Some(epochs) = done.filter(|&e| (2..8).contains(&e)) {
+            let requeue = Command::new("scontrol")
+                .args(["requeue", &format!("{array}_0")])
+                .output()
+                .expect("scontrol");
+            assert!(
+                requeue.status.success(),
+                "{}\n{}",
+                text(&requeue),
+                context()
+            );
+            break epochs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task never ran 2 epochs:\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let jobs = format!("{array},{collect}");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let queue = Command::new("squeue")
+            .args(["-h", "-j", &jobs, "-o", "%i %T %R"])
+            .output()
+            .expect("squeue");
+        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("scancel").args([array, collect]).status();
+            panic!("jobs {jobs} still queued after 300 s:\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let task_log =
+        std::fs::read_to_string(log_dir.join(format!("run-{array}_0.out"))).unwrap_or_default();
+    assert!(
+        task_log.contains("from its checkpoint after epoch"),
+        "the requeued task (requeued after {requeued_after} epochs) did not resume:\n{}",
+        context()
+    );
+    let frame = read_parquet(&root.join("metrics.parquet")).unwrap_or_else(|e| {
+        panic!("no merged frame ({e:#}):\n{}", context());
+    });
+    assert_eq!(
+        lossbench::store::bitwise_difference(&expected, &frame, &["seconds"]).expect("compare"),
+        None,
+        "the requeued sweep's frame differs from an uninterrupted one:\n{}",
+        context()
+    );
+}
