@@ -413,6 +413,15 @@ fn run_sweep(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
         summary.interrupted,
         summary.skipped
     );
+    if summary.checkpoint_seconds > 0.0 {
+        println!(
+            "checkpoints: {:.1} MiB each, {:.2} s of {:.1} s of training ({:.2}%)",
+            summary.checkpoint_bytes as f64 / (1 << 20) as f64,
+            summary.checkpoint_seconds,
+            summary.seconds,
+            100.0 * summary.checkpoint_seconds / summary.seconds.max(1e-9)
+        );
+    }
     println!("results in {}", store.root.display());
     if let Some((index, count)) = args.shard {
         println!(

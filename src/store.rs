@@ -77,6 +77,13 @@ pub struct RunStatus {
     /// against.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
+    /// Wall-clock seconds this attempt spent writing checkpoints and hashing the files for
+    /// the status (part of `seconds`).
+    #[serde(default)]
+    pub checkpoint_seconds: f64,
+    /// The size of the last checkpoint written, in bytes.
+    #[serde(default)]
+    pub checkpoint_bytes: u64,
 }
 
 /// The files of a run folder whose hashes `status.json` records.
@@ -190,6 +197,8 @@ impl RunStatus {
             device: format!("{device:?}").to_lowercase(),
             threads,
             files: Default::default(),
+            checkpoint_seconds: 0.0,
+            checkpoint_bytes: 0,
         }
     }
 }

@@ -40,7 +40,7 @@ pub struct Options {
 }
 
 /// What a sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// Runs of the (filtered) plan.
     pub selected: usize,
@@ -52,6 +52,12 @@ pub struct Summary {
     pub interrupted: usize,
     /// Runs of the selection not done, counting earlier sweeps' diverged runs.
     pub not_done: usize,
+    /// Wall-clock seconds of the runs trained now, and of it the time their checkpoints
+    /// took (writing them and hashing the files for the status).
+    pub seconds: f64,
+    pub checkpoint_seconds: f64,
+    /// The largest checkpoint written, in bytes.
+    pub checkpoint_bytes: u64,
 }
 
 impl Summary {
@@ -281,11 +287,14 @@ pub fn execute(
         }
     }
     for run in &selected {
-        if store
-            .status(&run.id)?
-            .is_none_or(|s| s.state != State::Done)
-        {
+        let status = store.status(&run.id).ok().flatten();
+        if status.as_ref().is_none_or(|s| s.state != State::Done) {
             summary.not_done += 1;
+        }
+        if let Some(s) = status.filter(|_| todo.iter().any(|t| t.id == run.id)) {
+            summary.seconds += s.seconds;
+            summary.checkpoint_seconds += s.checkpoint_seconds;
+            summary.checkpoint_bytes = summary.checkpoint_bytes.max(s.checkpoint_bytes);
         }
     }
     if options.shard.is_none() {
@@ -373,10 +382,15 @@ fn run_one(
             status.epochs_done = rows.len();
             status.seconds = start.elapsed().as_secs_f64();
             // The rows, then the state to go on from, then the status that vouches for both.
-            let written = store
-                .write_rows(&run.id, &rows)
-                .and_then(|()| snapshot.save(&checkpoint_path))
-                .and_then(|()| store.write_status(&status));
+            let written = store.write_rows(&run.id, &rows).and_then(|()| {
+                let saving = Instant::now();
+                snapshot.save(&checkpoint_path)?;
+                status.checkpoint_bytes = std::fs::metadata(&checkpoint_path)?.len();
+                status.seconds = start.elapsed().as_secs_f64();
+                store.write_status(&status)?;
+                status.checkpoint_seconds += saving.elapsed().as_secs_f64();
+                Ok(())
+            });
             if let Err(e) = written {
                 record_error.get_or_insert(e);
             }
