@@ -65,18 +65,71 @@ fn id_after<'a>(text: &'a str, label: &str) -> Option<&'a str> {
     (!id.is_empty()).then_some(id)
 }
 
+/// Whether the test can run: `false`, saying it is skipped, when there is no cluster and
+/// `CI` is unset; a failure when `CI` is set.
+fn cluster_or_skip() -> bool {
+    let Some(why) = no_slurm() else {
+        return true;
+    };
+    let message = format!(
+        "no Slurm cluster ({why}); start a one-node one with \
+         `eval \"$(scripts/slurm-local.sh up)\"` (as root, after apt-get install slurm-wlm munge)"
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run this test, but there is {message}"
+    );
+    eprintln!("skipped: {message}");
+    false
+}
+
+/// `lossbench slurm SWEEP ARGS... --submit` in `dir`: what it said, and the ids of the array
+/// and collect jobs.
+fn submit(dir: &Path, sweep: &Path, args: &[&str]) -> (String, String, String) {
+    let mut all = vec!["slurm", sweep.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    all.push("--submit");
+    let out = lossbench(dir, &all);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let (Some(array), Some(collect)) = (
+        id_after(&said, "array job "),
+        id_after(&said, "collect job "),
+    ) else {
+        panic!("no job ids in: {said}");
+    };
+    let (array, collect) = (array.to_string(), collect.to_string());
+    (said, array, collect)
+}
+
+/// Waits up to `seconds` until jobs `array` and `collect` have left the queue; cancels them
+/// and fails with `context()` otherwise.
+fn wait_for(array: &str, collect: &str, seconds: u64, context: impl Fn() -> String) {
+    let jobs = format!("{array},{collect}");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let queue = Command::new("squeue")
+            .args(["-h", "-j", &jobs, "-o", "%i %T %R"])
+            .output()
+            .expect("squeue");
+        let queued = String::from_utf8_lossy(&queue.stdout).trim().to_string();
+        if queued.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("scancel").args([array, collect]).status();
+            panic!(
+                "jobs {jobs} still queued after {seconds} s:\n{queued}\n{}",
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[test]
 fn slurm_submit_runs_four_runs_as_an_array_then_collects_the_frame_and_report() {
-    if let Some(why) = no_slurm() {
-        let message = format!(
-            "no Slurm cluster ({why}); start a one-node one with \
-             `eval \"$(scripts/slurm-local.sh up)\"` (as root, after apt-get install slurm-wlm munge)"
-        );
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run this test, but there is {message}"
-        );
-        eprintln!("skipped: {message}");
+    if !cluster_or_skip() {
         return;
     }
     let start = Instant::now();
@@ -89,52 +142,15 @@ fn slurm_submit_runs_four_runs_as_an_array_then_collects_the_frame_and_report() 
         "loss = [\"cce\", \"bce\"]\nseed = [1, 2]",
     );
     let description = "two losses, it's \"quoted\" $HOME";
-    let out = lossbench(
+    let set = format!("sweep.description={description}");
+    let (said, array, collect) = submit(
         dir.path(),
-        &[
-            "slurm",
-            path.to_str().expect("utf-8"),
-            "--set",
-            &format!("sweep.description={description}"),
-            "--max-parallel",
-            "2",
-            "--time",
-            "00:05:00",
-            "--submit",
-        ],
+        &path,
+        &["--set", &set, "--max-parallel", "2", "--time", "00:05:00"],
     );
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{said}");
-    let (Some(array), Some(collect)) = (
-        id_after(&said, "array job "),
-        id_after(&said, "collect job "),
-    ) else {
-        panic!("no job ids in: {said}");
-    };
-    let slurm_dir = dir.path().join("results/onslurm/slurm");
-    let log_dir = slurm_dir.join("logs");
-    let jobs = format!("{array},{collect}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let queue = Command::new("squeue")
-            .args(["-h", "-j", &jobs, "-o", "%i %T %R"])
-            .output()
-            .expect("squeue");
-        let queued = String::from_utf8_lossy(&queue.stdout).trim().to_string();
-        if queued.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("scancel").args([array, collect]).status();
-            panic!(
-                "jobs {jobs} still queued after 120 s:\n{queued}\n{}\n{}",
-                said,
-                logs(&log_dir)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let log_dir = dir.path().join("results/onslurm/slurm/logs");
     let context = || format!("{said}\n{}", logs(&log_dir));
+    wait_for(&array, &collect, 120, context);
     let collect_log =
         std::fs::read_to_string(log_dir.join(format!("collect-{collect}.out"))).unwrap_or_default();
     assert!(
@@ -288,12 +304,7 @@ fn statuses(root: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterrupted_one() {
-    if let Some(why) = no_slurm() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run this test, but there is no Slurm cluster ({why})"
-        );
-        eprintln!("skipped: no Slurm cluster ({why}); start one with `eval \"$(scripts/slurm-local.sh up)\"`");
+    if !cluster_or_skip() {
         return;
     }
     // One run of 8 epochs long enough (about a second each) to requeue in the middle.
@@ -321,24 +332,7 @@ fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterru
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let path = dir.path().join("requeue.toml");
     std::fs::write(&path, sweep_text(dir.path())).expect("write");
-    let out = lossbench(
-        dir.path(),
-        &[
-            "slurm",
-            path.to_str().expect("utf-8"),
-            "--time",
-            "00:10:00",
-            "--submit",
-        ],
-    );
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{said}");
-    let (Some(array), Some(collect)) = (
-        id_after(&said, "array job "),
-        id_after(&said, "collect job "),
-    ) else {
-        panic!("no job ids in: {said}");
-    };
+    let (said, array, collect) = submit(dir.path(), &path, &["--time", "00:10:00"]);
     let root = dir.path().join("results/requeue");
     let log_dir = root.join("slurm/logs");
     let context = || format!("{said}\n{}", logs(&log_dir));
@@ -371,22 +365,7 @@ fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterru
         std::thread::sleep(Duration::from_millis(100));
     };
 
-    let jobs = format!("{array},{collect}");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let queue = Command::new("squeue")
-            .args(["-h", "-j", &jobs, "-o", "%i %T %R"])
-            .output()
-            .expect("squeue");
-        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("scancel").args([array, collect]).status();
-            panic!("jobs {jobs} still queued after 300 s:\n{}", context());
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for(&array, &collect, 300, context);
     let task_log =
         std::fs::read_to_string(log_dir.join(format!("run-{array}_0.out"))).unwrap_or_default();
     assert!(

@@ -779,6 +779,16 @@ fn a_dataset_axis_is_analysed_per_dataset_then_aggregated_with_each_dataset_weig
 }
 
 #[test]
+fn an_axis_over_data_root_is_a_dataset_axis_too() {
+    let mut frame = frame(&two_datasets());
+    frame.rename("dataset", "data.root".into()).expect("rename");
+    let analysis = analyse(&frame, &[], &Settings::default()).expect("analysis");
+    let datasets = analysis.datasets.expect("a dataset axis");
+    assert_eq!(datasets.axis, "data.root");
+    assert_eq!(datasets.per_dataset.len(), 2);
+}
+
+#[test]
 fn a_sweep_over_one_dataset_has_no_dataset_section() {
     let analysis = analyse(&frame(&six_seeds(0.05)), &[], &Settings::default()).expect("analysis");
     assert!(analysis.datasets.is_none());

@@ -57,11 +57,6 @@ impl Optim {
         }
     }
 
-    /// Steps taken so far.
-    pub fn steps(&self) -> i64 {
-        self.step
-    }
-
     /// Zeroes every parameter's gradient.
     pub fn zero_grad(&mut self) {
         for s in &mut self.slots {
