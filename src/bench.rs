@@ -81,6 +81,7 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
                 iou_per_class,
                 grad_norm: 1.0 + noise(),
                 grad_share: vec![share; classes],
+                lr: 1e-3,
                 seconds: 1.0 + noise(),
             }
         })

@@ -398,6 +398,20 @@ impl SweepStore {
                     0 => None,
                     _ => read_parquet(&frame_path).ok(),
                 };
+                // Frames written before the learning rate was recorded: their runs had a
+                // constant one.
+                let rows = rows.map(|mut rows| {
+                    if rows.column("lr").is_err() {
+                        let at = rows.get_column_index("seconds").unwrap_or(rows.width());
+                        let lr = Column::new_scalar(
+                            "lr".into(),
+                            Scalar::from(run.config.optim.lr),
+                            rows.height(),
+                        );
+                        let _ = rows.insert_column(at, lr);
+                    }
+                    rows
+                });
                 if let Some(rows) = rows {
                     let rows = with_run_columns(rows, run, plan, status.state)?;
                     epochs = Some(match epochs {
@@ -780,6 +794,7 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
         f("binary_accuracy_sigmoid", |r| r.binary_accuracy_sigmoid),
         f("binary_accuracy_softmax", |r| r.binary_accuracy_softmax),
         f("grad_norm", |r| r.grad_norm),
+        f("lr", |r| r.lr),
         f("seconds", |r| r.seconds),
     ];
     let classes = rows.first().map_or(0, |r| r.iou_per_class.len());
@@ -832,6 +847,7 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
     let sigmoid = floats("binary_accuracy_sigmoid")?;
     let softmax = floats("binary_accuracy_softmax")?;
     let grad_norm = floats("grad_norm")?;
+    let lr = floats("lr")?;
     let seconds = floats("seconds")?;
     Ok(epochs
         .iter()
@@ -848,6 +864,7 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
             iou_per_class: iou.iter().map(|c| c[i]).collect(),
             grad_norm: grad_norm[i],
             grad_share: share.iter().map(|c| c[i]).collect(),
+            lr: lr[i],
             seconds: seconds[i],
         })
         .collect())
@@ -974,7 +991,18 @@ mod tests {
             iou_per_class: vec![0.5, f64::NAN, 0.1],
             grad_norm: 2.0,
             grad_share: vec![0.2, 0.3, 0.5],
+            lr: 1e-3,
             seconds: 0.1,
+        }
+    }
+
+    #[test]
+    fn rows_read_back_from_the_frame_are_the_rows_written() {
+        let rows = vec![row(1), row(2)];
+        let back = epoch_rows(&epoch_frame(&rows).expect("frame")).expect("rows");
+        assert_eq!(back.len(), 2);
+        for (a, b) in rows.iter().zip(&back) {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "NaN included");
         }
     }
 

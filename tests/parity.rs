@@ -365,6 +365,7 @@ fn adam_steps_like_torch_optim_over_50_steps() {
         lr: 1e-2,
         momentum: 0.0,
         weight_decay: 1e-3,
+        ..Default::default()
     });
 }
 
@@ -375,6 +376,7 @@ fn adamw_steps_like_torch_optim_over_50_steps() {
         lr: 1e-2,
         momentum: 0.0,
         weight_decay: lossbench::config::ADAMW_WEIGHT_DECAY,
+        ..Default::default()
     });
 }
 
@@ -385,5 +387,6 @@ fn sgd_with_momentum_steps_like_torch_optim_over_50_steps() {
         lr: 1e-2,
         momentum: 0.9,
         weight_decay: 1e-4,
+        ..Default::default()
     });
 }

@@ -46,7 +46,7 @@ pub const DONE: &str = "done";
 /// Two-sided level of the tests and intervals (95% intervals, p < 0.05).
 pub const ALPHA: f64 = 0.05;
 /// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`.
-pub const METRICS: [&str; 9] = [
+pub const METRICS: [&str; 10] = [
     "train_loss",
     "val_loss",
     "val_miou",
@@ -55,12 +55,13 @@ pub const METRICS: [&str; 9] = [
     "binary_accuracy_sigmoid",
     "binary_accuracy_softmax",
     "grad_norm",
+    "lr",
     "seconds",
 ];
 
 /// Whether a larger value of `metric` is better (losses, gradient norms and times are not).
 pub fn higher_is_better(metric: &str) -> bool {
-    !(metric.ends_with("loss") || metric == "seconds" || metric == "grad_norm")
+    !(metric.ends_with("loss") || ["seconds", "grad_norm", "lr"].contains(&metric))
 }
 
 /// What the user asked of the analysis (the sweep file's `[report]` table) and where the

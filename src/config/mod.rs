@@ -87,6 +87,40 @@ pub enum Optimizer {
     Sgd,
 }
 
+/// How the learning rate changes over a run's steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// `optim.lr` throughout.
+    #[default]
+    Constant,
+    /// `lr · (1 − t/T)^0.9` at step `t` of `T`, per step (nnU-Net's poly schedule).
+    Poly,
+    /// `lr · (1 + cos(π t/T)) / 2` at step `t` of `T`, per step (cosine annealing to 0).
+    Cosine,
+}
+
+/// The exponent of the poly schedule (nnU-Net's).
+pub const POLY_EXPONENT: f64 = 0.9;
+
+impl Schedule {
+    /// Whether this is the constant schedule (left out of a configuration's canonical form,
+    /// so that configurations written before schedules existed keep their run ids).
+    pub fn is_constant(&self) -> bool {
+        *self == Schedule::Constant
+    }
+
+    /// The learning rate at step `step` (0-based) of `total`, from the base rate `lr`.
+    pub fn lr_at(self, lr: f64, step: usize, total: usize) -> f64 {
+        let progress = step as f64 / total.max(1) as f64;
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Poly => lr * (1.0 - progress).max(0.0).powf(POLY_EXPONENT),
+            Schedule::Cosine => lr * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0,
+        }
+    }
+}
+
 /// `torch.optim.AdamW`'s default weight decay.
 pub const ADAMW_WEIGHT_DECAY: f64 = 0.01;
 
@@ -101,6 +135,10 @@ pub struct OptimConfig {
     /// L2 weight decay for `adam` and `sgd`, decoupled for `adamw`; 0 by default, and
     /// PyTorch's 0.01 for `adamw` when unset.
     pub weight_decay: f64,
+    /// How the learning rate changes over the steps: `constant` (default), `poly` or
+    /// `cosine`.
+    #[serde(skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
 }
 
 impl Default for OptimConfig {
@@ -110,6 +148,7 @@ impl Default for OptimConfig {
             lr: 1e-3,
             momentum: 0.9,
             weight_decay: 0.0,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -354,6 +393,35 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedules_start_at_the_base_rate_and_follow_their_formulas() {
+        let (lr, total) = (0.01, 100);
+        for schedule in [Schedule::Constant, Schedule::Poly, Schedule::Cosine] {
+            assert_eq!(schedule.lr_at(lr, 0, total), lr, "{schedule:?}");
+        }
+        assert_eq!(Schedule::Constant.lr_at(lr, 99, total), lr);
+        assert!((Schedule::Poly.lr_at(lr, 50, total) - lr * 0.5f64.powf(0.9)).abs() < 1e-15);
+        assert!((Schedule::Cosine.lr_at(lr, 50, total) - lr / 2.0).abs() < 1e-15);
+        assert!(
+            (Schedule::Cosine.lr_at(lr, 25, total) - lr * 0.853_553_390_593_273_7).abs() < 1e-15
+        );
+        assert!(Schedule::Poly.lr_at(lr, 99, total) > 0.0);
+        assert!(Schedule::Cosine.lr_at(lr, 99, total) < 1e-5);
+    }
+
+    #[test]
+    fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
+        let config = RunConfig::default();
+        let json = serde_json::to_string(&config).expect("json");
+        assert!(!json.contains("schedule"), "{json}");
+        let mut cosine = config.clone();
+        cosine.optim.schedule = Schedule::Cosine;
+        assert_ne!(crate::plan::run_id(&config), crate::plan::run_id(&cosine));
+        let parsed: RunConfig =
+            toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
+        assert_eq!(parsed.optim.schedule, Schedule::Poly);
+    }
 
     fn overrides(items: &[&str]) -> Result<RunConfig, ConfigError> {
         RunConfig::from_overrides(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())

@@ -27,6 +27,8 @@ struct Slot {
 /// An optimizer over the trainable variables of a [`nn::VarStore`].
 pub struct Optim {
     config: OptimConfig,
+    /// The learning rate of the next step (the schedule's, set by the training loop).
+    lr: f64,
     slots: Vec<Slot>,
     /// Steps taken.
     step: i64,
@@ -51,10 +53,16 @@ impl Optim {
             })
             .collect();
         Optim {
+            lr: config.lr,
             config: config.clone(),
             slots,
             step: 0,
         }
+    }
+
+    /// Sets the learning rate of the next steps.
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
     /// Zeroes every parameter's gradient.
@@ -68,7 +76,7 @@ impl Optim {
     pub fn step(&mut self) {
         self.step += 1;
         let o = &self.config;
-        let (lr, wd) = (o.lr, o.weight_decay);
+        let (lr, wd) = (self.lr, o.weight_decay);
         tch::no_grad(|| {
             for s in &mut self.slots {
                 let grad = s.param.grad();

@@ -54,6 +54,8 @@ pub struct EpochRow {
     /// Where the loss pushes: per class, the share of `Σ |∂loss/∂z|` at the logits over that
     /// class's pixels, from one backward pass on the first validation batch.
     pub grad_share: Vec<f64>,
+    /// The learning rate of the epoch's first step.
+    pub lr: f64,
     pub seconds: f64,
 }
 
@@ -139,6 +141,7 @@ pub fn train(
     let ignore = data.ignore_index;
     let batches = batches(data.train.len(), learner.batch, config.train.drop_last);
     let steps = batches.len();
+    let total_steps = steps * config.train.epochs;
 
     let mut rows = Vec::with_capacity(config.train.epochs);
     let mut ending = Ending::Done;
@@ -157,12 +160,16 @@ pub fn train(
         }
         let order = Tensor::from_slice(&order).to_device(device);
         let mut sums = StepSums::new(device);
-        for &(start, len) in &batches {
+        let schedule = config.optim.schedule;
+        let lr_at =
+            |i: usize| schedule.lr_at(config.optim.lr, (epoch - 1) * steps + i, total_steps);
+        for (i, &(start, len)) in batches.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 ending = Ending::Interrupted;
                 break;
             }
             crate::faults::point("step");
+            learner.opt.set_lr(lr_at(i));
             let _ = learner.step(&order.narrow(0, start, len), &mut sums);
         }
         if ending == Ending::Interrupted {
@@ -189,6 +196,7 @@ pub fn train(
                 .collect(),
             grad_norm,
             grad_share,
+            lr: lr_at(0),
             seconds: start.elapsed().as_secs_f64(),
         };
         let snapshot = Snapshot {
@@ -618,6 +626,31 @@ mod tests {
                 v
             })
             .collect()
+    }
+
+    #[test]
+    fn the_learning_rate_of_every_epoch_follows_the_schedule_and_is_recorded() {
+        let mut config = tiny(Loss::Cce, 4);
+        let data = config.data.load().expect("data");
+        let constant = run(&config, &data);
+        assert!(constant.rows.iter().all(|r| r.lr == config.optim.lr));
+        config.optim.schedule = crate::config::Schedule::Cosine;
+        let cosine = run(&config, &data);
+        let steps = batches(data.train.len(), config.train.batch_size as i64, false).len();
+        for r in &cosine.rows {
+            let expected = crate::config::Schedule::Cosine.lr_at(
+                config.optim.lr,
+                (r.epoch - 1) * steps,
+                4 * steps,
+            );
+            assert_eq!(r.lr, expected, "epoch {}", r.epoch);
+        }
+        assert!(cosine.rows.windows(2).all(|w| w[1].lr < w[0].lr));
+        assert_ne!(
+            bits(&constant.rows[1..]),
+            bits(&cosine.rows[1..]),
+            "the schedule changes the training"
+        );
     }
 
     #[test]
