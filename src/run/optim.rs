@@ -181,8 +181,10 @@ fn adam_update(s: &mut Slot, grad: &Tensor, lr: f64, step: i64) {
     let bias_correction1 = 1.0 - beta1.powf(step as f64);
     let bias_correction2 = 1.0 - beta2.powf(step as f64);
     let step_size = lr / bias_correction1;
-    // denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)
-    let denom = (v.sqrt() / bias_correction2.sqrt()) + EPS;
+    // denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps), one buffer
+    let mut denom = v.sqrt();
+    let _ = denom.g_div_scalar_(bias_correction2.sqrt());
+    let _ = denom.g_add_scalar_(EPS);
     // param.addcdiv_(exp_avg, denom, value=-step_size)
     let _ = s.param.addcdiv_(&(&*m * -step_size), &denom);
 }
