@@ -449,7 +449,12 @@ fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let (selected, _) = scheduler::select(&plan, &store, &options)?;
     let mut counts = [0usize; 6];
     for run in &selected {
-        let slot = match store.status(&run.id)?.map(|s| s.state) {
+        // A damaged run folder counts as not started, as in the frame.
+        let status = match store.damage(&run.id).is_empty() {
+            true => store.status(&run.id).ok().flatten(),
+            false => None,
+        };
+        let slot = match status.map(|s| s.state) {
             Some(State::Done) => 0,
             Some(State::Diverged) => 1,
             Some(State::Failed) => 2,
@@ -539,7 +544,14 @@ fn print_plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("{d}");
     }
     for run in &selected {
-        let state = store.status(&run.id)?.map_or("pending", |s| s.state.name());
+        let state = match store.damage(&run.id).is_empty() {
+            true => store
+                .status(&run.id)
+                .ok()
+                .flatten()
+                .map_or("pending", |s| s.state.name()),
+            false => "damaged: runs again",
+        };
         println!("{run}  [{state}]");
     }
     let (jobs, threads) = scheduler::layout(options.jobs, todo.len(), scheduler::cores());

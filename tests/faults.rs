@@ -444,6 +444,18 @@ fn damaged_run_folders_are_found_by_verify_and_redone_by_the_next_sweep() {
         assert!(found.contains(&needle), "verify names {needle}:\n{found}");
     }
 
+    let planned = Command::new(BIN)
+        .arg("plan")
+        .arg(&path)
+        .output()
+        .expect("plan runs");
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    assert_eq!(
+        text(&planned).matches("[damaged: runs again]").count(),
+        3,
+        "{}",
+        text(&planned)
+    );
     let again = run(&path, &[]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     let said = text(&again);
