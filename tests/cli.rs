@@ -17,6 +17,20 @@ fn lossbench(args: &[&str]) -> Output {
 }
 
 #[test]
+fn the_sweep_banner_states_the_thread_count_the_runs_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One job on a machine of any size: the layout alone would give every core to it.
+    let set = common::sweep_with(dir.path(), "threads", 1, "train.threads = 3", "seed = [1]");
+    let out = lossbench(&["run", set.to_str().expect("utf-8"), "--jobs", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 at a time, 3 thread(s) each"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn run_then_resume_exits_zero_and_skips_finished_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = sweep(dir.path(), "cli", 1, "seed = [1, 2]");

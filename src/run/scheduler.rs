@@ -181,8 +181,21 @@ pub fn execute(
     // sweep trains each run with the thread count (and so the bits) it would have had.
     let (_, threads) = layout(options.jobs, selected.len(), cores());
     let (jobs, _) = layout(options.jobs, todo.len(), cores());
+    // What the runs will use: `train.threads` where a run sets it, the layout's otherwise.
+    let mut counts: Vec<usize> = todo.iter().map(|r| r.config.threads_or(threads)).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let each = match counts.as_slice() {
+        [one] => format!("{one} thread(s) each"),
+        [] => format!("{threads} thread(s) each"),
+        many => format!(
+            "{}-{} thread(s) each (train.threads)",
+            many[0],
+            many[many.len() - 1]
+        ),
+    };
     progress.println(&format!(
-        "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {threads} thread(s) each",
+        "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}",
         plan.sweep.name,
         selected.len(),
         summary.skipped,
