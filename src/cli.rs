@@ -450,11 +450,7 @@ fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let mut counts = [0usize; 6];
     for run in &selected {
         // A damaged run folder counts as not started, as in the frame.
-        let status = match store.damage(&run.id).is_empty() {
-            true => store.status(&run.id).ok().flatten(),
-            false => None,
-        };
-        let slot = match status.map(|s| s.state) {
+        let slot = match store.sound_status(&run.id).map(|s| s.state) {
             Some(State::Done) => 0,
             Some(State::Diverged) => 1,
             Some(State::Failed) => 2,
@@ -544,13 +540,10 @@ fn print_plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("{d}");
     }
     for run in &selected {
-        let state = match store.damage(&run.id).is_empty() {
-            true => store
-                .status(&run.id)
-                .ok()
-                .flatten()
-                .map_or("pending", |s| s.state.name()),
-            false => "damaged: runs again",
+        let state = match store.sound_status(&run.id) {
+            Some(status) => status.state.name(),
+            None if store.damage(&run.id).is_empty() => "pending",
+            None => "damaged: runs again",
         };
         println!("{run}  [{state}]");
     }

@@ -106,27 +106,32 @@ fn file_hash(path: &Path) -> anyhow::Result<String> {
 /// run (a killed process) is checked when it resumes, by reading its frame and checkpoint.
 /// Empty for a sound folder.
 pub fn damage(dir: &Path) -> Vec<String> {
+    inspect(dir).1
+}
+
+/// The run folder `dir`'s status, when it can be read, and its [`damage`], from one read of
+/// `status.json`.
+fn inspect(dir: &Path) -> (Option<RunStatus>, Vec<String>) {
     let status = match read_status(dir) {
         Ok(Some(status)) => status,
-        Ok(None) => return vec![],
-        Err(e) => return vec![format!("{e:#}")],
+        Ok(None) => return (None, vec![]),
+        Err(e) => return (None, vec![format!("{e:#}")]),
     };
-    if status.state == State::Running {
-        return vec![];
-    }
     let mut problems = Vec::new();
-    for (name, hash) in &status.files {
-        let path = dir.join(name);
-        match file_hash(&path) {
-            Err(_) => problems.push(format!("{}: missing", path.display())),
-            Ok(found) if &found != hash => problems.push(format!(
-                "{}: does not match its hash in status.json (truncated or changed)",
-                path.display()
-            )),
-            Ok(_) => {}
+    if status.state != State::Running {
+        for (name, hash) in &status.files {
+            let path = dir.join(name);
+            match file_hash(&path) {
+                Err(_) => problems.push(format!("{}: missing", path.display())),
+                Ok(found) if &found != hash => problems.push(format!(
+                    "{}: does not match its hash in status.json (truncated or changed)",
+                    path.display()
+                )),
+                Ok(_) => {}
+            }
         }
     }
-    problems
+    (Some(status), problems)
 }
 
 /// Every damaged file of the sweep folder `root`, one line each, changing nothing: each run
@@ -369,6 +374,15 @@ impl SweepStore {
         damage(&self.run_dir(id))
     }
 
+    /// Run `id`'s status when its folder is sound; `None` when it has none, or when the
+    /// folder is damaged (such a run counts as not started, and runs again).
+    pub fn sound_status(&self, id: &str) -> Option<RunStatus> {
+        match inspect(&self.run_dir(id)) {
+            (status, problems) if problems.is_empty() => status,
+            _ => None,
+        }
+    }
+
     /// Writes the run's rows so far as `metrics.parquet`.
     pub fn write_rows(&self, id: &str, rows: &[EpochRow]) -> anyhow::Result<()> {
         let mut frame = epoch_frame(rows)?;
@@ -388,10 +402,7 @@ impl SweepStore {
         for run in &plan.runs {
             let dir = self.run_dir(&run.id);
             // A damaged run folder counts as a run not yet started: its next sweep redoes it.
-            let status = match damage(&dir).is_empty() {
-                true => self.status(&run.id).ok().flatten(),
-                false => None,
-            };
+            let status = self.sound_status(&run.id);
             let frame_path = dir.join("metrics.parquet");
             if let Some(status) = &status {
                 let rows = match status.epochs_done {

@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use super::findings::{paired_differences, summarise, LossSummary, PairedDifference};
-use super::runs::{run_table, Runs};
-use super::stats::{stratified_bootstrap_t, stratified_mean};
+use super::runs::{finals, group_in_order, run_table, Run, RunRow, Runs};
+use super::stats::stratified_bootstrap_t;
 use super::verdict::{verdict, Verdict};
 use super::{higher_is_better, AnalyseError, Settings, ALPHA};
 
@@ -24,6 +24,12 @@ pub const PROFILE_STEPS: usize = 100;
 pub struct DatasetAnalysis {
     /// The value of the dataset axis.
     pub dataset: String,
+    /// Its runs, with the dataset axis left out (constant there), and their run table: what
+    /// the report's per-dataset sections draw from.
+    #[serde(skip)]
+    pub runs: Runs,
+    #[serde(skip)]
+    pub table: Vec<RunRow>,
     pub summaries: Vec<LossSummary>,
     pub differences: Vec<PairedDifference>,
     pub verdict: Verdict,
@@ -69,34 +75,39 @@ pub struct Datasets {
 pub fn dataset_axis(runs: &Runs) -> Option<String> {
     DATASET_AXES
         .iter()
-        .find(|name| runs.axes.iter().any(|a| a == *name) && values_of(runs, name).len() > 1)
+        .find(|name| {
+            let values: Vec<String> = runs.runs.iter().filter_map(|r| r.axis(name)).collect();
+            group_in_order(values, String::clone).len() > 1
+        })
         .map(|name| name.to_string())
 }
 
-/// The values `axis` takes, in order of first appearance.
-fn values_of(runs: &Runs, axis: &str) -> Vec<String> {
-    let mut values: Vec<String> = Vec::new();
-    for run in &runs.runs {
-        if let Some(v) = run.axis(axis) {
-            if !values.contains(&v) {
-                values.push(v);
-            }
-        }
-    }
-    values
-}
-
-/// The runs of one dataset, with the dataset axis left out (it is constant there).
-fn only(runs: &Runs, axis: &str, dataset: &str) -> Runs {
-    let mut subset = runs.clone();
-    subset
+/// The runs of each value of `axis`, in order of first appearance, each with the axis left
+/// out (it is constant there).
+fn split(runs: &Runs, axis: &str) -> Vec<(String, Runs)> {
+    let tagged: Vec<(String, &Run)> = runs
         .runs
-        .retain(|r| r.axis(axis).as_deref() == Some(dataset));
-    subset.axes.retain(|a| a != axis);
-    for run in &mut subset.runs {
-        run.axes.retain(|(a, _)| a != axis);
-    }
-    subset
+        .iter()
+        .filter_map(|r| Some((r.axis(axis)?, r)))
+        .collect();
+    group_in_order(tagged, |(value, _)| value.clone())
+        .into_iter()
+        .map(|(value, members)| {
+            let subset = Runs {
+                axes: runs.axes.iter().filter(|a| *a != axis).cloned().collect(),
+                metrics: runs.metrics.clone(),
+                runs: members
+                    .into_iter()
+                    .map(|(_, run)| {
+                        let mut run = run.clone();
+                        run.axes.retain(|(a, _)| a != axis);
+                        run
+                    })
+                    .collect(),
+            };
+            (value, subset)
+        })
+        .collect()
 }
 
 /// The analysis per dataset and across datasets of `metric` against `reference`, or `None`
@@ -111,14 +122,15 @@ pub fn by_dataset(
         return Ok(None);
     };
     let mut per_dataset = Vec::new();
-    for dataset in values_of(runs, &axis) {
-        let subset = only(runs, &axis, &dataset);
+    for (dataset, subset) in split(runs, &axis) {
         let summaries = summarise(&subset, metric, &[])?;
         let differences = paired_differences(&subset, metric, reference, &[], settings.min_effect)?;
         let table = run_table(&subset, metric)?;
         let verdict = verdict(&table, &summaries, &differences, None, reference, settings);
         per_dataset.push(DatasetAnalysis {
             dataset,
+            runs: subset,
+            table,
             summaries,
             differences,
             verdict,
@@ -136,32 +148,20 @@ pub fn by_dataset(
 
 /// Each loss's mean difference over the datasets where it is paired with the reference.
 fn aggregate(per_dataset: &[DatasetAnalysis], reference: &str, higher: bool) -> Vec<Aggregate> {
-    let mut losses: Vec<&str> = Vec::new();
-    for d in per_dataset.iter().flat_map(|d| &d.differences) {
-        if !losses.contains(&d.loss.as_str()) {
-            losses.push(&d.loss);
-        }
-    }
-    losses
+    let pairs: Vec<(&str, &PairedDifference)> = per_dataset
+        .iter()
+        .flat_map(|d| d.differences.iter().map(|x| (d.dataset.as_str(), x)))
+        .collect();
+    group_in_order(pairs, |(_, d)| d.loss.clone())
         .into_iter()
-        .map(|loss| {
-            let mine: Vec<(&str, &PairedDifference)> = per_dataset
-                .iter()
-                .filter_map(|d| {
-                    let diff = d.differences.iter().find(|x| x.loss == loss)?;
-                    Some((d.dataset.as_str(), diff))
-                })
-                .collect();
+        .map(|(loss, mine)| {
             let strata: Vec<Vec<f64>> = mine.iter().map(|(_, d)| d.differences.clone()).collect();
-            let mean = stratified_mean(&strata).map_or_else(
-                || mine.iter().map(|(_, d)| d.mean).sum::<f64>() / mine.len() as f64,
-                |(m, _)| m,
-            );
             Aggregate {
-                loss: loss.to_string(),
+                loss,
                 reference: reference.to_string(),
                 per_dataset: mine.iter().map(|(n, d)| (n.to_string(), d.mean)).collect(),
-                mean,
+                // Every dataset weighs the same: the mean of the datasets' means.
+                mean: mine.iter().map(|(_, d)| d.mean).sum::<f64>() / mine.len() as f64,
                 ci: stratified_bootstrap_t(&strata, 1.0 - ALPHA),
                 datasets_ahead: mine
                     .iter()
@@ -174,27 +174,20 @@ fn aggregate(per_dataset: &[DatasetAnalysis], reference: &str, higher: bool) -> 
 
 /// The performance profile of every loss over all its finished runs.
 fn profiles(runs: &Runs, metric: &str) -> Result<Vec<Profile>, AnalyseError> {
-    let finals = super::runs::finals(runs, metric)?;
-    let mut losses: Vec<&str> = Vec::new();
-    for f in &finals {
-        if !losses.contains(&f.loss.as_str()) {
-            losses.push(&f.loss);
-        }
-    }
     let thresholds: Vec<f64> = (0..=PROFILE_STEPS)
         .map(|i| i as f64 / PROFILE_STEPS as f64)
         .collect();
-    Ok(losses
+    Ok(group_in_order(finals(runs, metric)?, |f| f.loss.clone())
         .into_iter()
-        .map(|loss| {
-            let values: Vec<f64> = finals
+        .map(|(loss, members)| {
+            let values: Vec<f64> = members
                 .iter()
-                .filter(|f| f.loss == loss && f.value.is_finite())
                 .map(|f| f.value)
+                .filter(|v| v.is_finite())
                 .collect();
             let n = values.len();
             Profile {
-                loss: loss.to_string(),
+                loss,
                 runs: n,
                 share_above: thresholds
                     .iter()

@@ -417,7 +417,7 @@ pub fn run_table(runs: &Runs, metric: &str) -> Result<Vec<RunRow>, AnalyseError>
 }
 
 /// Groups `items` by `key`, groups and members in order of first appearance.
-pub(super) fn group_in_order<T, K: Eq + Hash + Clone>(
+pub(crate) fn group_in_order<T, K: Eq + Hash + Clone>(
     items: Vec<T>,
     key: impl Fn(&T) -> K,
 ) -> Vec<(K, Vec<T>)> {

@@ -172,26 +172,18 @@ impl Sweep {
 
         check_datasets(&doc, &datasets, &axes, &base)?;
 
-        let meta: Meta =
-            serde_path_to_error::deserialize(toml::Value::Table(meta_table)).map_err(|e| {
-                let key = e.path().to_string();
-                ConfigError::new(
-                    doc.locate(&["sweep", &key]),
-                    format!("`sweep.{key}`: {}", e.inner().message().trim()),
-                )
-                .with_fix("[sweep] takes name, description, results and plots")
-            })?;
-        let report: ReportConfig = serde_path_to_error::deserialize(toml::Value::Table(
+        let meta: Meta = read_table(
+            &doc,
+            "sweep",
+            meta_table,
+            "[sweep] takes name, description, results and plots",
+        )?;
+        let report: ReportConfig = read_table(
+            &doc,
+            "report",
             report_table,
-        ))
-        .map_err(|e| {
-            let key = e.path().to_string();
-            ConfigError::new(
-                doc.locate(&["report", &key]),
-                format!("`report.{key}`: {}", e.inner().message().trim()),
-            )
-            .with_fix("[report] takes equivalence and min_effect, each in metric points (e.g. 1.0 for one mIoU point)")
-        })?;
+            "[report] takes equivalence and min_effect, each in metric points (e.g. 1.0 for one mIoU point)",
+        )?;
         for (key, value) in [
             ("equivalence", report.equivalence),
             ("min_effect", report.min_effect),
@@ -237,6 +229,23 @@ impl Sweep {
     pub fn plots_dir(&self) -> PathBuf {
         self.plots.join(&self.name)
     }
+}
+
+/// Reads the sweep file's table `[name]`; an error names the key at fault and gives `fix`.
+fn read_table<T: serde::de::DeserializeOwned>(
+    doc: &Document,
+    name: &str,
+    table: toml::Table,
+    fix: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError::new(
+            doc.locate(&[name, &key]),
+            format!("`{name}.{key}`: {}", e.inner().message().trim()),
+        )
+        .with_fix(fix)
+    })
 }
 
 /// A sweep name that is safe as a single folder name.

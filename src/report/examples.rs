@@ -12,6 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::html::{Cell, FigureRef, Section, Table};
 use super::DatasetPart;
+use crate::analyse::runs::group_in_order;
 use crate::analyse::RunRow;
 use crate::store::DatasetInfo;
 
@@ -190,26 +191,17 @@ fn annotate(
 /// For each loss (in the order of `rows`), its done run with the median final mIoU (the
 /// lower median): loss, run id, seed.
 fn median_runs(rows: &[RunRow]) -> Vec<(String, String, i64)> {
-    let mut losses: Vec<&str> = Vec::new();
-    for r in rows.iter().filter(|r| r.in_finals) {
-        if !losses.contains(&r.loss.as_str()) {
-            losses.push(&r.loss);
-        }
-    }
-    losses
+    let finals: Vec<&RunRow> = rows.iter().filter(|r| r.in_finals).collect();
+    group_in_order(finals, |r| r.loss.clone())
         .into_iter()
-        .filter_map(|loss| {
-            let mut runs: Vec<&RunRow> = rows
-                .iter()
-                .filter(|r| r.loss == loss && r.in_finals)
-                .collect();
+        .filter_map(|(loss, mut runs)| {
             runs.sort_by(|a, b| {
                 a.final_value
                     .unwrap_or(f64::NAN)
                     .total_cmp(&b.final_value.unwrap_or(f64::NAN))
             });
             let median = runs.get(runs.len().saturating_sub(1) / 2)?;
-            Some((loss.to_string(), median.run_id.clone(), median.seed))
+            Some((loss, median.run_id.clone(), median.seed))
         })
         .collect()
 }

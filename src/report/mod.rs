@@ -394,22 +394,11 @@ fn dataset_parts(
             .filter_map(|(index, d)| {
                 let folder = store::dataset_dir(results, &d.dataset);
                 let info = store::read_dataset_info(&folder).ok()?;
-                let mine = |axes: &[(String, String)]| {
-                    axes.iter()
-                        .any(|(a, v)| a == &datasets.axis && v == &d.dataset)
-                };
-                let mut subset = runs.clone();
-                subset.runs.retain(|r| mine(&r.axes));
                 Some(DatasetPart {
                     name: Some(d.dataset.clone()),
                     index,
-                    runs: subset,
-                    rows: analysis
-                        .runs
-                        .iter()
-                        .filter(|r| mine(&r.axes))
-                        .cloned()
-                        .collect(),
+                    runs: d.runs.clone(),
+                    rows: d.table.clone(),
                     info,
                     folder,
                     results: results.to_path_buf(),

@@ -124,12 +124,9 @@ pub fn select<'a>(
     for run in &selected {
         // A damaged folder (unreadable status, a vouched-for file missing or changed) is no
         // finished run: it is done again.
-        let finished = store.damage(&run.id).is_empty()
-            && store
-                .status(&run.id)
-                .ok()
-                .flatten()
-                .is_some_and(|s| s.state.is_final());
+        let finished = store
+            .sound_status(&run.id)
+            .is_some_and(|s| s.state.is_final());
         if options.force || !finished {
             todo.push(*run);
         }
@@ -299,12 +296,13 @@ pub fn execute(
             State::Interrupted | State::Running => summary.interrupted += 1,
         }
     }
+    let trained: std::collections::HashSet<&str> = todo.iter().map(|r| r.id.as_str()).collect();
     for run in &selected {
         let status = store.status(&run.id).ok().flatten();
         if status.as_ref().is_none_or(|s| s.state != State::Done) {
             summary.not_done += 1;
         }
-        if let Some(s) = status.filter(|_| todo.iter().any(|t| t.id == run.id)) {
+        if let Some(s) = status.filter(|_| trained.contains(run.id.as_str())) {
             summary.seconds += s.seconds;
             summary.checkpoint_seconds += s.checkpoint_seconds;
             summary.checkpoint_bytes = summary.checkpoint_bytes.max(s.checkpoint_bytes);
@@ -393,7 +391,6 @@ fn run_one(
             rows.push(row.clone());
             bar.epoch(row);
             status.epochs_done = rows.len();
-            status.seconds = start.elapsed().as_secs_f64();
             // The rows, then the state to go on from, then the status that vouches for both.
             let written = store.write_rows(&run.id, &rows).and_then(|()| {
                 let saving = Instant::now();
