@@ -354,7 +354,7 @@ impl Learner {
             .compute(&self.net.forward_t(&xs, true), &ys, self.ignore);
         self.opt.zero_grad();
         (&value * self.scale).backward();
-        sums.grad_norm += global_norm(&self.params).to_kind(Kind::Double);
+        sums.grad_norm += global_norm(&self.params);
         self.opt.step();
         let value = value.detach();
         sums.loss += value.to_kind(Kind::Double);
@@ -454,13 +454,34 @@ fn init(config: &UNetConfig, seed: u64, device: Device) -> (nn::VarStore, UNet) 
     (vars, net)
 }
 
-/// The L2 norm of all gradients together, as a scalar tensor (no host sync).
+/// The L2 norm of all gradients together, in f64, as a scalar tensor on their device (on a
+/// GPU without a host sync).
 fn global_norm(params: &[Tensor]) -> Tensor {
-    let squares: Vec<Tensor> = params
-        .iter()
-        .map(|p| p.grad().square().sum(Kind::Float))
-        .collect();
-    Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+    match params.first().map(Tensor::device) {
+        Some(Device::Cpu) => {
+            // Summed here, in order and in f64: ATen's parallel float reduction splits its
+            // work by the threads it gets, which vary when runs share a process, and its last
+            // bits varied with them (seen as a rerun whose losses matched bit for bit but
+            // whose gradient norm did not).
+            let mut squares = 0.0f64;
+            let mut buffer = Vec::new();
+            for p in params {
+                let grad = p.grad().to_kind(Kind::Double).contiguous();
+                let numel = grad.numel();
+                buffer.resize(numel, 0.0f64);
+                grad.copy_data(&mut buffer, numel);
+                squares += buffer.iter().map(|g| g * g).sum::<f64>();
+            }
+            Tensor::from(squares.sqrt())
+        }
+        _ => {
+            let squares: Vec<Tensor> = params
+                .iter()
+                .map(|p| p.grad().to_kind(Kind::Double).square().sum(Kind::Double))
+                .collect();
+            Tensor::stack(&squares, 0).sum(Kind::Double).sqrt()
+        }
+    }
 }
 
 /// Per class, the share of the loss's gradient magnitude at the logits that falls on that
