@@ -62,6 +62,40 @@ def metrics(logits, target, ignore):
     }
 
 
+def variants(c):
+    """The losses with parameters each case also checks: every parameter of peer/README.md,
+    with ignore pixels and absent classes wherever the case has them."""
+    w = [round(0.5 + 0.37 * k, 2) for k in range(c)]
+    pw = [round(1.0 + 0.5 * k, 2) for k in range(c)]
+    return [
+        {"name": "focal", "gamma": 0.0},
+        {"name": "focal", "gamma": 0.5, "alpha": 0.25},
+        {"name": "focal", "gamma": 1.0, "class_weights": w},
+        {"name": "focal", "class_weights": "median_frequency"},
+        {"name": "tversky", "alpha": 0.5, "beta": 0.5, "smooth": 1.0},
+        {"name": "tversky", "alpha": 0.7, "beta": 0.3, "include_background": False},
+        {"name": "dice", "include_background": False, "smooth": 1.0},
+        {"name": "iou", "include_background": False},
+        {"name": "cce", "class_weights": w},
+        {"name": "cce", "class_weights": "inverse_frequency"},
+        {"name": "bce", "class_weights": w, "pos_weight": pw},
+        {"name": "bce", "pos_weight": 3.0},
+        {"name": "bce_dice", "weights": {"bce": 1.0, "dice": 0.5}, "pos_weight": 2.0, "smooth": 0.5},
+        {"name": "cce_dice", "weights": {"cce": 0.3, "dice": 2.0},
+         "class_weights": "median_frequency", "include_background": False},
+        {"name": "generalized_dice", "include_background": False, "smooth": 1e-5},
+        {"name": "generalized_dice"},
+        {"name": "lovasz", "include_background": False},
+    ]
+
+
+def value_and_grad(fn, logits, target, ignore):
+    z = logits.double().requires_grad_()
+    value = fn(z, target, ignore)
+    value.backward()
+    return {"value": value.item(), "grad": z.grad.reshape(-1).tolist()}
+
+
 def case(g, shape, ignore_share, classes, scale):
     n, c, h, w = shape
     logits = (torch.randn(shape, generator=g, dtype=torch.float64) * scale).float()
@@ -74,10 +108,11 @@ def case(g, shape, ignore_share, classes, scale):
     out = {"shape": list(shape), "ignore_index": ignore, "logits": logits.reshape(-1).tolist(),
            "target": target.reshape(-1).tolist(), "losses": {}}
     for name, fn in losses.LOSSES.items():
-        z = logits.double().requires_grad_()
-        value = fn(z, target, ignore)
-        value.backward()
-        out["losses"][name] = {"value": value.item(), "grad": z.grad.reshape(-1).tolist()}
+        out["losses"][name] = value_and_grad(fn, logits, target, ignore)
+    out["variants"] = [
+        {"loss": v, **value_and_grad(losses.make(v, target), logits, target, ignore)}
+        for v in variants(c)
+    ]
     out["metrics"] = metrics(logits, target, ignore)
     return out
 
@@ -96,7 +131,7 @@ def main():
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc) + "\n")
-    print(f"wrote {len(doc['cases'])} cases x {len(losses.LOSSES)} losses to {args.out}")
+    print(f"wrote {len(doc['cases'])} cases x ({len(losses.LOSSES)} losses + {len(variants(2))} with parameters) to {args.out}")
 
 
 if __name__ == "__main__":

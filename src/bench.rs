@@ -20,7 +20,7 @@ pub fn step(config: &RunConfig, warmup: usize, steps: usize) -> anyhow::Result<(
     let data = config.data.load()?;
     let threads = config.threads_or(crate::run::scheduler::cores());
     let mut learner = Learner::new(config, &data, threads)?;
-    for seconds in train::step_times(&mut learner, warmup, steps) {
+    for seconds in train::step_times(&mut learner, warmup, steps)? {
         println!("{}", serde_json::json!({ "step_seconds": seconds }));
     }
     Ok(())
@@ -42,7 +42,7 @@ pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<us
     let predictions = data.val.masks.narrow(0, 0, EXAMPLES.min(data.val.len()));
     for (index, run) in plan.runs.iter().enumerate() {
         let mut status = RunStatus::starting(run, tch::Device::Cpu, 1);
-        store.start_run(run, &status)?;
+        store.start_run(run, &toml::to_string(&run.config)?, &status)?;
         let rows = made_up_rows(index as u64, run.config.train.epochs, classes);
         store.write_rows(&run.id, &rows)?;
         store.write_predictions(&run.id, &predictions)?;
@@ -125,7 +125,7 @@ mod tests {
         .expect("config");
         let data = config.data.load().expect("data");
         let mut learner = Learner::new(&config, &data, 1).expect("learner");
-        let times = train::step_times(&mut learner, 1, 3);
+        let times = train::step_times(&mut learner, 1, 3).expect("steps");
         assert_eq!(times.len(), 3);
         assert!(times.iter().all(|t| *t > 0.0), "{times:?}");
     }

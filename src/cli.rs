@@ -12,13 +12,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::sweep::Sweep;
-use crate::config::RunConfig;
+use crate::config::{LossConfig, RunConfig};
+use crate::losses::Loss;
 use crate::plan::{self, Filter, Plan};
 use crate::reference::{Precision, ReferenceFile};
 use crate::report;
-use crate::run::rerun;
 use crate::run::scheduler::{self, Options};
 use crate::run::train::{self, Ending};
+use crate::run::{criterion, rerun};
 use crate::slurm;
 use crate::store::{self, State, SweepStore};
 
@@ -213,12 +214,19 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    /// Check every loss against a reference file (format of tests/reference/losses.json).
+    /// Check every loss against a reference file (format of tests/reference/losses.json),
+    /// or, with --script, your TorchScript loss against the file's values of one loss.
     VerifyLosses {
         file: PathBuf,
         /// Evaluate in f32 against the file's f32 tolerance (default: f64).
         #[arg(long)]
         f32: bool,
+        /// A TorchScript loss (as `loss.path`) to check instead of the built-in losses.
+        #[arg(long, value_name = "FILE.pt")]
+        script: Option<PathBuf>,
+        /// The loss of the file the script must reproduce (default: the script's file stem).
+        #[arg(long, value_name = "LOSS", requires = "script")]
+        against: Option<String>,
     },
 }
 
@@ -289,7 +297,12 @@ pub fn main() -> anyhow::Result<ExitCode> {
             println!("{runs} runs written");
             Ok(ExitCode::SUCCESS)
         }
-        Command::VerifyLosses { file, f32 } => verify_losses(&file, f32),
+        Command::VerifyLosses {
+            file,
+            f32,
+            script,
+            against,
+        } => verify_losses(&file, f32, script.as_deref(), against.as_deref()),
     }
 }
 
@@ -592,11 +605,32 @@ fn rerun_one(dir: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn verify_losses(path: &std::path::Path, f32: bool) -> anyhow::Result<ExitCode> {
+fn verify_losses(
+    path: &std::path::Path,
+    f32: bool,
+    script: Option<&std::path::Path>,
+    against: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let file = ReferenceFile::read(path)?;
     let precision = if f32 { Precision::F32 } else { Precision::F64 };
     let tol = file.tolerance(precision);
-    let reports = file.check_losses(precision)?;
+    let reports = match script {
+        None => file.check_losses(precision)?,
+        Some(script) => {
+            let stem = script.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let name = against.map(str::to_string).or(stem).unwrap_or_default();
+            let loss = LossConfig {
+                name: Loss::Script,
+                path: Some(script.to_path_buf()),
+                ..LossConfig::default()
+            };
+            let criterion =
+                criterion::for_loss(&loss, 0, tch::Device::Cpu, || (Vec::new(), Vec::new()))?;
+            let report = file.check_criterion(&criterion, &name, precision)?;
+            let label = format!("{} as {name}", script.display());
+            std::collections::BTreeMap::from([(label, report)])
+        }
+    };
     println!(
         "{} cases, {:?}, tolerance rel {:e} or abs {:e}",
         file.cases.len(),
@@ -614,7 +648,7 @@ fn verify_losses(path: &std::path::Path, f32: bool) -> anyhow::Result<ExitCode> 
         failed |= !ok;
         println!(
             "{:<18} {:>5} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}  {}",
-            loss.name(),
+            loss,
             r.cases,
             r.value.max_abs,
             r.value.max_rel,

@@ -2,21 +2,23 @@
 //! (`peer/README.md`): logits `[N, C, H, W]` and an int64 target `[N, H, W]` in,
 //! a scalar tensor out, differentiable through libtorch's autograd.
 //!
-//! Every loss works in the dtype of its logits, so the same code is checked in f64 against
-//! the reference values and trained in f32.
+//! A [`Loss`] is a name; a [`Criterion`] is a loss with its parameters ([`Params`]: focal
+//! γ and α, Tversky α and β, class weights, BCE's `pos_weight`, whether the soft-overlap
+//! losses count the background class, their smoothing, a compound loss's term weights), or
+//! a user's TorchScript module. Every loss works in the dtype of its logits, so the same
+//! code is checked in f64 against the reference values and trained in f32.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use tch::{Reduction, Tensor};
+use tch::{Reduction, TchError, Tensor};
 
 /// The denominator floor of the soft-overlap losses (segmentation_models_pytorch's default).
 pub const EPS: f64 = 1e-7;
 
-/// Tversky's weights of false positives and false negatives.
-const TVERSKY_ALPHA: f64 = 0.3;
-const TVERSKY_BETA: f64 = 0.7;
+/// The floor of focal's `1 − p_t` (far below any value it takes in f64).
+const FOCAL_FLOOR: f64 = 1e-30;
 
 /// One loss of the study, chosen by name (`cce`, `bce`, `dice`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -34,12 +36,20 @@ pub enum Loss {
     BceDice,
     /// `cce` plus soft Dice on the softmax.
     CceDice,
-    /// Softmax focal loss, gamma 2.
+    /// Softmax focal loss (γ 2 unless set).
     Focal,
-    /// Soft Tversky on the softmax (alpha 0.3, beta 0.7).
+    /// Soft Tversky on the softmax (α 0.3, β 0.7 unless set).
     Tversky,
     /// Sigmoid divided by its channel sum, then cross-entropy.
     DepthSoftmaxCce,
+    /// Generalized Dice (Sudre et al. 2017): Dice with each class weighted by the inverse
+    /// square of its target volume.
+    GeneralizedDice,
+    /// Lovász-softmax (Berman et al. 2018), as segmentation_models_pytorch's multiclass
+    /// `LovaszLoss`: the Lovász extension of each present class's Jaccard loss.
+    Lovasz,
+    /// The user's TorchScript module (`loss.path`).
+    Script,
 }
 
 /// The activation a loss puts on the logits, which decides which binary accuracy is the
@@ -52,7 +62,7 @@ pub enum Activation {
 
 impl Loss {
     /// Every loss, in the order of the study.
-    pub const ALL: [Loss; 9] = [
+    pub const ALL: [Loss; 12] = [
         Loss::Cce,
         Loss::Bce,
         Loss::Dice,
@@ -62,6 +72,24 @@ impl Loss {
         Loss::Focal,
         Loss::Tversky,
         Loss::DepthSoftmaxCce,
+        Loss::GeneralizedDice,
+        Loss::Lovasz,
+        Loss::Script,
+    ];
+
+    /// Every loss lossbench defines itself (all but `script`).
+    pub const BUILT_IN: [Loss; 11] = [
+        Loss::Cce,
+        Loss::Bce,
+        Loss::Dice,
+        Loss::Iou,
+        Loss::BceDice,
+        Loss::CceDice,
+        Loss::Focal,
+        Loss::Tversky,
+        Loss::DepthSoftmaxCce,
+        Loss::GeneralizedDice,
+        Loss::Lovasz,
     ];
 
     /// The name used in sweep files, frames and reports.
@@ -76,6 +104,9 @@ impl Loss {
             Loss::Focal => "focal",
             Loss::Tversky => "tversky",
             Loss::DepthSoftmaxCce => "depth_softmax_cce",
+            Loss::GeneralizedDice => "generalized_dice",
+            Loss::Lovasz => "lovasz",
+            Loss::Script => "script",
         }
     }
 
@@ -84,7 +115,7 @@ impl Loss {
         Loss::ALL.map(Loss::name).join(", ")
     }
 
-    /// The activation the loss applies to the logits.
+    /// The activation the loss applies to the logits (a script loss is taken as softmax).
     pub fn activation(self) -> Activation {
         match self {
             Loss::Bce | Loss::BceDice | Loss::DepthSoftmaxCce => Activation::Sigmoid,
@@ -92,28 +123,12 @@ impl Loss {
         }
     }
 
-    /// The loss of `logits` `[N, C, H, W]` against `target` `[N, H, W]` (int64); pixels whose
-    /// target equals `ignore_index` take no part.
-    pub fn compute(self, logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Tensor {
-        let t = || Targets::new(logits, target, ignore_index);
-        // A soft-overlap score of the softmax against the target.
-        let softmax_overlap = |score: fn(&Overlap) -> Tensor| {
-            let t = t();
-            overlap(&t.masked(logits.softmax(1, logits.kind())), &t, score)
-        };
+    /// The names of a compound loss's two terms, for `loss.weights`.
+    pub fn terms(self) -> Option<[&'static str; 2]> {
         match self {
-            Loss::Cce => cce(logits, target, ignore_index),
-            Loss::Bce => bce(logits, &t()),
-            Loss::Dice => softmax_overlap(dice_score),
-            Loss::Iou => softmax_overlap(iou_score),
-            Loss::BceDice => {
-                let t = t();
-                bce(logits, &t) + overlap(&t.masked(logits.sigmoid()), &t, dice_score)
-            }
-            Loss::CceDice => cce(logits, target, ignore_index) + softmax_overlap(dice_score),
-            Loss::Focal => focal(logits, &t()),
-            Loss::Tversky => softmax_overlap(tversky_score),
-            Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t()),
+            Loss::BceDice => Some(["bce", "dice"]),
+            Loss::CceDice => Some(["cce", "dice"]),
+            _ => None,
         }
     }
 }
@@ -143,6 +158,135 @@ impl FromStr for Loss {
                 name: s.to_string(),
                 valid: Loss::valid_names(),
             })
+    }
+}
+
+/// The parameters of the built-in losses, with every default filled in; each loss reads
+/// the ones that are its own (the configuration rejects the others).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Focal's focusing exponent γ.
+    pub gamma: f64,
+    /// Focal's class balance as MONAI's softmax focal loss: the background (class 0)
+    /// weighs `1 − α`, every other class `α`.
+    pub focal_alpha: Option<f64>,
+    /// Tversky's weights of false positives (α) and false negatives (β).
+    pub tversky_alpha: f64,
+    pub tversky_beta: f64,
+    /// One weight per class for cce, bce and focal (and the cce or bce term of a compound):
+    /// cce and focal take PyTorch's weighted mean `Σ w_y ℓ / Σ w_y`, bce weighs channels.
+    pub class_weights: Option<Vec<f64>>,
+    /// BCE's weight of the positive term, per channel (`BCEWithLogitsLoss(pos_weight=)`).
+    pub pos_weight: Option<Vec<f64>>,
+    /// Whether the soft-overlap losses (and Lovász) count class 0.
+    pub include_background: bool,
+    /// Added to the numerator and denominator of each soft-overlap score.
+    pub smooth: f64,
+    /// A compound loss's weights of its two terms, in [`Loss::terms`] order.
+    pub terms: [f64; 2],
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            gamma: 2.0,
+            focal_alpha: None,
+            tversky_alpha: 0.3,
+            tversky_beta: 0.7,
+            class_weights: None,
+            pos_weight: None,
+            include_background: true,
+            smooth: 0.0,
+            terms: [1.0, 1.0],
+        }
+    }
+}
+
+/// A loss ready to compute: a built-in loss with its parameters, or a TorchScript module.
+pub struct Criterion {
+    inner: Inner,
+}
+
+enum Inner {
+    BuiltIn(Loss, Params),
+    Script(tch::CModule),
+}
+
+impl Criterion {
+    /// The built-in `loss` with `params`.
+    ///
+    /// # Panics
+    /// When `loss` is [`Loss::Script`], which needs a module ([`Criterion::script`]).
+    pub fn built_in(loss: Loss, params: Params) -> Criterion {
+        assert!(loss != Loss::Script, "a script loss needs its module");
+        Criterion {
+            inner: Inner::BuiltIn(loss, params),
+        }
+    }
+
+    /// A TorchScript module whose forward takes `(logits, target)` and returns the loss.
+    pub fn script(module: tch::CModule) -> Criterion {
+        Criterion {
+            inner: Inner::Script(module),
+        }
+    }
+
+    /// The loss of `logits` `[N, C, H, W]` against `target` `[N, H, W]` (int64); pixels whose
+    /// target equals `ignore_index` take no part (a script loss gets the target unchanged
+    /// and handles them itself). An error only from a script module.
+    pub fn compute(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        ignore_index: Option<i64>,
+    ) -> Result<Tensor, TchError> {
+        match &self.inner {
+            Inner::BuiltIn(loss, params) => {
+                Ok(built_in(*loss, params, logits, target, ignore_index))
+            }
+            Inner::Script(module) => module.forward_ts(&[logits, target]),
+        }
+    }
+}
+
+/// A built-in loss's value.
+fn built_in(
+    loss: Loss,
+    p: &Params,
+    logits: &Tensor,
+    target: &Tensor,
+    ignore_index: Option<i64>,
+) -> Tensor {
+    let t = || Targets::new(logits, target, ignore_index);
+    let softmax = || logits.softmax(1, logits.kind());
+    // A soft-overlap loss of the softmax against the target.
+    let softmax_overlap = |score: Score| {
+        let t = t();
+        overlap(&t.masked(softmax()), &t, score, p)
+    };
+    let [first, second] = p.terms;
+    match loss {
+        Loss::Cce => cce(logits, target, ignore_index, p),
+        Loss::Bce => bce(logits, &t(), p),
+        Loss::Dice => softmax_overlap(Score::Dice),
+        Loss::Iou => softmax_overlap(Score::Iou),
+        Loss::BceDice => {
+            let t = t();
+            bce(logits, &t, p) * first
+                + overlap(&t.masked(logits.sigmoid()), &t, Score::Dice, p) * second
+        }
+        Loss::CceDice => {
+            cce(logits, target, ignore_index, p) * first + softmax_overlap(Score::Dice) * second
+        }
+        Loss::Focal => focal(logits, &t(), p),
+        Loss::Tversky => softmax_overlap(Score::Tversky),
+        Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t()),
+        Loss::GeneralizedDice => {
+            let t = t();
+            generalized_dice(&t.masked(softmax()), &t, p)
+        }
+        Loss::Lovasz => lovasz_softmax(&softmax(), &t(), p),
+        Loss::Script => unreachable!("Criterion::built_in refuses a script loss"),
     }
 }
 
@@ -193,21 +337,53 @@ impl Targets {
     }
 }
 
-fn cce(logits: &Tensor, target: &Tensor, ignore_index: Option<i64>) -> Tensor {
-    logits.cross_entropy_loss::<Tensor>(
+/// `values` as a tensor of `like`'s dtype and device, shaped to broadcast over `[N, C, H, W]`
+/// channels (`[C, 1, 1]`), or flat (`[C]`).
+fn per_class(values: &[f64], like: &Tensor, channels: bool) -> Tensor {
+    let t = Tensor::from_slice(values)
+        .to_kind(like.kind())
+        .to_device(like.device());
+    if channels {
+        t.reshape([-1, 1, 1])
+    } else {
+        t
+    }
+}
+
+fn cce(logits: &Tensor, target: &Tensor, ignore_index: Option<i64>, p: &Params) -> Tensor {
+    let weight = p
+        .class_weights
+        .as_deref()
+        .map(|w| per_class(w, logits, false));
+    logits.cross_entropy_loss(
         target,
-        None,
+        weight,
         Reduction::Mean,
         ignore_index.unwrap_or(-100),
         0.0,
     )
 }
 
-fn bce(logits: &Tensor, t: &Targets) -> Tensor {
+fn bce(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
     let classes = logits.size()[1] as f64;
-    let weight = t.mask.as_ref().map(|m| m.expand_as(logits));
-    logits.binary_cross_entropy_with_logits::<Tensor>(&t.one_hot, weight, None, Reduction::Sum)
+    let weight = match (&t.mask, &p.class_weights) {
+        (Some(m), Some(w)) => Some(m * per_class(w, logits, true)),
+        (Some(m), None) => Some(m.shallow_clone()),
+        (None, Some(w)) => Some(per_class(w, logits, true)),
+        (None, None) => None,
+    }
+    .map(|w| w.expand_as(logits));
+    let pos_weight = p.pos_weight.as_deref().map(|w| per_class(w, logits, true));
+    logits.binary_cross_entropy_with_logits(&t.one_hot, weight, pos_weight, Reduction::Sum)
         / (&t.valid * classes)
+}
+
+/// Which soft-overlap score.
+#[derive(Clone, Copy)]
+enum Score {
+    Dice,
+    Iou,
+    Tversky,
 }
 
 /// Per-class sums over the batch: `Σ p y`, `Σ p`, `Σ y`, each `[C]`.
@@ -217,43 +393,146 @@ struct Overlap {
     actual: Tensor,
 }
 
-fn dice_score(o: &Overlap) -> Tensor {
-    (&o.intersection * 2.0) / (&o.predicted + &o.actual).clamp_min(EPS)
+impl Overlap {
+    fn new(probs: &Tensor, t: &Targets) -> Overlap {
+        let dims: &[i64] = &[0, 2, 3];
+        let kind = probs.kind();
+        Overlap {
+            intersection: (probs * &t.one_hot).sum_dim_intlist(dims, false, kind),
+            predicted: probs.sum_dim_intlist(dims, false, kind),
+            actual: t.one_hot.sum_dim_intlist(dims, false, kind),
+        }
+    }
+
+    /// Each class's score, smoothed by `smooth` (segmentation_models_pytorch's form:
+    /// `(num + smooth) / (den + smooth).clamp_min(eps)`).
+    fn score(&self, score: Score, p: &Params) -> Tensor {
+        let (i, s) = (&self.intersection, p.smooth);
+        let (numerator, denominator) = match score {
+            Score::Dice => (i * 2.0, &self.predicted + &self.actual),
+            Score::Iou => (i.shallow_clone(), &self.predicted + &self.actual - i),
+            Score::Tversky => {
+                let fp = &self.predicted - i;
+                let fn_ = &self.actual - i;
+                (
+                    i.shallow_clone(),
+                    i + fp * p.tversky_alpha + fn_ * p.tversky_beta,
+                )
+            }
+        };
+        (numerator + s) / (denominator + s).clamp_min(EPS)
+    }
 }
 
-fn iou_score(o: &Overlap) -> Tensor {
-    let union = &o.predicted + &o.actual - &o.intersection;
-    &o.intersection / union.clamp_min(EPS)
+/// The classes a soft-overlap loss averages over: all, or all but class 0.
+fn counted(per_class: Tensor, p: &Params) -> Tensor {
+    if p.include_background {
+        per_class
+    } else {
+        let classes = per_class.size()[0];
+        per_class.narrow(0, 1, classes - 1)
+    }
 }
 
-fn tversky_score(o: &Overlap) -> Tensor {
-    let fp = &o.predicted - &o.intersection;
-    let fn_ = &o.actual - &o.intersection;
-    let denominator = &o.intersection + fp * TVERSKY_ALPHA + fn_ * TVERSKY_BETA;
-    &o.intersection / denominator.clamp_min(EPS)
+/// `mean_c (1 - score_c)` over the counted classes, with classes absent from the target
+/// counting 0.
+fn overlap(probs: &Tensor, t: &Targets, score: Score, p: &Params) -> Tensor {
+    let o = Overlap::new(probs, t);
+    let present = o.actual.gt(0.0).to_kind(probs.kind());
+    counted((o.score(score, p).neg() + 1.0).multiply(&present), p).mean(probs.kind())
 }
 
-/// `mean_c (1 - score_c)` over all classes, with classes absent from the target counting 0.
-fn overlap(probs: &Tensor, t: &Targets, score: fn(&Overlap) -> Tensor) -> Tensor {
-    let dims: &[i64] = &[0, 2, 3];
+/// `1 − (2 Σ_c w_c I_c + s) / (Σ_c w_c (P_c + A_c) + s)` with `w_c = 1 / A_c²`, and a class
+/// absent from the target weighted as the heaviest present one (MONAI's
+/// `GeneralizedDiceLoss`, over the whole batch).
+fn generalized_dice(probs: &Tensor, t: &Targets, p: &Params) -> Tensor {
+    let o = Overlap::new(probs, t);
     let kind = probs.kind();
-    let o = Overlap {
-        intersection: (probs * &t.one_hot).sum_dim_intlist(dims, false, kind),
-        predicted: probs.sum_dim_intlist(dims, false, kind),
-        actual: t.one_hot.sum_dim_intlist(dims, false, kind),
-    };
-    let present = o.actual.gt(0.0).to_kind(kind);
-    (score(&o).neg() + 1.0).multiply(&present).mean(kind)
+    let (intersection, predicted, actual) = (
+        counted(o.intersection, p),
+        counted(o.predicted, p),
+        counted(o.actual, p),
+    );
+    let present = actual.gt(0.0);
+    let w = actual
+        .square()
+        .reciprocal()
+        .where_self(&present, &actual.zeros_like());
+    let w = &w + present.logical_not().to_kind(kind) * w.max();
+    let numerator = (intersection * &w).sum(kind) * 2.0;
+    let denominator = ((predicted + actual) * &w).sum(kind);
+    ((numerator + p.smooth) / (denominator + p.smooth).clamp_min(EPS)).neg() + 1.0
 }
 
-fn focal(logits: &Tensor, t: &Targets) -> Tensor {
+/// Lovász-softmax over the valid pixels of the batch, averaged over the classes present in
+/// the target (segmentation_models_pytorch's `classes="present"`, `per_image=False`).
+fn lovasz_softmax(probs: &Tensor, t: &Targets, p: &Params) -> Tensor {
+    let kind = probs.kind();
+    let classes = probs.size()[1];
+    // [pixels, C], valid pixels only.
+    let flat = |x: &Tensor| x.permute([0, 2, 3, 1]).reshape([-1, classes]);
+    let (probs, fg) = match &t.mask {
+        Some(mask) => {
+            let keep = mask.reshape([-1]).gt(0.0).nonzero().squeeze_dim(1);
+            (
+                flat(probs).index_select(0, &keep),
+                flat(&t.one_hot).index_select(0, &keep),
+            )
+        }
+        None => (flat(probs), flat(&t.one_hot)),
+    };
+    let errors = (&fg - probs).abs();
+    let (sorted, order) = errors.sort(0, true);
+    let fg_sorted = fg.gather(0, &order, false);
+    // The Lovász gradient of the Jaccard loss at the sorted errors, per class.
+    let total = fg_sorted.sum_dim_intlist(0, true, kind);
+    let intersection = &total - fg_sorted.cumsum(0, kind);
+    let union = &total + (fg_sorted.neg() + 1.0).cumsum(0, kind);
+    let jaccard = (intersection / union).neg() + 1.0;
+    let pixels = jaccard.size()[0];
+    let grad = if pixels > 1 {
+        let head = jaccard.narrow(0, 0, 1);
+        let rest = jaccard.narrow(0, 1, pixels - 1) - jaccard.narrow(0, 0, pixels - 1);
+        Tensor::cat(&[head, rest], 0)
+    } else {
+        jaccard
+    };
+    let per_class = (sorted * grad).sum_dim_intlist(0, false, kind);
+    let present = total.squeeze_dim(0).gt(0.0).to_kind(kind);
+    let (per_class, present) = (counted(per_class, p), counted(present, p));
+    (per_class * &present).sum(kind) / present.sum(kind).clamp_min(1.0)
+}
+
+fn focal(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
     let kind = logits.kind();
-    let log_pt = logits
-        .log_softmax(1, kind)
-        .gather(1, &t.clean.unsqueeze(1), false);
-    let pt = log_pt.exp();
-    let per_pixel = (pt.neg() + 1.0).square().neg() * log_pt;
-    t.masked(per_pixel).sum(kind) / &t.valid
+    let target = t.clean.unsqueeze(1);
+    let log_pt = logits.log_softmax(1, kind).gather(1, &target, false);
+    // 1 − p_t floored at FOCAL_FLOOR: where p_t rounds to 1 (large logits in f32), the
+    // term is 0 either way, and its gradient is then 0 instead of 0 · ∞ = NaN for γ < 1.
+    let away = (log_pt.exp().neg() + 1.0).clamp_min(FOCAL_FLOOR);
+    let per_pixel = away.pow_tensor_scalar(p.gamma).neg() * log_pt;
+    let per_pixel = match p.focal_alpha {
+        Some(alpha) => {
+            let mut balance = vec![alpha; logits.size()[1] as usize];
+            balance[0] = 1.0 - alpha;
+            per_pixel * by_target(&balance, logits, &target)
+        }
+        None => per_pixel,
+    };
+    match &p.class_weights {
+        None => t.masked(per_pixel).sum(kind) / &t.valid,
+        Some(w) => {
+            let w = t.masked(by_target(w, logits, &target));
+            (per_pixel * &w).sum(kind) / w.sum(kind)
+        }
+    }
+}
+
+/// Each pixel's value of `values` at its target class, shaped as `target` `[N, 1, H, W]`.
+fn by_target(values: &[f64], like: &Tensor, target: &Tensor) -> Tensor {
+    per_class(values, like, false)
+        .index_select(0, &target.reshape([-1]))
+        .reshape_as(target)
 }
 
 fn depth_softmax_cce(logits: &Tensor, t: &Targets) -> Tensor {
@@ -262,6 +541,70 @@ fn depth_softmax_cce(logits: &Tensor, t: &Targets) -> Tensor {
     let log_q = &log_s - log_s.logsumexp([1], true);
     let log_q_target = log_q.gather(1, &t.clean.unsqueeze(1), false);
     -t.masked(log_q_target).sum(kind) / &t.valid
+}
+
+/// How class weights are derived from the training split (`loss.class_weights`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frequency {
+    /// `w_c = total / (C · count_c)`: the inverse of each class's share of the pixels.
+    Inverse,
+    /// `w_c = median_k f_k / f_c`, where `f_c` is class c's pixels over the pixels of the
+    /// images that contain c (SegNet's median frequency balancing).
+    Median,
+}
+
+/// Per class of `classes`, its valid pixels in `masks` `[N, H, W]` (int64) and the valid
+/// pixels of the images that contain it.
+pub fn class_pixels(masks: &Tensor, classes: i64, ignore: Option<i64>) -> (Vec<f64>, Vec<f64>) {
+    let mut counts = vec![0.0; classes as usize];
+    let mut containing = vec![0.0; classes as usize];
+    for n in 0..masks.size()[0] {
+        let mask = masks.get(n).reshape([-1]);
+        let valid = match ignore {
+            Some(i) => mask.masked_select(&mask.ne(i)),
+            None => mask,
+        };
+        let valid = valid.masked_select(&valid.ge(0).logical_and(&valid.lt(classes)));
+        let image: Vec<i64> =
+            Vec::try_from(valid.bincount::<Tensor>(None, classes)).unwrap_or_default();
+        let pixels: i64 = image.iter().sum();
+        for (c, &k) in image.iter().enumerate().take(classes as usize) {
+            counts[c] += k as f64;
+            if k > 0 {
+                containing[c] += pixels as f64;
+            }
+        }
+    }
+    (counts, containing)
+}
+
+/// Class weights by `frequency` from the pixel counts [`class_pixels`] gives. A class with
+/// no pixels takes the largest weight of the others (as MONAI weighs absent classes).
+pub fn frequency_weights(frequency: Frequency, counts: &[f64], containing: &[f64]) -> Vec<f64> {
+    let classes = counts.len() as f64;
+    let total: f64 = counts.iter().sum();
+    let present = |c: usize| counts[c] > 0.0;
+    let weights: Vec<Option<f64>> = match frequency {
+        Frequency::Inverse => (0..counts.len())
+            .map(|c| present(c).then(|| total / (classes * counts[c])))
+            .collect(),
+        Frequency::Median => {
+            let freq: Vec<Option<f64>> = (0..counts.len())
+                .map(|c| present(c).then(|| counts[c] / containing[c]))
+                .collect();
+            let mut sorted: Vec<f64> = freq.iter().flatten().copied().collect();
+            sorted.sort_by(f64::total_cmp);
+            let median = match sorted.len() {
+                0 => 1.0,
+                n if n % 2 == 1 => sorted[n / 2],
+                n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+            };
+            freq.iter().map(|f| f.map(|f| median / f)).collect()
+        }
+    };
+    let heaviest = weights.iter().flatten().copied().fold(f64::NAN, f64::max);
+    let fill = if heaviest.is_nan() { 1.0 } else { heaviest };
+    weights.into_iter().map(|w| w.unwrap_or(fill)).collect()
 }
 
 #[cfg(test)]

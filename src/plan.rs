@@ -2,17 +2,29 @@
 //! resolved [`RunConfig`] with a stable id (a hash of that configuration, so the same
 //! configuration has the same id whatever the order of keys in the file) and a readable
 //! label (`loss=bce,seed=2`). Also the `--only` filter.
+//!
+//! A value of the `loss` axis is a name or a whole `[loss]` table (`{ name = "focal",
+//! gamma = 1 }`); each run's loss is named by what varies among the sweep's losses of its
+//! name (`focal γ=1`), in its label, the frame's `loss` column and the report. A script
+//! loss's file is hashed into its configuration, so that editing the file makes new runs.
 
 use std::fmt;
 
+use crate::config::loss::{script_hash, shown_parameters};
 use crate::config::sweep::{Axis, Sweep, DATASET_AXIS};
 use crate::config::{resolve, set_dotted, ConfigError, Origins, RunConfig};
+use crate::losses::Loss;
+
+/// The axis of the loss (`loss`, short for `loss.name`).
+const LOSS_AXIS: &str = "loss.name";
 
 /// One run of a sweep.
 #[derive(Debug, Clone)]
 pub struct PlannedRun {
     pub id: String,
     pub label: String,
+    /// The loss as frames and reports name it (`cce`, `focal γ=1`, a script's stem).
+    pub loss: String,
     /// `(axis label, value)` in axis order.
     pub axes: Vec<(String, toml::Value)>,
     pub config: RunConfig,
@@ -52,41 +64,71 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
         };
         let mut axes = Vec::with_capacity(point.len());
         for (axis, value) in sweep.axes.iter().zip(point) {
-            // The `dataset` axis sets the whole `data` table to the named dataset's.
-            let (key, setting) = match sweep.datasets.get(value.as_str().unwrap_or_default()) {
-                Some(data) if axis.key == DATASET_AXIS => ("data", data.clone()),
-                _ => (axis.key.as_str(), value.clone()),
+            // The `dataset` axis sets the whole `data` table to the named dataset's, and a
+            // table on the `loss` axis the keys of the `loss` table it gives.
+            let settings = match (
+                sweep.datasets.get(value.as_str().unwrap_or_default()),
+                &value,
+            ) {
+                (Some(data), _) if axis.key == DATASET_AXIS => {
+                    vec![("data".to_string(), data.clone())]
+                }
+                (_, toml::Value::Table(loss)) if axis.key == LOSS_AXIS => loss
+                    .iter()
+                    .map(|(k, v)| (format!("loss.{k}"), v.clone()))
+                    .collect(),
+                _ => vec![(axis.key.clone(), value.clone())],
             };
-            set_dotted(&mut table, key, setting)
-                .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
-            origins
-                .grid
-                .insert(key.to_string(), (axis.name.clone(), value.clone()));
+            for (key, setting) in settings {
+                set_dotted(&mut table, &key, setting)
+                    .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
+                origins.grid.insert(key, (axis.name.clone(), value.clone()));
+            }
             axes.push((axis.label.clone(), value));
         }
-        let config = resolve(&table, &sweep.doc, &origins)?;
+        let mut config = resolve(&table, &sweep.doc, &origins)?;
+        if let (Loss::Script, Some(path)) = (config.loss.name, &config.loss.path) {
+            let hash = script_hash(path).map_err(|message| {
+                ConfigError::new(origins.origin(&sweep.doc, "loss.path"), message)
+            })?;
+            config.loss.script_hash = Some(hash);
+        }
         let id = run_id(&config);
         if runs.iter().any(|r| r.id == id) {
             continue;
         }
-        let label = label(&axes);
         runs.push(PlannedRun {
             id,
-            label,
+            label: String::new(),
+            loss: String::new(),
             axes,
             config,
         });
     }
+    let losses: Vec<_> = runs.iter().map(|r| &r.config.loss).collect();
+    let shown = shown_parameters(&losses);
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| r.config.loss.describe(&shown[&r.config.loss.name]))
+        .collect();
+    for (run, loss) in runs.iter_mut().zip(names) {
+        run.label = label(&run.axes, &loss);
+        run.loss = loss;
+    }
     Ok(Plan { sweep, runs })
 }
 
-/// `loss=bce,seed=2`; `base` for a sweep without axes.
-fn label(axes: &[(String, toml::Value)]) -> String {
+/// `loss=bce,seed=2` (the loss axis by the run's loss name `loss`); `base` for a sweep
+/// without axes.
+fn label(axes: &[(String, toml::Value)], loss: &str) -> String {
     if axes.is_empty() {
         return "base".to_string();
     }
     axes.iter()
-        .map(|(k, v)| format!("{k}={}", display_value(v)))
+        .map(|(k, v)| match v {
+            toml::Value::Table(_) if k == "loss" => format!("{k}={loss}"),
+            _ => format!("{k}={}", display_value(v)),
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -153,8 +195,16 @@ impl Filter {
                 )));
             };
             let value = value.trim();
-            let Some(v) = axis.values.iter().find(|v| same(v, value)) else {
-                let values: Vec<String> = axis.values.iter().map(display_value).collect();
+            let Some(v) = axis
+                .values
+                .iter()
+                .find(|v| same(v, value) || names_loss(plan, &axis.label, v, value))
+            else {
+                let values: Vec<String> = axis
+                    .values
+                    .iter()
+                    .map(|v| value_name(plan, &axis.label, v))
+                    .collect();
                 return Err(err(format!(
                     "axis `{key}` has no value `{value}`; its values are: {}",
                     values.join(", ")
@@ -176,6 +226,24 @@ impl Filter {
             .iter()
             .all(|(k, v)| run.axes.iter().any(|(rk, rv)| rk == k && rv == v))
     }
+}
+
+/// The runs' loss name of a table on the loss axis `label`, the value as written otherwise.
+fn value_name(plan: &Plan, label: &str, value: &toml::Value) -> String {
+    plan.runs
+        .iter()
+        .find(|r| value.is_table() && r.axes.iter().any(|(k, v)| k == label && v == value))
+        .map_or_else(|| display_value(value), |r| r.loss.clone())
+}
+
+/// Whether `text` is the loss name of `value`, a table on the loss axis `label`; `gamma=`,
+/// `alpha=` and `beta=` may stand for `γ=`, `α=` and `β=`.
+fn names_loss(plan: &Plan, label: &str, value: &toml::Value, text: &str) -> bool {
+    let text = text
+        .replace("gamma=", "γ=")
+        .replace("alpha=", "α=")
+        .replace("beta=", "β=");
+    value.is_table() && value_name(plan, label, value) == text
 }
 
 /// Whether the command-line `text` denotes `value` (numbers compared as numbers).

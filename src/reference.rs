@@ -9,8 +9,10 @@ use anyhow::Context;
 use serde::Deserialize;
 use tch::{Kind, Tensor};
 
-use crate::losses::Loss;
+use crate::config::LossConfig;
+use crate::losses::{class_pixels, Criterion, Loss};
 use crate::metrics::{Accumulator, Metrics};
+use crate::run::criterion;
 
 /// A reference file.
 #[derive(Debug, Deserialize)]
@@ -41,7 +43,20 @@ pub struct Case {
     pub logits: Vec<f64>,
     pub target: Vec<i64>,
     pub losses: BTreeMap<String, Expected>,
+    /// Losses with parameters, each a `[loss]` table of a sweep file (`{"name": "focal",
+    /// "gamma": 1}`) with its value and gradient; class weights by frequency are derived
+    /// from this case's target.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
     pub metrics: Option<ExpectedMetrics>,
+}
+
+/// A loss with parameters and its expected value and gradient.
+#[derive(Debug, Deserialize)]
+pub struct Variant {
+    pub loss: LossConfig,
+    #[serde(flatten)]
+    pub expected: Expected,
 }
 
 /// One loss's value and gradient (same layout as the logits).
@@ -147,51 +162,132 @@ impl ReferenceFile {
         }
     }
 
-    /// Evaluates every loss of every case in `precision` and collects the errors per loss
-    /// name. A name lossbench does not know is an error.
-    pub fn check_losses(&self, precision: Precision) -> anyhow::Result<BTreeMap<Loss, LossReport>> {
-        let tol = self.tolerance(precision);
-        let kind = match precision {
-            Precision::F64 => Kind::Double,
-            Precision::F32 => Kind::Float,
-        };
-        let mut reports: BTreeMap<Loss, LossReport> = BTreeMap::new();
+    /// Evaluates every loss of every case in `precision` and collects the errors per loss:
+    /// by name for the built-in losses, by [`LossConfig::describe`] (every parameter shown)
+    /// for the variants. A name lossbench does not know is an error.
+    pub fn check_losses(
+        &self,
+        precision: Precision,
+    ) -> anyhow::Result<BTreeMap<String, LossReport>> {
+        let mut reports: BTreeMap<String, LossReport> = BTreeMap::new();
         for (i, case) in self.cases.iter().enumerate() {
-            let target = Tensor::from_slice(&case.target).reshape([
-                case.shape[0],
-                case.shape[2],
-                case.shape[3],
-            ]);
             for (name, expected) in &case.losses {
                 let loss: Loss = name.parse().with_context(|| format!("case {i}"))?;
-                let logits = Tensor::from_slice(&case.logits)
-                    .reshape(case.shape)
-                    .to_kind(kind)
-                    .set_requires_grad(true);
-                let value = loss.compute(&logits, &target, case.ignore_index);
-                value.backward();
-                let grad = Vec::<f64>::try_from(logits.grad().to_kind(Kind::Double).reshape([-1]))
-                    .context("cannot read the gradient")?;
-                let report = reports.entry(loss).or_default();
-                report.cases += 1;
-                report
-                    .value
-                    .add(value.double_value(&[]), expected.value, tol);
-                let mut grad_errors = Errors::default();
-                for (g, e) in grad.iter().zip(&expected.grad) {
-                    grad_errors.add(*g, *e, tol);
-                }
-                if grad.len() != expected.grad.len() {
-                    grad_errors.failures += 1;
-                }
-                report.grad.merge(grad_errors);
+                let config = LossConfig {
+                    name: loss,
+                    ..LossConfig::default()
+                };
+                let criterion = case.criterion(&config)?;
+                let report = reports.entry(name.clone()).or_default();
+                report.add(case.check(
+                    &criterion,
+                    expected,
+                    self.tolerance(precision),
+                    precision,
+                )?);
+            }
+            for variant in &case.variants {
+                variant
+                    .loss
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("case {i}: `{}` {}", e.key, e.message))?;
+                let criterion = case.criterion(&variant.loss)?;
+                let shown = variant.loss.set_parameters().into_iter().collect();
+                let report = reports.entry(variant.loss.describe(&shown)).or_default();
+                report.add(case.check(
+                    &criterion,
+                    &variant.expected,
+                    self.tolerance(precision),
+                    precision,
+                )?);
             }
         }
         Ok(reports)
     }
+
+    /// Checks `criterion` (a script loss) against every case's values of loss `name`.
+    pub fn check_criterion(
+        &self,
+        criterion: &Criterion,
+        name: &str,
+        precision: Precision,
+    ) -> anyhow::Result<LossReport> {
+        let mut report = LossReport::default();
+        for case in &self.cases {
+            if let Some(expected) = case.losses.get(name) {
+                report.add(case.check(
+                    criterion,
+                    expected,
+                    self.tolerance(precision),
+                    precision,
+                )?);
+            }
+        }
+        if report.cases == 0 {
+            anyhow::bail!("the reference file has no values of loss `{name}`");
+        }
+        Ok(report)
+    }
+}
+
+impl LossReport {
+    /// Adds one case's errors.
+    fn add(&mut self, (value, grad): (Errors, Errors)) {
+        self.cases += 1;
+        self.value.merge(value);
+        self.grad.merge(grad);
+    }
 }
 
 impl Case {
+    fn target(&self) -> Tensor {
+        Tensor::from_slice(&self.target).reshape([self.shape[0], self.shape[2], self.shape[3]])
+    }
+
+    /// The criterion of `loss` on this case, class weights by frequency from its target.
+    fn criterion(&self, loss: &LossConfig) -> anyhow::Result<Criterion> {
+        let classes = self.shape[1];
+        criterion::for_loss(loss, classes, tch::Device::Cpu, || {
+            class_pixels(&self.target(), classes, self.ignore_index)
+        })
+    }
+
+    /// The value and gradient errors of `criterion` on this case in `precision`.
+    fn check(
+        &self,
+        criterion: &Criterion,
+        expected: &Expected,
+        tol: Tolerance,
+        precision: Precision,
+    ) -> anyhow::Result<(Errors, Errors)> {
+        let kind = match precision {
+            Precision::F64 => Kind::Double,
+            Precision::F32 => Kind::Float,
+        };
+        let logits = Tensor::from_slice(&self.logits)
+            .reshape(self.shape)
+            .to_kind(kind)
+            .set_requires_grad(true);
+        let value = criterion.compute(&logits, &self.target(), self.ignore_index)?;
+        value.backward();
+        let grad = Vec::<f64>::try_from(logits.grad().to_kind(Kind::Double).reshape([-1]))
+            .context("cannot read the gradient")?;
+        let mut value_errors = Errors::default();
+        value_errors.add(
+            value.to_kind(Kind::Double).double_value(&[]),
+            expected.value,
+            tol,
+        );
+        let mut grad_errors = Errors::default();
+        for (g, e) in grad.iter().zip(&expected.grad) {
+            grad_errors.add(*g, *e, tol);
+        }
+        if grad.len() != expected.grad.len() {
+            grad_errors.failures += 1;
+        }
+        Ok((value_errors, grad_errors))
+    }
+
     /// lossbench's metrics of this case's argmax prediction.
     pub fn metrics(&self) -> anyhow::Result<Metrics> {
         let logits = Tensor::from_slice(&self.logits)
@@ -230,18 +326,21 @@ mod tests {
         Some(ReferenceFile::read(&path).expect("the shared reference file"))
     }
 
-    fn assert_all_within(file: &ReferenceFile, precision: Precision) {
+    /// Every loss of the file within tolerance, and among them every loss of `names`.
+    fn assert_all_within(file: &ReferenceFile, precision: Precision, names: &[&str]) {
         let reports = file.check_losses(precision).expect("losses evaluate");
-        assert_eq!(
-            reports.len(),
-            Loss::ALL.len(),
-            "every loss has reference values"
-        );
+        for name in names {
+            assert!(reports.contains_key(*name), "{name} has reference values");
+        }
         for (loss, r) in &reports {
-            assert_eq!(r.cases, file.cases.len(), "{loss}");
+            assert!(r.cases > 0, "{loss}");
             assert_eq!(r.value.failures, 0, "{loss} value ({precision:?}): {r:?}");
             assert_eq!(r.grad.failures, 0, "{loss} gradient ({precision:?}): {r:?}");
         }
+    }
+
+    fn built_in_names() -> Vec<&'static str> {
+        Loss::BUILT_IN.map(Loss::name).to_vec()
     }
 
     fn assert_metrics_match(file: &ReferenceFile) {
@@ -284,12 +383,12 @@ mod tests {
 
     #[test]
     fn every_loss_matches_reference_values_and_gradients_in_f64() {
-        assert_all_within(&project_reference(), Precision::F64);
+        assert_all_within(&project_reference(), Precision::F64, &built_in_names());
     }
 
     #[test]
     fn every_loss_matches_reference_values_and_gradients_in_f32() {
-        assert_all_within(&project_reference(), Precision::F32);
+        assert_all_within(&project_reference(), Precision::F32, &built_in_names());
     }
 
     #[test]
@@ -302,8 +401,8 @@ mod tests {
         let Some(file) = shared_reference() else {
             return;
         };
-        assert_all_within(&file, Precision::F64);
-        assert_all_within(&file, Precision::F32);
+        assert_all_within(&file, Precision::F64, &[]);
+        assert_all_within(&file, Precision::F32, &[]);
         assert_metrics_match(&file);
     }
 
@@ -324,7 +423,7 @@ mod tests {
             e.grad[0] += 1e-3;
         }
         let reports = file.check_losses(Precision::F64).expect("losses evaluate");
-        let dice = &reports[&Loss::Dice];
+        let dice = &reports["dice"];
         assert_eq!(dice.value.failures, 1);
         assert_eq!(dice.grad.failures, 1);
     }

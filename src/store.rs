@@ -315,9 +315,15 @@ impl SweepStore {
         }
     }
 
-    /// Writes the resolved `config.toml` and a `running` status of a run that goes on from
+    /// Writes the resolved `config.toml` (the text `config`) and a `running` status of a run
+    /// that goes on from
     /// its checkpoint, keeping its folder.
-    pub fn resume_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
+    pub fn resume_run(
+        &self,
+        run: &PlannedRun,
+        config: &str,
+        status: &RunStatus,
+    ) -> anyhow::Result<()> {
         // Temporary files of a write the kill cut short describe nothing.
         let dir = self.run_dir(&run.id);
         for entry in
@@ -330,8 +336,6 @@ impl SweepStore {
                     .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
-        let config =
-            toml::to_string(&run.config).context("cannot write the configuration as TOML")?;
         write_atomic(
             &self.run_dir(&run.id).join("config.toml"),
             config.as_bytes(),
@@ -339,8 +343,14 @@ impl SweepStore {
         self.write_status(status)
     }
 
-    /// Creates the run's folder and writes its resolved `config.toml` and a `running` status.
-    pub fn start_run(&self, run: &PlannedRun, status: &RunStatus) -> anyhow::Result<()> {
+    /// Creates the run's folder and writes its resolved `config.toml` (the text `config`)
+    /// and a `running` status.
+    pub fn start_run(
+        &self,
+        run: &PlannedRun,
+        config: &str,
+        status: &RunStatus,
+    ) -> anyhow::Result<()> {
         let dir = self.run_dir(&run.id);
         // Nothing of an earlier, unfinished attempt (frames, weights, temporary files of a
         // killed write) describes this run any more.
@@ -350,8 +360,6 @@ impl SweepStore {
         }
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let config =
-            toml::to_string(&run.config).context("cannot write the configuration as TOML")?;
         write_atomic(&dir.join("config.toml"), config.as_bytes())?;
         self.write_status(status)
     }
@@ -664,6 +672,10 @@ pub fn read_run_config(dir: &Path) -> anyhow::Result<RunConfig> {
     toml::from_str(&text).with_context(|| format!("{} is not a run configuration", path.display()))
 }
 
+/// The column naming each run's loss ([`PlannedRun::loss`]): the loss axis's column, or
+/// a constant one when the loss is not an axis.
+const LOSS_COLUMN: &str = "loss";
+
 /// A constant column holding an axis value; the axis's values decide the type.
 fn axis_column(name: &str, value: &toml::Value, all: &[toml::Value], len: usize) -> Column {
     let all_int = all.iter().all(|v| v.is_integer());
@@ -706,16 +718,17 @@ fn with_run_columns(
         ),
     ];
     for (axis, (_, value)) in plan.sweep.axes.iter().zip(&run.axes) {
+        if axis.label == LOSS_COLUMN {
+            continue;
+        }
         columns.push(axis_column(&axis.label, value, &axis.values, n));
     }
+    columns.push(Column::new_scalar(
+        LOSS_COLUMN.into(),
+        Scalar::from(PlSmallStr::from(run.loss.as_str())),
+        n,
+    ));
     let labels: Vec<&str> = plan.sweep.axes.iter().map(|a| a.label.as_str()).collect();
-    if !labels.contains(&"loss") {
-        columns.push(Column::new_scalar(
-            "loss".into(),
-            Scalar::from(PlSmallStr::from(run.config.loss.name.name())),
-            n,
-        ));
-    }
     if !labels.contains(&"seed") {
         columns.push(Column::new_scalar(
             "seed".into(),
@@ -741,6 +754,13 @@ fn runs_frame(
         Column::new("label".into(), text(&|r, _| r.label.clone())),
     ];
     for (i, axis) in plan.sweep.axes.iter().enumerate() {
+        if axis.label == LOSS_COLUMN {
+            columns.push(Column::new(
+                LOSS_COLUMN.into(),
+                text(&|r, _| r.loss.clone()),
+            ));
+            continue;
+        }
         let cells: Vec<Column> = statuses
             .iter()
             .map(|(r, _)| axis_column(&axis.label, &r.axes[i].1, &axis.values, 1))

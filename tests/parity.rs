@@ -157,12 +157,20 @@ fn trains_like_pytorch(loss: Loss) {
     for &len in &lengths[..20] {
         let idx = Tensor::from_slice(&order[start..start + len as usize]);
         start += len as usize;
-        ours.push(learner.step(&idx, &mut sums).double_value(&[]));
+        ours.push(
+            learner
+                .step(&idx, &mut sums)
+                .expect("step")
+                .double_value(&[]),
+        );
     }
     let val = tch::no_grad(|| {
         use tch::nn::ModuleT;
         let logits = learner.net.forward_t(&data.val.images, false);
-        loss.compute(&logits, &data.val.masks, Some(ignore))
+        learner
+            .criterion
+            .compute(&logits, &data.val.masks, Some(ignore))
+            .expect("loss")
             .double_value(&[])
     });
 

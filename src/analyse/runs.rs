@@ -9,6 +9,14 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::{AnalyseError, DONE, METRICS};
+use crate::config::loss::parameter_keys;
+
+/// The columns of axes over a loss's parameters or its label.
+fn loss_parameter_keys() -> Vec<String> {
+    let mut keys = parameter_keys();
+    keys.push("loss.label".to_string());
+    keys
+}
 
 /// Columns that describe a run rather than an axis or a metric.
 const RUN_COLUMNS: [&str; 4] = ["run_id", "label", "status", "epoch"];
@@ -107,10 +115,14 @@ impl Runs {
             .map(|n| n.to_string())
             .collect();
         let metrics: Vec<String> = names.iter().filter(|n| is_metric(n)).cloned().collect();
+        // Axes over a loss's parameters (`loss.gamma`) are part of what the `loss` column
+        // names, not settings the losses are compared under.
+        let loss_parts = loss_parameter_keys();
         let axes: Vec<String> = names
             .iter()
             .filter(|n| !is_metric(n) && !RUN_COLUMNS.contains(&n.as_str()))
             .filter(|n| n.as_str() != "loss" && n.as_str() != "seed")
+            .filter(|n| !loss_parts.contains(n))
             .cloned()
             .collect();
 

@@ -159,7 +159,7 @@ pub struct Origins {
 
 impl Origins {
     /// Where the value of the dotted run `key` came from.
-    fn origin(&self, doc: &Document, key: &str) -> String {
+    pub fn origin(&self, doc: &Document, key: &str) -> String {
         let covers = |k: &String| {
             key == k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
         };
@@ -187,7 +187,10 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
         flatten("", &table, &mut run);
         keys.extend(run.into_iter().filter(|k| !k.starts_with("data.")));
     }
-    keys.extend(["model.in_channels", "model.num_classes"].map(String::from));
+    // Keys left out of the canonical form while unset.
+    keys.extend(["model.in_channels", "model.num_classes", "optim.schedule"].map(String::from));
+    keys.extend(super::loss::parameter_keys());
+    keys.push("loss.label".to_string());
     let kinds = match kind {
         Some(k) => vec![k],
         None => DataConfig::KINDS.to_vec(),

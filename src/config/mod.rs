@@ -2,16 +2,17 @@
 //! device, with defaults for everything, validation, and Hydra-style `key=value` overrides.
 
 mod document;
+pub mod loss;
 pub mod sweep;
 
 use std::path::Path;
 
 use anyhow::bail;
 pub use document::{closest, resolve, valid_keys, ConfigError, Document, Origins};
+pub use loss::LossConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
-use crate::losses::Loss;
 use crate::model::Init;
 
 /// Everything one run needs; every table and key is optional in a file.
@@ -53,25 +54,6 @@ impl Default for ModelConfig {
             batch_norm: true,
             channels_last: true,
             init: Init::Pytorch,
-        }
-    }
-}
-
-/// The `[loss]` table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LossConfig {
-    pub name: Loss,
-    /// Multiplies the training loss (not the recorded value): a control for the scale of
-    /// BCE's gradients, which are averaged over C channels.
-    pub scale: f64,
-}
-
-impl Default for LossConfig {
-    fn default() -> Self {
-        LossConfig {
-            name: Loss::Cce,
-            scale: 1.0,
         }
     }
 }
@@ -221,12 +203,7 @@ impl RunConfig {
                 format!("must be a positive number, got {}", self.optim.lr),
             );
         }
-        if !(self.loss.scale.is_finite() && self.loss.scale > 0.0) {
-            return invalid(
-                "loss.scale",
-                format!("must be a positive number, got {}", self.loss.scale),
-            );
-        }
+        self.loss.validate()?;
         if !(0.0..1.0).contains(&self.optim.momentum) {
             return invalid(
                 "optim.momentum",
@@ -393,6 +370,7 @@ pub fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::losses::Loss;
 
     #[test]
     fn schedules_start_at_the_base_rate_and_follow_their_formulas() {

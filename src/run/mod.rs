@@ -3,6 +3,7 @@
 //! reporting, and rerunning a stored one ([`rerun`]).
 
 pub mod checkpoint;
+pub mod criterion;
 pub mod optim;
 pub mod progress;
 pub mod rerun;

@@ -20,11 +20,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::config::{LossConfig, RunConfig};
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
-use crate::run::checkpoint;
 use crate::run::progress::Progress;
 use crate::run::train::{self, Ending};
+use crate::run::{checkpoint, criterion};
 use crate::store::{RunStatus, State, SweepStore};
 
 /// How to run a plan.
@@ -214,6 +215,7 @@ pub fn execute(
         .map(|r| serde_json::to_string(&r.config.data))
         .transpose()?;
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
+    let mut losses: HashMap<(String, String), (LossConfig, bool)> = HashMap::new();
     let mut work = Vec::with_capacity(todo.len());
     for run in &todo {
         let key = serde_json::to_string(&run.config.data)?;
@@ -249,7 +251,22 @@ pub fn execute(
             }
             datasets.insert(key.clone(), data);
         }
-        work.push((*run, datasets[&key].shallow_clone()));
+        // A loss the data cannot take (class weights of the wrong length, a script that
+        // fails its checks) stops the sweep here, before any run starts.
+        let loss_key = (serde_json::to_string(&run.config.loss)?, key.clone());
+        if !losses.contains_key(&loss_key) {
+            let resolved = criterion::resolve(&run.config.loss, &datasets[&key])
+                .with_context(|| format!("run {} cannot start", run.label))?;
+            losses.insert(loss_key.clone(), resolved);
+        }
+        let mut config = run.config.clone();
+        config.loss = losses[&loss_key].0.clone();
+        let derived = losses[&loss_key].1;
+        work.push((
+            *run,
+            datasets[&key].shallow_clone(),
+            Resolved { config, derived },
+        ));
     }
 
     let endings = Mutex::new(Vec::with_capacity(work.len()));
@@ -263,8 +280,12 @@ pub fn execute(
                     break;
                 }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                let Some((run, data)) = next else { break };
-                match run_one(run, &data, threads, worker, store, progress, stop) {
+                let Some((run, data, resolved)) = next else {
+                    break;
+                };
+                match run_one(
+                    run, &resolved, &data, threads, worker, store, progress, stop,
+                ) {
                     Ok(state) => endings
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -314,6 +335,30 @@ pub fn execute(
     Ok(summary)
 }
 
+/// A run's configuration as it trains: its loss with class weights derived from the data
+/// written out as a list.
+struct Resolved {
+    config: RunConfig,
+    /// Whether the class weights were derived (and so differ from the planned form).
+    derived: bool,
+}
+
+impl Resolved {
+    /// The run's `config.toml`: the configuration it trains with, headed by the planned
+    /// form of derived class weights.
+    fn written(&self) -> anyhow::Result<String> {
+        let header = match (&self.derived, &self.config.loss.class_weights) {
+            (true, Some(_)) => "# loss.class_weights below is derived from the training split's \
+                                pixels (the sweep asked for them by frequency)\n"
+                .to_string(),
+            _ => String::new(),
+        };
+        let config =
+            toml::to_string(&self.config).context("cannot write the configuration as TOML")?;
+        Ok(format!("{header}{config}"))
+    }
+}
+
 /// The device worker `worker` trains a run asking for `requested` on: with several GPUs,
 /// `cuda` (or `auto`) places the workers' runs on `cuda:0`, `cuda:1`, ... in turn; anything
 /// else stays as asked.
@@ -327,8 +372,10 @@ fn placement(requested: &str, worker: usize, gpus: i64) -> String {
 /// Trains one run and records it; `None` when `stop` was raised before it started. An
 /// error is one of the results folder (it cannot be written): the sweep stops on it, since
 /// every later run would meet it too.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     run: &PlannedRun,
+    resolved: &Resolved,
     data: &Dataset,
     threads: usize,
     worker: usize,
@@ -340,7 +387,7 @@ fn run_one(
         return Ok(None);
     }
     let threads = run.config.threads_or(threads);
-    let mut config = run.config.clone();
+    let mut config = resolved.config.clone();
     config.device = placement(&config.device, worker, tch::Cuda::device_count());
     let config = &config;
     let device = config.device().unwrap_or(tch::Device::Cpu);
@@ -373,9 +420,13 @@ fn run_one(
                 "resume {}  {} from its checkpoint after epoch {}",
                 run.id, run.label, checkpoint.epoch
             ));
-            store.resume_run(run, &status)
+            resolved
+                .written()
+                .and_then(|config| store.resume_run(run, &config, &status))
         }
-        None => store.start_run(run, &status),
+        None => resolved
+            .written()
+            .and_then(|config| store.start_run(run, &config, &status)),
     };
     if let Err(e) = started {
         bar.finish(&format!("failed: {e:#}"));

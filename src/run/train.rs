@@ -25,9 +25,10 @@ use super::checkpoint::{self, Checkpoint};
 use super::optim::Optim;
 use crate::config::RunConfig;
 use crate::data::{Dataset, Split};
-use crate::losses::Loss;
+use crate::losses::Criterion;
 use crate::metrics::{Accumulator, Metrics};
 use crate::model::{UNet, UNetConfig};
+use crate::run::criterion;
 
 /// Serialises seeding and weight initialisation across every run in the process.
 static INIT_LOCK: Mutex<()> = Mutex::new(());
@@ -170,16 +171,30 @@ pub fn train(
             }
             crate::faults::point("step");
             learner.opt.set_lr(lr_at(i));
-            let _ = learner.step(&order.narrow(0, start, len), &mut sums);
+            let _ = learner.step(&order.narrow(0, start, len), &mut sums)?;
         }
         if ending == Ending::Interrupted {
             break;
         }
         let train_loss = sums.loss.double_value(&[]) / steps as f64;
         let grad_norm = sums.grad_norm.double_value(&[]) / steps as f64;
-        let eval = evaluate(&learner.net, config, &data.val, classes, ignore, device)?;
+        let eval = evaluate(
+            &learner.net,
+            &learner.criterion,
+            learner.batch,
+            &data.val,
+            classes,
+            ignore,
+            device,
+        )?;
         let (val_loss, metrics) = (eval.loss, eval.metrics);
-        let grad_share = gradient_share(config, &eval.first_logits, &data.val, classes, ignore)?;
+        let grad_share = gradient_share(
+            &learner.criterion,
+            &eval.first_logits,
+            &data.val,
+            classes,
+            ignore,
+        )?;
         let row = EpochRow {
             epoch,
             train_loss,
@@ -243,14 +258,14 @@ pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::
     let mut config = config.clone();
     config.train.batch_size = config.train.batch_size.min(data.train.len() as usize);
     let mut learner = Learner::new(&config, data, threads)?;
-    let mut times = step_times(&mut learner, 1, 3);
+    let mut times = step_times(&mut learner, 1, 3)?;
     times.sort_by(f64::total_cmp);
     Ok(times[1])
 }
 
 /// Runs `warmup + steps` training steps of `learner` on consecutive batches of its training
 /// split (wrapping around) and returns the seconds of each of the last `steps`.
-pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> Vec<f64> {
+pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> anyhow::Result<Vec<f64>> {
     let images = learner.images.size()[0];
     let order = Tensor::arange(images, (Kind::Int64, learner.device));
     let per_epoch = images / learner.batch;
@@ -259,7 +274,7 @@ pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> Vec<f64
     for i in 0..warmup + steps {
         let idx = order.narrow(0, (i as i64 % per_epoch) * learner.batch, learner.batch);
         let start = Instant::now();
-        let _ = learner.step(&idx, &mut sums);
+        let _ = learner.step(&idx, &mut sums)?;
         if let Device::Cuda(index) = learner.device {
             tch::Cuda::synchronize(index as i64);
         }
@@ -267,7 +282,7 @@ pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> Vec<f64
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    times
+    Ok(times)
 }
 
 /// A network, its optimizer and the training split on the run's device: what a training
@@ -283,7 +298,8 @@ pub struct Learner {
     params: Vec<Tensor>,
     images: Tensor,
     masks: Tensor,
-    loss: Loss,
+    /// The loss with its parameters (or the user's module).
+    pub criterion: Criterion,
     scale: f64,
     ignore: Option<i64>,
 }
@@ -318,6 +334,7 @@ impl Learner {
         let batch = config.train.batch_size as i64;
         let (vars, net) = init(&net_config, config.train.seed, device);
         let opt = Optim::new(&config.optim, &vars);
+        let criterion = criterion::build(config, data, net_config.num_classes, device)?;
         let params = vars.trainable_variables();
         let (mut images, mut masks) = (
             data.train.images.to_device(device),
@@ -337,7 +354,7 @@ impl Learner {
             batch,
             opt,
             params,
-            loss: config.loss.name,
+            criterion,
             scale: config.loss.scale,
             ignore: data.ignore_index,
         })
@@ -346,19 +363,20 @@ impl Learner {
     /// One training step on the training images at `idx` (int64 on the device): forward,
     /// loss, backward of the scaled loss, the gradient norm, the optimizer's step; adds the
     /// loss and the norm to `sums` and returns the loss (detached, before `loss.scale`).
-    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) -> Tensor {
+    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) -> anyhow::Result<Tensor> {
         let xs = self.images.index_select(0, idx);
         let ys = self.masks.index_select(0, idx);
         let value = self
-            .loss
-            .compute(&self.net.forward_t(&xs, true), &ys, self.ignore);
+            .criterion
+            .compute(&self.net.forward_t(&xs, true), &ys, self.ignore)
+            .context("the loss failed on a training batch")?;
         self.opt.zero_grad();
         (&value * self.scale).backward();
         sums.grad_norm += global_norm(&self.params);
         self.opt.step();
         let value = value.detach();
         sums.loss += value.to_kind(Kind::Double);
-        value
+        Ok(value)
     }
 }
 
@@ -489,7 +507,7 @@ fn global_norm(params: &[Tensor]) -> Tensor {
 /// `first_logits`, the logits of the network in evaluation mode on the first batch of
 /// `split` (as [`evaluate`] returns them, so that no second forward pass is needed).
 pub fn gradient_share(
-    config: &RunConfig,
+    criterion: &Criterion,
     first_logits: &Tensor,
     split: &Split,
     classes: i64,
@@ -501,7 +519,10 @@ pub fn gradient_share(
         .narrow(0, 0, len)
         .to_device(first_logits.device());
     let logits = first_logits.detach().set_requires_grad(true);
-    config.loss.name.compute(&logits, &ys, ignore).backward();
+    criterion
+        .compute(&logits, &ys, ignore)
+        .context("the loss failed on a validation batch")?
+        .backward();
     let magnitude = logits
         .grad()
         .abs()
@@ -544,14 +565,14 @@ pub struct Evaluation {
 /// The validation loss and metrics of `net` on `split`, in batches of `train.batch_size`.
 pub fn evaluate(
     net: &UNet,
-    config: &RunConfig,
+    criterion: &Criterion,
+    batch: i64,
     split: &Split,
     classes: i64,
     ignore: Option<i64>,
     device: Device,
 ) -> anyhow::Result<Evaluation> {
     let _guard = tch::no_grad_guard();
-    let batch = config.train.batch_size as i64;
     let mut acc = Accumulator::new(classes, ignore, device);
     let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
     let mut first_logits = None;
@@ -565,10 +586,9 @@ pub fn evaluate(
         if first_logits.is_none() {
             first_logits = Some(logits.shallow_clone());
         }
-        loss_sum += config
-            .loss
-            .name
+        loss_sum += criterion
             .compute(&logits, &ys, ignore)
+            .context("the loss failed on a validation batch")?
             .to_kind(Kind::Double)
             * len as f64;
         acc.update(&logits, &ys);
@@ -587,7 +607,7 @@ mod tests {
     use super::*;
     use crate::config::TrainConfig;
     use crate::data::{DataConfig, SyntheticConfig};
-    use crate::losses::Loss;
+    use crate::losses::{Loss, Params};
 
     /// A small configuration that trains in a few seconds: 16×16 images, a depth-2 U-Net.
     fn tiny(loss: Loss, epochs: usize) -> RunConfig {
@@ -730,7 +750,8 @@ mod tests {
         let data = config.data.load().expect("data");
         let net_config = model_config(&config, &data).expect("model");
         let (_vars, untrained) = init(&net_config, config.train.seed, Device::Cpu);
-        let before = evaluate(&untrained, &config, &data.val, 7, None, Device::Cpu)
+        let cce = Criterion::built_in(Loss::Cce, Params::default());
+        let before = evaluate(&untrained, &cce, 8, &data.val, 7, None, Device::Cpu)
             .expect("eval")
             .metrics;
         let trained = run(&config, &data);
