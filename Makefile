@@ -20,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build libtorch lint clean-results bench reference
+.PHONY: demo test build libtorch lint clean-results bench reference script-losses
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -48,6 +48,10 @@ bench: build
 # with, from the venv's PyTorch (peer/reference.py).
 reference: $(SETUP)
 	$(PYTHON) peer/reference.py
+
+# The TorchScript losses experiments/losses.toml trains (cross-entropy and focal in PyTorch).
+script-losses: $(SETUP)
+	$(PYTHON) peer/script_loss.py --out experiments/losses
 
 lint: $(SETUP)
 	$(CARGO) fmt --check

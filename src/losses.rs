@@ -626,6 +626,58 @@ mod tests {
         assert!(msg.contains("cce, bce, dice, iou, bce_dice"), "{msg}");
     }
 
+    fn value(loss: Loss, params: Params, logits: &Tensor, target: &Tensor) -> f64 {
+        Criterion::built_in(loss, params)
+            .compute(logits, target, Some(255))
+            .expect("a built-in loss")
+            .double_value(&[])
+    }
+
+    #[test]
+    fn focal_with_gamma_0_is_cross_entropy_with_or_without_class_weights() {
+        let logits = (Tensor::arange(2 * 3 * 4 * 4, (tch::Kind::Double, tch::Device::Cpu)).sin()
+            * 4.0)
+            .reshape([2, 3, 4, 4]);
+        let target = Tensor::arange(32, (tch::Kind::Int64, tch::Device::Cpu))
+            .remainder(3)
+            .index_fill(0, &Tensor::from_slice(&[0i64, 5]), 255)
+            .reshape([2, 4, 4]);
+        for weights in [None, Some(vec![0.5, 2.0, 1.25])] {
+            let params = Params {
+                gamma: 0.0,
+                class_weights: weights.clone(),
+                ..Params::default()
+            };
+            let cce = Params {
+                class_weights: weights,
+                ..Params::default()
+            };
+            let (focal, cce) = (
+                value(Loss::Focal, params, &logits, &target),
+                value(Loss::Cce, cce, &logits, &target),
+            );
+            assert!((focal - cce).abs() < 1e-12, "{focal} against {cce}");
+        }
+    }
+
+    #[test]
+    fn class_pixels_count_valid_pixels_and_the_images_that_hold_each_class() {
+        let masks = Tensor::from_slice(&[0i64, 0, 1, 255, 0, 0, 0, 0]).reshape([2, 2, 2]);
+        let (counts, containing) = class_pixels(&masks, 3, Some(255));
+        assert_eq!(counts, [6.0, 1.0, 0.0]);
+        assert_eq!(containing, [7.0, 3.0, 0.0]);
+    }
+
+    #[test]
+    fn frequency_weights_follow_their_formulas_and_fill_absent_classes_with_the_largest() {
+        let (counts, containing) = ([30.0, 10.0, 0.0], [40.0, 40.0, 0.0]);
+        let inverse = frequency_weights(Frequency::Inverse, &counts, &containing);
+        assert_eq!(inverse, [40.0 / 90.0, 40.0 / 30.0, 40.0 / 30.0]);
+        // f = [0.75, 0.25]; the median of two is their mean, 0.5.
+        let median = frequency_weights(Frequency::Median, &counts, &containing);
+        assert_eq!(median, [0.5 / 0.75, 2.0, 2.0]);
+    }
+
     #[test]
     fn sigmoid_family_is_bce_bce_dice_and_depth_softmax() {
         let sigmoid: Vec<Loss> = Loss::ALL

@@ -12,7 +12,7 @@ use std::fmt;
 
 use crate::config::loss::{script_hash, shown_parameters};
 use crate::config::sweep::{Axis, Sweep, DATASET_AXIS};
-use crate::config::{resolve, set_dotted, ConfigError, Origins, RunConfig};
+use crate::config::{resolve, set_dotted, ConfigError, LossConfig, Origins, RunConfig};
 use crate::losses::Loss;
 
 /// The axis of the loss (`loss`, short for `loss.name`).
@@ -105,17 +105,52 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
             config,
         });
     }
-    let losses: Vec<_> = runs.iter().map(|r| &r.config.loss).collect();
-    let shown = shown_parameters(&losses);
-    let names: Vec<String> = runs
-        .iter()
-        .map(|r| r.config.loss.describe(&shown[&r.config.loss.name]))
-        .collect();
+    let names = loss_names(&runs, &sweep)?;
     for (run, loss) in runs.iter_mut().zip(names) {
         run.label = label(&run.axes, &loss);
         run.loss = loss;
     }
     Ok(Plan { sweep, runs })
+}
+
+/// Each run's loss name ([`LossConfig::describe`] by what varies among the sweep's losses).
+/// A script whose name is another loss's becomes `stem (script)`; two other losses of one
+/// name are an error that asks for a `loss.label`.
+fn loss_names(runs: &[PlannedRun], sweep: &Sweep) -> Result<Vec<String>, ConfigError> {
+    let losses: Vec<&LossConfig> = runs.iter().map(|r| &r.config.loss).collect();
+    let shown = shown_parameters(&losses);
+    let mut names: Vec<String> = losses.iter().map(|l| l.describe(&shown[&l.name])).collect();
+    // The loss itself, whatever its scale (a setting the losses are compared under).
+    let identity = |l: &LossConfig| {
+        let mut l = l.clone();
+        l.scale = 1.0;
+        serde_json::to_string(&l).unwrap_or_default()
+    };
+    let clash = |names: &[String], i: usize| {
+        (0..losses.len())
+            .find(|&j| names[j] == names[i] && identity(losses[j]) != identity(losses[i]))
+    };
+    for i in 0..losses.len() {
+        if losses[i].name == Loss::Script && losses[i].label.is_none() && clash(&names, i).is_some()
+        {
+            names[i] = format!("{} (script)", names[i]);
+        }
+    }
+    for i in 0..losses.len() {
+        if let Some(j) = clash(&names, i) {
+            return Err(ConfigError::new(
+                sweep.doc.locate(&["grid"]),
+                format!(
+                    "two different losses are both named `{}` ({} and {})",
+                    names[i],
+                    identity(losses[i]),
+                    identity(losses[j])
+                ),
+            )
+            .with_fix("give one of them its own name with loss.label"));
+        }
+    }
+    Ok(names)
 }
 
 /// `loss=bce,seed=2` (the loss axis by the run's loss name `loss`); `base` for a sweep
@@ -273,6 +308,37 @@ mod tests {
         std::fs::write(&path, text).expect("write");
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         expand(Sweep::load(&path, &overrides)?)
+    }
+
+    #[test]
+    fn a_table_on_the_loss_axis_sets_its_keys_and_names_the_run_by_what_varies() {
+        let plan = plan_of(
+            "[grid]\nloss = [\"cce\", \"focal\", { name = \"focal\", gamma = 1 }]\n",
+            &[],
+        )
+        .expect("plan");
+        let losses: Vec<&str> = plan.runs.iter().map(|r| r.loss.as_str()).collect();
+        assert_eq!(losses, ["cce", "focal γ=2", "focal γ=1"]);
+        assert_eq!(plan.runs[2].config.loss.gamma, Some(1.0));
+        assert_eq!(plan.runs[2].label, "loss=focal γ=1");
+        let only = Filter::parse("loss=focal gamma=1", &plan).expect("filter");
+        let picked: Vec<&str> = plan
+            .runs
+            .iter()
+            .filter(|r| only.matches(r))
+            .map(|r| r.loss.as_str())
+            .collect();
+        assert_eq!(picked, ["focal γ=1"]);
+    }
+
+    #[test]
+    fn two_different_losses_of_one_label_are_an_error_asking_for_a_label() {
+        let err = plan_of(
+            "[grid]\nloss = [{ name = \"dice\", label = \"mine\" }, { name = \"iou\", label = \"mine\" }]\n",
+            &[],
+        )
+        .expect_err("one name for two losses");
+        assert!(err.to_string().contains("both named `mine`"), "{err}");
     }
 
     fn error(text: &str) -> String {

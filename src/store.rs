@@ -728,6 +728,11 @@ fn with_run_columns(
         Scalar::from(PlSmallStr::from(run.loss.as_str())),
         n,
     ));
+    columns.push(Column::new_scalar(
+        "schedule".into(),
+        Scalar::from(PlSmallStr::from(run.config.optim.schedule.name())),
+        n,
+    ));
     let labels: Vec<&str> = plan.sweep.axes.iter().map(|a| a.label.as_str()).collect();
     if !labels.contains(&"seed") {
         columns.push(Column::new_scalar(
@@ -753,12 +758,12 @@ fn runs_frame(
         Column::new("run_id".into(), text(&|r, _| r.id.clone())),
         Column::new("label".into(), text(&|r, _| r.label.clone())),
     ];
+    columns.push(Column::new(
+        LOSS_COLUMN.into(),
+        text(&|r, _| r.loss.clone()),
+    ));
     for (i, axis) in plan.sweep.axes.iter().enumerate() {
         if axis.label == LOSS_COLUMN {
-            columns.push(Column::new(
-                LOSS_COLUMN.into(),
-                text(&|r, _| r.loss.clone()),
-            ));
             continue;
         }
         let cells: Vec<Column> = statuses

@@ -19,7 +19,7 @@ fn loss_parameter_keys() -> Vec<String> {
 }
 
 /// Columns that describe a run rather than an axis or a metric.
-const RUN_COLUMNS: [&str; 4] = ["run_id", "label", "status", "epoch"];
+const RUN_COLUMNS: [&str; 5] = ["run_id", "label", "status", "epoch", "schedule"];
 
 /// One run of the sweep: who it is and its per-epoch series, sorted by epoch.
 #[derive(Debug, Clone, PartialEq, Serialize)]

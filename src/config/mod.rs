@@ -92,6 +92,15 @@ impl Schedule {
         *self == Schedule::Constant
     }
 
+    /// The name sweep files and frames use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Poly => "poly",
+            Schedule::Cosine => "cosine",
+        }
+    }
+
     /// The learning rate at step `step` (0-based) of `total`, from the base rate `lr`.
     pub fn lr_at(self, lr: f64, step: usize, total: usize) -> f64 {
         let progress = step as f64 / total.max(1) as f64;

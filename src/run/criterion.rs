@@ -82,10 +82,10 @@ fn load_script(loss: &LossConfig, device: Device) -> anyhow::Result<tch::CModule
     }
     tch::CModule::load_on_device(path, device).map_err(|e| {
         anyhow::anyhow!(
-            "loss.path {} is not a TorchScript module: {}. Save one with \
+            "loss.path {} is not a TorchScript module ({}). Save one with \
              torch.jit.save(torch.jit.script(MyLoss()), \"{}\")",
             path.display(),
-            first_line(&e.to_string()),
+            first_sentence(&e.to_string()),
             path.display()
         )
     })
@@ -124,9 +124,12 @@ pub fn check_script(loss: &LossConfig, classes: i64, ignore: Option<i64>) -> any
     }
     let number = value.to_kind(Kind::Double).double_value(&[]);
     if !number.is_finite() {
+        let ignored = ignore.map_or(String::new(), |i| {
+            format!(", and how it treats pixels of the ignore index {i}")
+        });
         bail!(
             "loss.path {path}: returned {number} on varied logits; check its logs and \
-             divisions (and how it treats the ignore index {ignore:?})"
+             divisions{ignored}"
         );
     }
     if !value.requires_grad() {
@@ -143,7 +146,15 @@ pub fn check_script(loss: &LossConfig, classes: i64, ignore: Option<i64>) -> any
     Ok(())
 }
 
-/// The first line of a libtorch message (the rest is its C++ backtrace).
+/// The first line of a libtorch message (the rest is its C++ backtrace), without tch's
+/// prefix.
 fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message).trim()
+    let line = message.lines().next().unwrap_or(message).trim();
+    line.strip_prefix("Internal torch error: ").unwrap_or(line)
+}
+
+/// The first sentence of [`first_line`].
+fn first_sentence(message: &str) -> &str {
+    let line = first_line(message);
+    line.split_once(". ").map_or(line, |(first, _)| first)
 }
