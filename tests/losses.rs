@@ -234,3 +234,50 @@ fn verify_losses_checks_a_script_loss_against_reference_values() {
     assert_eq!(other.status.code(), Some(1), "{}", text(&other));
     assert!(text(&other).contains("FAIL"), "{}", text(&other));
 }
+
+#[test]
+fn class_weights_by_frequency_are_written_out_in_the_runs_config_and_a_wrong_length_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep_with(
+        dir.path(),
+        "weights",
+        1,
+        "loss.class_weights = \"median_frequency\"",
+        "loss = [\"cce\", \"focal\"]",
+    );
+    let out = lossbench(&["run", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = dir.path().join("results/weights/runs");
+    for entry in std::fs::read_dir(&runs).expect("run folders") {
+        let run = entry.expect("entry").path();
+        let written = std::fs::read_to_string(run.join("config.toml")).expect("config.toml");
+        assert!(written.starts_with("# loss.class_weights below is derived"), "{written}");
+        let config: RunConfig = toml::from_str(&written).expect("a run configuration");
+        let Some(lossbench::config::loss::ClassWeights::Given(w)) = config.loss.class_weights
+        else {
+            panic!("the weights are written as a list: {written}");
+        };
+        assert_eq!(w.len(), 7, "one per class of the synthetic data");
+        assert!(w.iter().all(|x| x.is_finite() && *x > 0.0), "{w:?}");
+    }
+    let frame = store::read_parquet(&dir.path().join("results/weights/metrics.parquet"))
+        .expect("the sweep frame");
+    let schedules = frame.column("schedule").expect("a schedule column");
+    assert_eq!(schedules.str().expect("text").get(0), Some("constant"));
+
+    let wrong = sweep_with(
+        dir.path(),
+        "wrong",
+        1,
+        "loss.class_weights = [1, 2, 3]",
+        "seed = [1]",
+    );
+    let out = lossbench(&["run", wrong.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("`loss.class_weights` has 3 values but the data have 7 classes"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("results/wrong/runs").exists(), "no run started");
+}
