@@ -77,20 +77,11 @@ impl Loss {
         Loss::Script,
     ];
 
-    /// Every loss lossbench defines itself (all but `script`).
-    pub const BUILT_IN: [Loss; 11] = [
-        Loss::Cce,
-        Loss::Bce,
-        Loss::Dice,
-        Loss::Iou,
-        Loss::BceDice,
-        Loss::CceDice,
-        Loss::Focal,
-        Loss::Tversky,
-        Loss::DepthSoftmaxCce,
-        Loss::GeneralizedDice,
-        Loss::Lovasz,
-    ];
+    /// Every loss lossbench defines itself: all but `script`, the last.
+    pub const BUILT_IN: &'static [Loss] = match Loss::ALL.as_slice().split_last() {
+        Some((_, built_in)) => built_in,
+        None => &[],
+    };
 
     /// The name used in sweep files, frames and reports.
     pub fn name(self) -> &'static str {

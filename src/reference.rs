@@ -340,7 +340,7 @@ mod tests {
     }
 
     fn built_in_names() -> Vec<&'static str> {
-        Loss::BUILT_IN.map(Loss::name).to_vec()
+        Loss::BUILT_IN.iter().map(|l| l.name()).collect()
     }
 
     fn assert_metrics_match(file: &ReferenceFile) {

@@ -2,19 +2,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
-use common::{sweep, text};
-
-const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
-
-fn lossbench(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("lossbench runs")
-}
+use common::{lossbench, sweep, text, BIN};
 
 #[test]
 fn the_sweep_banner_states_the_thread_count_the_runs_use() {

@@ -3,7 +3,7 @@
 //! modules come from `peer/script_loss.py`, run with the virtualenv's python).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use lossbench::config::{LossConfig, RunConfig};
@@ -12,16 +12,7 @@ use lossbench::run::train;
 use lossbench::store;
 
 mod common;
-use common::{sweep_with, text};
-
-const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
-
-fn lossbench(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("lossbench runs")
-}
+use common::{lossbench, sweep_with, text};
 
 /// Writes the script losses of `peer/script_loss.py` (and the broken ones) into `dir`;
 /// `None` when there is no virtualenv python.
@@ -251,7 +242,10 @@ fn class_weights_by_frequency_are_written_out_in_the_runs_config_and_a_wrong_len
     for entry in std::fs::read_dir(&runs).expect("run folders") {
         let run = entry.expect("entry").path();
         let written = std::fs::read_to_string(run.join("config.toml")).expect("config.toml");
-        assert!(written.starts_with("# loss.class_weights below is derived"), "{written}");
+        assert!(
+            written.starts_with("# loss.class_weights below is derived"),
+            "{written}"
+        );
         let config: RunConfig = toml::from_str(&written).expect("a run configuration");
         let Some(lossbench::config::loss::ClassWeights::Given(w)) = config.loss.class_weights
         else {
@@ -279,5 +273,8 @@ fn class_weights_by_frequency_are_written_out_in_the_runs_config_and_a_wrong_len
         "{}",
         text(&out)
     );
-    assert!(!dir.path().join("results/wrong/runs").exists(), "no run started");
+    assert!(
+        !dir.path().join("results/wrong/runs").exists(),
+        "no run started"
+    );
 }

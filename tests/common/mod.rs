@@ -2,7 +2,20 @@
 //! the virtualenv's python for the tests that compare with PyTorch.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
+
+/// The `lossbench` binary of this build.
+#[allow(dead_code)] // not every test binary runs the binary
+pub const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+
+/// `lossbench args...`, run to its end.
+#[allow(dead_code)] // not every test binary runs the binary
+pub fn lossbench(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("lossbench runs")
+}
 
 /// A tiny sweep file `dir/<name>.toml` (16×16 synthetic images, a depth-2 U-Net) whose
 /// results and plots go under `dir`, with `extra` lines added to `[base]`.
