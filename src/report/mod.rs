@@ -21,13 +21,25 @@ use plots::{LineChart, PointGroup, Scatter, Series, SmallMultiples};
 /// control).
 const CONTROL_AXES: [&str; 2] = ["optim.name", "loss.scale"];
 
-/// The fixed colour of a loss across every figure.
-pub fn loss_colour(loss: &str) -> plotters::style::RGBColor {
-    let index = loss
-        .parse::<Loss>()
-        .ok()
-        .and_then(|l| Loss::ALL.iter().position(|x| *x == l));
-    plots::colour(index.unwrap_or(Loss::ALL.len()))
+/// Each loss's colour, the same in every figure of a report: the sweep's losses in order
+/// ([`loss_order`]) take the palette's colours in turn.
+pub struct Colours {
+    order: Vec<String>,
+}
+
+impl Colours {
+    /// The colours of the losses of `runs`.
+    pub fn new(runs: &Runs) -> Self {
+        Colours {
+            order: loss_order(runs),
+        }
+    }
+
+    /// The colour of `loss`.
+    pub fn of(&self, loss: &str) -> plotters::style::RGBColor {
+        let index = self.order.iter().position(|l| l == loss);
+        plots::colour(index.unwrap_or(self.order.len()))
+    }
 }
 
 /// Builds the report of the sweep in `results` (a `results/<sweep>` folder) into `out`, or
@@ -62,26 +74,28 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
         || (0..classes).map(|k| format!("class {k}")).collect(),
         |d| d.class_names.clone(),
     );
+    let colours = Colours::new(&runs);
     let mut sections = Vec::new();
-    sections.push(loss_section(&runs, &dir)?);
+    sections.push(loss_section(&runs, &dir, &colours)?);
     sections.push(curve_section(
         &runs,
         &dir,
+        &colours,
         "val_miou",
         "miou",
         "Validation mIoU per epoch",
         "validation mIoU",
     )?);
-    sections.push(illusion_section(&runs, &dir, classes)?);
+    sections.push(illusion_section(&runs, &dir, classes, &colours)?);
     let parts = dataset_parts(results, &runs, &analysis, dataset.as_ref());
     for part in &parts {
-        sections.push(per_class_section(part, &dir)?);
+        sections.push(per_class_section(part, &dir, &colours)?);
     }
-    sections.push(finals_section(&analysis, &runs, &dir, &group_by)?);
+    sections.push(finals_section(&analysis, &runs, &dir, &group_by, &colours)?);
     if let Some(datasets) = &analysis.datasets {
-        sections.push(datasets_section(datasets, &dir)?);
+        sections.push(datasets_section(datasets, &dir, &colours)?);
     }
-    sections.push(gradient_section(&runs, &dir, &class_names)?);
+    sections.push(gradient_section(&runs, &dir, &class_names, &colours)?);
     for part in &parts {
         if let Some(s) = examples::section(part, &dir)? {
             sections.push(s);
@@ -147,7 +161,7 @@ fn class_count(runs: &Runs) -> usize {
 }
 
 /// A band as a plotted series, optionally divided by its value at the first epoch.
-fn series(band: &Band, name: String, normalise: bool) -> Series {
+fn series(band: &Band, name: String, normalise: bool, colours: &Colours) -> Series {
     let scale = if normalise {
         band.mean
             .first()
@@ -160,7 +174,7 @@ fn series(band: &Band, name: String, normalise: bool) -> Series {
     let x: Vec<f64> = band.epochs.iter().map(|e| *e as f64).collect();
     Series {
         name,
-        colour: loss_colour(&band.loss),
+        colour: colours.of(&band.loss),
         points: x
             .iter()
             .zip(&band.mean)
@@ -213,7 +227,7 @@ fn figure(stem: &str, caption: String) -> FigureRef {
     }
 }
 
-fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
+fn loss_section(runs: &Runs, dir: &Path, colours: &Colours) -> anyhow::Result<Section> {
     let bands = analyse::bands(runs, "train_loss", &[])?;
     let chart = |normalise: bool, title: &str, y: &str| LineChart {
         title: title.to_string(),
@@ -221,7 +235,7 @@ fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
         y_label: y.to_string(),
         series: named(&bands)
             .into_iter()
-            .map(|(n, b)| series(b, n, normalise))
+            .map(|(n, b)| series(b, n, normalise, colours))
             .collect(),
         hlines: vec![],
         log_y: false,
@@ -258,6 +272,7 @@ fn loss_section(runs: &Runs, dir: &Path) -> anyhow::Result<Section> {
 fn curve_section(
     runs: &Runs,
     dir: &Path,
+    colours: &Colours,
     metric: &str,
     stem: &str,
     heading: &str,
@@ -270,7 +285,7 @@ fn curve_section(
         y_label: y.to_string(),
         series: named(&bands)
             .into_iter()
-            .map(|(n, b)| series(b, n, false))
+            .map(|(n, b)| series(b, n, false, colours))
             .collect(),
         hlines: vec![],
         log_y: false,
@@ -287,7 +302,12 @@ fn curve_section(
     })
 }
 
-fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<Section> {
+fn illusion_section(
+    runs: &Runs,
+    dir: &Path,
+    classes: usize,
+    colours: &Colours,
+) -> anyhow::Result<Section> {
     let metrics = [
         ("binary_accuracy", "binary accuracy (Keras)"),
         ("pixel_accuracy", "pixel accuracy"),
@@ -311,7 +331,7 @@ fn illusion_section(runs: &Runs, dir: &Path, classes: usize) -> anyhow::Result<S
                 .enumerate()
                 .filter_map(|(i, ((_, name), bands))| {
                     let band = bands.iter().find(|b| &b.loss == loss)?;
-                    let mut s = series(band, name.to_string(), false);
+                    let mut s = series(band, name.to_string(), false, colours);
                     s.colour = plots::colour(i + 4);
                     s.dashed = i == 0;
                     Some(s)
@@ -420,7 +440,7 @@ fn dataset_parts(
     }
 }
 
-fn per_class_section(part: &DatasetPart, dir: &Path) -> anyhow::Result<Section> {
+fn per_class_section(part: &DatasetPart, dir: &Path, colours: &Colours) -> anyhow::Result<Section> {
     let (runs, dataset) = (&part.runs, &part.info);
     let mut groups = Vec::new();
     let losses = loss_order(runs);
@@ -439,7 +459,7 @@ fn per_class_section(part: &DatasetPart, dir: &Path) -> anyhow::Result<Section> 
         }
         groups.push(PointGroup {
             name: loss.clone(),
-            colour: loss_colour(loss),
+            colour: colours.of(loss),
             points,
             intervals: vec![],
         });
@@ -520,6 +540,7 @@ fn finals_section(
     runs: &Runs,
     dir: &Path,
     group_by: &[&str],
+    colours: &Colours,
 ) -> anyhow::Result<Section> {
     let pooled = analyse::summarise(runs, analyse::MAIN_METRIC, &[])?;
     let finals = analyse::finals(runs, analyse::MAIN_METRIC)?;
@@ -532,7 +553,7 @@ fn finals_section(
             let n = values.len().max(1) as f64;
             PointGroup {
                 name: format!("{} (n={})", s.loss, s.n),
-                colour: loss_colour(&s.loss),
+                colour: colours.of(&s.loss),
                 points: values
                     .iter()
                     .enumerate()
@@ -569,7 +590,7 @@ fn finals_section(
             .enumerate()
             .map(|(i, s)| PointGroup {
                 name: String::new(),
-                colour: loss_colour(&s.loss),
+                colour: colours.of(&s.loss),
                 points: s.values.iter().map(|v| (i as f64 - 0.15, *v)).collect(),
                 intervals: vec![mean_interval(s, i as f64 + 0.15)],
             })
@@ -707,7 +728,11 @@ fn finals_section(
 
 /// A sweep over several datasets: each dataset's verdict, the aggregate over datasets, and
 /// the performance profile of every loss.
-fn datasets_section(datasets: &analyse::Datasets, dir: &Path) -> anyhow::Result<Section> {
+fn datasets_section(
+    datasets: &analyse::Datasets,
+    dir: &Path,
+    colours: &Colours,
+) -> anyhow::Result<Section> {
     let profile = LineChart {
         title: "Performance profile: share of runs above each mIoU".into(),
         x_label: "mIoU threshold τ".into(),
@@ -717,7 +742,7 @@ fn datasets_section(datasets: &analyse::Datasets, dir: &Path) -> anyhow::Result<
             .iter()
             .map(|p| Series {
                 name: format!("{} (n={})", p.loss, p.runs),
-                colour: loss_colour(&p.loss),
+                colour: colours.of(&p.loss),
                 points: p
                     .thresholds
                     .iter()
@@ -810,7 +835,12 @@ fn datasets_section(datasets: &analyse::Datasets, dir: &Path) -> anyhow::Result<
     })
 }
 
-fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::Result<Section> {
+fn gradient_section(
+    runs: &Runs,
+    dir: &Path,
+    class_names: &[String],
+    colours: &Colours,
+) -> anyhow::Result<Section> {
     let bands = analyse::bands(runs, "grad_norm", &[])?;
     let chart = LineChart {
         title: "Gradient norm per epoch".into(),
@@ -818,7 +848,7 @@ fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::
         y_label: "L2 norm of the gradient (log scale)".into(),
         series: named(&bands)
             .into_iter()
-            .map(|(n, b)| series(b, n, false))
+            .map(|(n, b)| series(b, n, false, colours))
             .collect(),
         hlines: vec![],
         log_y: true,
@@ -862,7 +892,7 @@ fn gradient_section(runs: &Runs, dir: &Path, class_names: &[String]) -> anyhow::
                         analyse::mean(&per_run)
                     });
                 }
-                groups.push((loss.clone(), loss_colour(&loss), values));
+                groups.push((loss.clone(), colours.of(&loss), values));
             }
             let bars = plots::Bars {
                 title: format!("Where each loss pushes at {title}: share of |∂loss/∂z| per class"),

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Context};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -281,17 +283,69 @@ fn clamp(value: f64, range: Option<(f64, f64)>) -> f64 {
     }
 }
 
-/// Labels whole x positions 0, 1, 2, ... with the names of `categories`.
-fn category_label(categories: &[String]) -> impl Fn(&f64) -> String {
-    let categories = categories.to_vec();
-    move |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 {
-            categories.get(i as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
+/// Each of `categories` as the lines it is written in below its tick at `size` px: broken
+/// after spaces and underscores where the name is wider than its category; and the
+/// height the labels need below the axis.
+fn category_lines(categories: &[String], size: u32) -> (Vec<Vec<String>>, u32) {
+    // Average glyph width of the sans-serif font, as a share of its size.
+    const GLYPH: f64 = 0.6;
+    let room = f64::from(PLOT_SIZE.0 - 100) / categories.len().max(1) as f64;
+    let width = ((room / (GLYPH * f64::from(size))) as usize).max(4);
+    let lines: Vec<Vec<String>> = categories.iter().map(|c| wrap(c, width)).collect();
+    let most = lines.iter().map(Vec::len).max().unwrap_or(1) as u32;
+    (lines, most * (size + 3) + 16)
+}
+
+/// `text` in lines of at most `width` characters where it can break: after a space or
+/// an underscore (a word longer than `width` keeps its own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut piece = String::new();
+    for ch in text.chars() {
+        piece.push(ch);
+        if ch == ' ' || ch == '_' {
+            pieces.push(std::mem::take(&mut piece));
         }
     }
+    pieces.push(piece);
+    let mut lines: Vec<String> = Vec::new();
+    for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + piece.trim_end().chars().count() <= width => {
+                line.push_str(&piece)
+            }
+            _ => lines.push(piece),
+        }
+    }
+    lines.iter().map(|l| l.trim_end().to_string()).collect()
+}
+
+/// Writes `lines` centred below the tick of each category of `chart`, on `area`.
+fn draw_category_lines<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
+    lines: &[Vec<String>],
+    bottom: f64,
+    size: u32,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let style = text(size).pos(Pos::new(HPos::Center, VPos::Top));
+    let (left, top) = area.get_base_pixel();
+    for (i, category) in lines.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64, bottom));
+        for (k, line) in category.iter().enumerate() {
+            let at = (x - left, y - top + 8 + k as i32 * (size as i32 + 3));
+            area.draw_text(line, &style, at).map_err(drawing)?;
+        }
+    }
+    Ok(())
+}
+
+/// No tick label: [`draw_category_lines`] writes the categories' names.
+fn no_label(_: &f64) -> String {
+    String::new()
 }
 
 fn text(size: u32) -> TextStyle<'static> {
@@ -545,13 +599,13 @@ impl Figure for Scatter {
             padded(xs)
         };
         let (y0, y1) = self.y_bounds();
+        let (category_lines, label_area) = category_lines(&self.categories, 13);
         let mut builder = ChartBuilder::on(&plot);
         builder
             .caption(&self.title, text(20))
             .margin(12)
-            .x_label_area_size(44)
+            .x_label_area_size(if categorical { label_area } else { 44 })
             .y_label_area_size(60);
-        let label = category_label(&self.categories);
         if self.log_x {
             // Pad by a factor on a log axis, not by a share of the linear range.
             let positive = || {
@@ -590,10 +644,13 @@ impl Figure for Scatter {
                 .axis_desc_style(text(15));
             if categorical {
                 mesh.x_labels(self.categories.len() * 2 + 1)
-                    .x_label_formatter(&label)
+                    .x_label_formatter(&no_label)
                     .disable_x_mesh();
             }
             mesh.draw().map_err(drawing)?;
+            if categorical {
+                draw_category_lines(&plot, &chart, &category_lines, y0, 13)?;
+            }
             self.draw_groups(&mut chart)
         }
     }
@@ -670,24 +727,25 @@ impl Figure for Bars {
             .flat_map(|g| g.2.iter().copied())
             .filter(|v| v.is_finite())
             .fold(0.0, f64::max);
+        let (category_lines, label_area) = category_lines(&self.categories, 12);
         let mut chart = ChartBuilder::on(&plot)
             .caption(&self.title, text(20))
             .margin(12)
-            .x_label_area_size(44)
+            .x_label_area_size(label_area)
             .y_label_area_size(60)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..(top * 1.1).max(1e-9))
             .map_err(drawing)?;
-        let label = category_label(&self.categories);
         chart
             .configure_mesh()
             .y_desc(&self.y_label)
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&label)
+            .x_label_formatter(&no_label)
             .disable_x_mesh()
             .label_style(text(12))
             .axis_desc_style(text(15))
             .draw()
             .map_err(drawing)?;
+        draw_category_lines(&plot, &chart, &category_lines, 0.0, 12)?;
         let groups = self.groups.len().max(1) as f64;
         let width = 0.8 / groups;
         for (g, (_, colour, values)) in self.groups.iter().enumerate() {
@@ -714,6 +772,17 @@ impl Figure for Bars {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_category_names_wrap_after_spaces_and_underscores() {
+        assert_eq!(wrap("cce", 10), ["cce"]);
+        assert_eq!(
+            wrap("generalized_dice bg=false", 12),
+            ["generalized_", "dice", "bg=false"]
+        );
+        assert_eq!(wrap("focal γ=1", 9), ["focal γ=1"]);
+        assert_eq!(wrap("focal γ=1", 6), ["focal", "γ=1"]);
+    }
 
     fn chart() -> LineChart {
         LineChart {
