@@ -1,6 +1,8 @@
 //! Checks lossbench's losses and metrics against reference values in the format of
-//! `tests/reference/losses.json` (written by `peer/reference.py`): logits and targets per case, and for each loss its value
-//! and its gradient with respect to the logits, computed elsewhere (e.g. PyTorch autograd).
+//! `tests/reference/losses.json` (written by `peer/reference.py`): logits and targets per
+//! case, and for each loss (by name, and as `[loss]` tables with parameters) its value and
+//! its gradient with respect to the logits, computed elsewhere (e.g. PyTorch autograd); or
+//! a user's script loss against the values of one loss.
 
 use std::collections::BTreeMap;
 use std::path::Path;
