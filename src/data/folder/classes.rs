@@ -1,14 +1,28 @@
-//! From raw mask labels to classes: the class names, the `class_map` table that relabels,
+//! From raw mask labels to classes: the class names and palette (from the configuration, a
+//! `name,r,g,b` CSV class table, or `dataset.json`), the `class_map` table that relabels,
 //! merges or ignores labels, and a colour per class for the report.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 use super::masks::IGNORE_COLOUR;
 use super::{ClassTarget, Decoded, FolderConfig, Meta};
 
 impl FolderConfig {
+    /// What the data say of their classes: `dataset.json` beside the data, its class names
+    /// and palette replaced by those of the `class_dict` table when one is set.
+    pub(super) fn meta(&self) -> anyhow::Result<Meta> {
+        let mut meta = Meta::read(&self.root)?;
+        if let Some(file) = &self.class_dict {
+            let (names, palette) = read_class_dict(&self.root.join(file))?;
+            meta.classes = Some(names);
+            meta.palette = Some(palette);
+        }
+        Ok(meta)
+    }
+
     /// Works out the classes and the raw-label → class table.
     pub(super) fn labels(
         &self,
@@ -183,4 +197,82 @@ pub(super) fn generated_colour(i: usize) -> [u8; 3] {
     };
     let scale = |v: f64| (40.0 + v * 200.0) as u8;
     [scale(r), scale(g), scale(b)]
+}
+
+/// A `name,r,g,b` CSV class table: the class names and their colours, in label order.
+pub(crate) fn read_class_dict(path: &Path) -> anyhow::Result<(Vec<String>, Vec<[u8; 3]>)> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        name: String,
+        r: u8,
+        g: u8,
+        b: u8,
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("cannot read data.class_dict {}", path.display()))?;
+    let (mut names, mut palette) = (Vec::new(), Vec::new());
+    for (i, row) in reader.deserialize::<Row>().enumerate() {
+        let row = row.with_context(|| {
+            format!(
+                "{} row {}: expected the columns name,r,g,b with r, g, b in 0..=255 (e.g. `Sky,128,128,128`)",
+                path.display(),
+                i + 2
+            )
+        })?;
+        names.push(row.name);
+        palette.push([row.r, row.g, row.b]);
+    }
+    if names.is_empty() {
+        bail!(
+            "{} lists no class; write one `name,r,g,b` row per class under the header",
+            path.display()
+        );
+    }
+    Ok((names, palette))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::write_flat;
+    use image::{Rgb, RgbImage};
+
+    #[test]
+    fn class_dict_csv_names_the_classes_and_decodes_colour_masks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let mut config = write_flat(root, 2);
+        config.val_fraction = Some(0.5);
+        config.class_map = None;
+        for i in 0..2 {
+            RgbImage::from_fn(16, 16, |x, _| {
+                if x < 8 {
+                    Rgb([128, 128, 128])
+                } else {
+                    Rgb([128, 64, 128])
+                }
+            })
+            .save(root.join(format!("label/img_{i:02}.png")))
+            .expect("mask");
+        }
+        std::fs::write(
+            root.join("class_dict.csv"),
+            "name,r,g,b\nSky,128,128,128\nRoad, 128, 64, 128\n",
+        )
+        .expect("write");
+        config.class_dict = Some("class_dict.csv".into());
+        let data = config.load().expect("loads");
+        assert_eq!(data.class_names, ["Sky", "Road"]);
+        assert_eq!(data.palette, [[128, 128, 128], [128, 64, 128]]);
+        let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+        assert_eq!((row[0], row[15]), (0, 1));
+
+        std::fs::write(root.join("class_dict.csv"), "name,r,g,b\nSky,300,0,0\n").expect("write");
+        let err = format!("{:#}", config.load().expect_err("a bad row"));
+        assert!(
+            err.contains("class_dict.csv row 2: expected the columns name,r,g,b"),
+            "{err}"
+        );
+    }
 }

@@ -70,6 +70,33 @@ pub struct FolderConfig {
     pub hflip: bool,
     /// Read at most this many images of each split (the first ones by name).
     pub limit: Option<usize>,
+    /// Validate on this share (0 < f < 1) of the images of one folder, drawn with
+    /// `split_seed`; the rest train.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_fraction: Option<f64>,
+    /// Cut the images of one folder into this many seeded, disjoint folds for
+    /// cross-validation; `fold` validates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folds: Option<u32>,
+    /// The fold that validates, `0..folds` (a grid axis: `fold = [0, 1, 2]` or `"all"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u32>,
+    /// The seed of `val_fraction` and `folds` (0 when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+    /// A CSV list under `root` with the columns `file,split` (file name or stem; split
+    /// `train`, `val`, or another name that is left out) over the images of one folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+    /// The mask file of an image, with `{stem}` for the image's stem, e.g.
+    /// `"{stem}_mask.png"` (CamVid: `"{stem}_L.png"`); masks share the image's stem when
+    /// unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_name: Option<String>,
+    /// A CSV class table under `root` with the columns `name,r,g,b`, one row per label in
+    /// label order: the class names and the palette (as CamVid's `class_dict.csv`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_dict: Option<PathBuf>,
 }
 
 impl Default for FolderConfig {
@@ -90,6 +117,13 @@ impl Default for FolderConfig {
             normalize: true,
             hflip: false,
             limit: None,
+            val_fraction: None,
+            folds: None,
+            fold: None,
+            split_seed: None,
+            split_file: None,
+            mask_name: None,
+            class_dict: None,
         }
     }
 }
@@ -118,7 +152,7 @@ fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
 
 impl FolderConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 8] = [
+    pub const OPTIONAL_KEYS: [&'static str; 15] = [
         "ignore_index",
         "classes",
         "palette",
@@ -127,6 +161,13 @@ impl FolderConfig {
         "resize",
         "crop",
         "limit",
+        "val_fraction",
+        "folds",
+        "fold",
+        "split_seed",
+        "split_file",
+        "mask_name",
+        "class_dict",
     ];
 
     /// Checks what can be checked without decoding: the root exists, sizes are positive,
@@ -165,6 +206,7 @@ impl FolderConfig {
         if self.limit == Some(0) {
             return invalid("limit", "must be at least 1".into());
         }
+        self.validate_splitting()?;
         if let Some(ignore) = self.ignore_index {
             if ignore < 0 {
                 return invalid("ignore_index", format!("must be >= 0, got {ignore}"));
@@ -221,20 +263,104 @@ impl FolderConfig {
         Ok(())
     }
 
+    /// Checks the keys that make the splits and name files.
+    fn validate_splitting(&self) -> Result<(), FolderError> {
+        if let Some(f) = self.val_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return invalid(
+                    "val_fraction",
+                    format!("must lie between 0 and 1 (e.g. 0.2), got {f}"),
+                );
+            }
+            if self.folds.is_some() {
+                return invalid(
+                    "val_fraction",
+                    "and data.folds both make the validation split; set one".into(),
+                );
+            }
+        }
+        if let Some(k) = self.folds {
+            if k < 2 {
+                return invalid("folds", format!("must be at least 2, got {k}"));
+            }
+            match self.fold {
+                None => {
+                    return invalid(
+                        "fold",
+                        format!("must be set with data.folds: the fold that validates, 0..={} (as a grid axis: `fold = \"all\"` in [grid])", k - 1),
+                    )
+                }
+                Some(f) if f >= k => {
+                    return invalid(
+                        "fold",
+                        format!("is {f}, but data.folds = {k} has the folds 0..={}", k - 1),
+                    )
+                }
+                Some(_) => {}
+            }
+        } else if self.fold.is_some() {
+            return invalid(
+                "fold",
+                "needs data.folds, the number of folds (e.g. 5)".into(),
+            );
+        }
+        if self.split_file.is_some() && (self.val_fraction.is_some() || self.folds.is_some()) {
+            return invalid(
+                "split_file",
+                "lists the splits, so data.val_fraction and data.folds cannot be set with it"
+                    .into(),
+            );
+        }
+        if let Some(name) = &self.mask_name {
+            if !name.contains("{stem}") {
+                return invalid(
+                    "mask_name",
+                    format!("`{name}` has no {{stem}}; write the mask's file name with {{stem}} for the image's, e.g. \"{{stem}}_mask.png\""),
+                );
+            }
+        }
+        for (key, file) in [
+            ("split_file", &self.split_file),
+            ("class_dict", &self.class_dict),
+        ] {
+            if let Some(file) = file {
+                let path = self.root.join(file);
+                if !path.is_file() {
+                    return invalid(
+                        key,
+                        format!(
+                            "{} is not a file (data.{key} is taken from data.root)",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads, decodes and checks both splits.
     pub fn load(&self) -> anyhow::Result<Dataset> {
         self.validate()
             .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
-        let meta = Meta::read(&self.root)?;
+        let meta = self.meta()?;
         let palette = self.palette.clone().or_else(|| meta.palette.clone());
         let ignore = self.ignore_index.or(meta.ignore_index);
         let colours = Colours::new(palette.as_deref(), self.ignore_color);
-        let decode = |split: &str| -> anyhow::Result<Vec<Decoded>> {
-            let pairs = self.pairs(split)?;
+        let splits = self.splits()?;
+        if let Some(first) = splits.problems.first() {
+            match splits.problems.len() - 1 {
+                0 => bail!("{first}"),
+                more => bail!(
+                    "{first} (and {more} more problem(s); `lossbench data check` lists them all)"
+                ),
+            }
+        }
+        let decode = |pairs: &[Pair]| -> anyhow::Result<Vec<Decoded>> {
             pairs.par_iter().map(|p| self.decode(p, &colours)).collect()
         };
-        let train = decode(&self.train)?;
-        let val = decode(&self.val)?;
+        let train = decode(&splits.train)?;
+        let val = decode(&splits.val)?;
         check_uniform(&train, &val)?;
 
         let labels = self.labels(&meta, ignore, &train, &val)?;
@@ -267,6 +393,7 @@ impl FolderConfig {
             ignore_index: ignore,
             normalization,
             hflip: self.hflip,
+            files: Some(splits.files),
         })
     }
 
@@ -427,6 +554,34 @@ mod tests {
         GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { a } else { b }]))
             .save(masks.join(format!("{stem}.png")))
             .expect("mask");
+    }
+
+    /// `n` grayscale 16×16 images `image/img_XX.png` (every pixel `XX`) and their 0/255
+    /// masks `label/img_XX.png` (left half 0, right half 255), and the configuration that
+    /// reads them as two classes without a split folder (a fraction or folds make the
+    /// splits).
+    pub(super) fn write_flat(root: &Path, n: usize) -> FolderConfig {
+        std::fs::create_dir_all(root.join("image")).expect("mkdir");
+        std::fs::create_dir_all(root.join("label")).expect("mkdir");
+        for i in 0..n {
+            GrayImage::from_pixel(16, 16, Luma([i as u8]))
+                .save(root.join(format!("image/img_{i:02}.png")))
+                .expect("image");
+            GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { 0 } else { 255 }]))
+                .save(root.join(format!("label/img_{i:02}.png")))
+                .expect("mask");
+        }
+        FolderConfig {
+            root: root.to_path_buf(),
+            images: "image".into(),
+            masks: "label".into(),
+            normalize: false,
+            class_map: Some(BTreeMap::from([
+                ("0".into(), ClassTarget::Index(0)),
+                ("255".into(), ClassTarget::Index(1)),
+            ])),
+            ..Default::default()
+        }
     }
 
     /// Two training and one validation pair with labels 0, 1, 2 and 255.
@@ -772,6 +927,53 @@ mod tests {
             let err = error(&config);
             assert!(err.contains(expected), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
+        let config = FolderConfig {
+            root: PathBuf::from("data/x"),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&config).expect("json");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "class_map",
+                "classes",
+                "crop",
+                "hflip",
+                "ignore_color",
+                "ignore_index",
+                "images",
+                "limit",
+                "masks",
+                "normalize",
+                "palette",
+                "resize",
+                "root",
+                "train",
+                "val"
+            ]
+        );
+        let mut folds = config.clone();
+        folds.folds = Some(5);
+        folds.fold = Some(1);
+        let run = |data: &FolderConfig| crate::config::RunConfig {
+            data: crate::data::DataConfig::Folder(Box::new(data.clone())),
+            ..Default::default()
+        };
+        assert_ne!(
+            crate::plan::run_id(&run(&config)),
+            crate::plan::run_id(&run(&folds))
+        );
     }
 
     #[test]
