@@ -12,6 +12,7 @@
 //! Files are decoded in parallel (rayon) and each split becomes one pair of tensors. Bad data
 //! are errors that name the file and the value, never panics.
 
+pub mod check;
 mod classes;
 mod images;
 mod masks;
