@@ -1,16 +1,20 @@
 //! Datasets on disk: a root with, per split, a folder of images and a folder of masks paired
-//! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`).
+//! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`), or one folder of each
+//! that a seeded validation fraction, k seeded folds or a `file,split` CSV list splits.
 //!
-//! Images are PNG or JPEG, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]). Masks
-//! are PNG in the forms users have: 8- or 16-bit index images, palette (indexed-colour)
-//! images read by their indices, and RGB colour masks mapped to classes through a palette
-//! (from the configuration or a `dataset.json` beside the data). `class_map` relabels or
-//! merges labels; `ignore_index` marks pixels that losses and metrics skip. Optional resize
-//! and centre crop, per-channel normalisation with the training split's statistics, and a
-//! seeded horizontal flip (applied by the training loop).
+//! Images are PNG, JPEG or TIFF, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]).
+//! Masks are PNG or TIFF in the forms users have: 8- or 16-bit index images, palette
+//! (indexed-colour) PNGs read by their indices, and RGB colour masks mapped to classes
+//! through a palette (from the configuration, a `name,r,g,b` CSV class table, or a
+//! `dataset.json` beside the data); `mask_name` names masks that differ from their image's
+//! stem. `class_map` relabels or merges labels; `ignore_index` marks pixels that losses and
+//! metrics skip. Optional resize and centre crop, per-channel normalisation with the
+//! training split's statistics, and a seeded horizontal flip (applied by the training loop).
 //!
 //! Files are decoded in parallel (rayon) and each split becomes one pair of tensors. Bad data
-//! are errors that name the file and the value, never panics.
+//! are errors that name the file and the value, never panics. The submodules: `pairing`
+//! (files and splits), `images` and `masks` (decoding), `classes` (labels to classes),
+//! [`check`] (the data check, which reports every problem instead of the first).
 
 pub mod check;
 mod classes;
