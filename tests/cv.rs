@@ -62,8 +62,16 @@ fn the_cv_experiment_runs_five_folds_of_the_five_losses_paired_on_seed_and_fold(
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let experiment = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/cv.toml");
+    let root = format!("data.root={}", data.display());
+    let out = lossbench(&["data", "check", experiment, "--set", &root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("fold 0: 2, fold 1: 2, fold 2: 2, fold 3: 2, fold 4: 2"),
+        "{}",
+        text(&out)
+    );
     let sets = [
-        format!("data.root={}", data.display()),
+        root.clone(),
         format!("sweep.results=\"{}\"", dir.path().join("results").display()),
         format!("sweep.plots=\"{}\"", dir.path().join("plots").display()),
         "train.epochs=1".into(),
