@@ -160,6 +160,10 @@ impl FolderConfig {
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
             order
         };
+        let listed = match splitting {
+            Splitting::File(path) => Some(read_split_file(path)?),
+            _ => None,
+        };
         let (val_indices, folds): (BTreeSet<usize>, _) = match *splitting {
             Splitting::Folders => (BTreeSet::new(), None),
             Splitting::Fraction { fraction, seed } => {
@@ -199,13 +203,12 @@ impl FolderConfig {
                 let val = fold.map(|f| parts[f].clone()).unwrap_or_default();
                 (val, Some(record))
             }
-            Splitting::File(ref path) => (self.listed(&all, path)?, None),
+            Splitting::File(ref path) => (
+                self.listed(&all, path, listed.as_ref().unwrap_or(&BTreeMap::new()))?,
+                None,
+            ),
         };
         out.files.folds = folds;
-        let listed = match splitting {
-            Splitting::File(path) => Some(read_split_file(path)?),
-            _ => None,
-        };
         let (mut train, mut val) = (Vec::new(), Vec::new());
         for (i, pair) in all.into_iter().enumerate() {
             if val_indices.contains(&i) {
@@ -235,10 +238,14 @@ impl FolderConfig {
         Ok((train, val))
     }
 
-    /// The indices of `all` that the CSV list at `path` puts in the validation split; a
-    /// listed file that is not in the folder is an error.
-    fn listed(&self, all: &[Pair], path: &Path) -> anyhow::Result<BTreeSet<usize>> {
-        let listed = read_split_file(path)?;
+    /// The indices of `all` that the CSV list `listed` (read from `path`) puts in the
+    /// validation split; a listed file that is not in the folder is an error.
+    fn listed(
+        &self,
+        all: &[Pair],
+        path: &Path,
+        listed: &BTreeMap<String, String>,
+    ) -> anyhow::Result<BTreeSet<usize>> {
         let known: BTreeSet<String> = all
             .iter()
             .flat_map(|p| [file_name(&p.image), stem(&p.image)])
@@ -401,7 +408,7 @@ pub(super) fn list(dir: &Path, key: &str) -> anyhow::Result<BTreeMap<String, Pat
 }
 
 /// The `file,split` CSV list: file name (or stem) → split name.
-pub(crate) fn read_split_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+fn read_split_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     #[derive(serde::Deserialize)]
     struct Row {
         file: String,
