@@ -214,6 +214,12 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Look at a dataset: `data check` (what the loader finds) and `data example` (write a
+    /// small public-style dataset).
+    Data {
+        #[command(subcommand)]
+        action: DataCommand,
+    },
     /// Check every loss against a reference file (format of tests/reference/losses.json),
     /// or, with --script, your TorchScript loss against the file's values of one loss.
     VerifyLosses {
@@ -228,6 +234,77 @@ enum Command {
         #[arg(long, value_name = "LOSS", requires = "script")]
         against: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Read a sweep's folder data (or a bare folder) as the loader would, changing nothing:
+    /// images per split, sizes, label values, class frequencies, every problem, and a
+    /// [base] snippet; exit status 0 when the data are usable, 2 otherwise.
+    Check {
+        /// A sweep file (.toml), or a dataset's folder.
+        target: PathBuf,
+        /// Override a key of the sweep file, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Write a small two-class dataset (train/image, train/label with 0/255 masks, no
+    /// validation folder) into a new folder.
+    Example {
+        /// The folder to write into.
+        dir: PathBuf,
+        /// How many images.
+        #[arg(long, default_value_t = 30)]
+        images: usize,
+        /// Height and width of each image.
+        #[arg(long, default_value_t = 32)]
+        size: u32,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// `lossbench data check`: every distinct folder dataset of the sweep (folds as one), or the
+/// bare folder; 0 when all are usable, 2 otherwise.
+fn check_data(target: &Path, overrides: &[String]) -> anyhow::Result<ExitCode> {
+    use crate::data::{folder::check, DataConfig};
+    let configs = if target.is_dir() {
+        vec![check::guess(target).with_context(|| {
+            format!(
+                "{} has none of the usual layouts (images/<split> with masks/<split>, <split>/image with <split>/label, image with label, ...); write a sweep file with data.images and data.masks and check that",
+                target.display()
+            )
+        })?]
+    } else {
+        let plan = plan::expand(Sweep::load(target, overrides)?)?;
+        let mut configs = Vec::new();
+        for run in &plan.runs {
+            if let DataConfig::Folder(f) = &run.config.data {
+                let mut f = (**f).clone();
+                f.fold = None;
+                if !configs.contains(&f) {
+                    configs.push(f);
+                }
+            }
+        }
+        if configs.is_empty() {
+            println!("{}: synthetic data, nothing to check", target.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        configs
+    };
+    let mut usable = true;
+    for config in &configs {
+        let found = check::check(config);
+        println!("{found}");
+        usable &= found.usable();
+    }
+    Ok(if usable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 /// Parses the process arguments and runs the command.
@@ -303,6 +380,25 @@ pub fn main() -> anyhow::Result<ExitCode> {
             script,
             against,
         } => verify_losses(&file, f32, script.as_deref(), against.as_deref()),
+        Command::Data {
+            action: DataCommand::Check { target, overrides },
+        } => check_data(&target, &overrides),
+        Command::Data {
+            action:
+                DataCommand::Example {
+                    dir,
+                    images,
+                    size,
+                    seed,
+                },
+        } => {
+            crate::example_data::write(&dir, images, size, seed)?;
+            println!(
+                "{images} images and 0/255 masks of {size}×{size} in {}/train/image and train/label",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -544,6 +544,9 @@ pub struct DatasetInfo {
     pub ignore_index: Option<i64>,
     pub height: i64,
     pub width: i64,
+    /// The files of each split (and of each fold), for data read from files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<crate::data::SplitFiles>,
 }
 
 impl SweepStore {
@@ -584,6 +587,7 @@ impl SweepStore {
             ignore_index: data.ignore_index,
             height,
             width,
+            files: data.files.clone(),
         };
         write_atomic(
             &dir.join("dataset.json"),

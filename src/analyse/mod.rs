@@ -7,7 +7,8 @@
 //! - [`findings`]: per-loss summaries, paired differences against the reference loss,
 //!   per-epoch bands and the binary-accuracy inflation;
 //! - [`verdict`]: the sentences;
-//! - [`datasets`]: a sweep over several datasets, per dataset and across them.
+//! - [`datasets`]: a sweep over several datasets, per dataset and across them;
+//! - [`folds`]: cross-validation, per fold and the fold and seed variance components.
 //!
 //! [`analyse`] runs them all with the study's choices. Pure computation: no tensors, no
 //! files, no printing; every random draw comes from a seeded generator, so the same frame
@@ -16,6 +17,7 @@
 pub mod answer;
 pub mod datasets;
 pub mod findings;
+pub mod folds;
 pub mod runs;
 pub mod stats;
 #[cfg(test)]
@@ -138,6 +140,9 @@ pub struct Analysis {
     pub verdict: Verdict,
     /// Per dataset and across datasets, when the sweep has a dataset axis.
     pub datasets: Option<Datasets>,
+    /// Per loss and fold, and the fold and seed variance components, when the sweep has a
+    /// fold axis.
+    pub folds: Option<Vec<folds::FoldSummary>>,
 }
 
 /// The analysis of a sweep frame: the run table, summaries and paired differences of the
@@ -183,6 +188,7 @@ pub fn analyse(
             settings.min_effect,
         )?,
         datasets: by_dataset(&runs, MAIN_METRIC, REFERENCE_LOSS, settings)?,
+        folds: folds::by_fold(&runs, MAIN_METRIC)?,
         pooled_differences,
         runs: table,
         inflation,

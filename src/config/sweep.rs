@@ -38,7 +38,14 @@ use serde::{Deserialize, Serialize};
 use super::{closest, parse_overrides, set_dotted, valid_keys, ConfigError, Document};
 
 /// Short axis names and the keys they stand for.
-const ALIASES: [(&str, &str); 2] = [("loss", "loss.name"), ("seed", "train.seed")];
+const ALIASES: [(&str, &str); 3] = [
+    ("loss", "loss.name"),
+    ("seed", "train.seed"),
+    ("fold", "data.fold"),
+];
+
+/// The axis over the folds of cross-validation (`data.folds`); `"all"` lists every fold.
+pub const FOLD_AXIS: &str = "data.fold";
 
 /// A sweep file read and checked, with command-line overrides applied.
 #[derive(Debug, Clone)]
@@ -171,6 +178,7 @@ impl Sweep {
         }
 
         check_datasets(&doc, &datasets, &axes, &base)?;
+        expand_all_folds(&doc, &mut axes, &base)?;
 
         let meta: Meta = read_table(
             &doc,
@@ -345,6 +353,38 @@ fn check_datasets(
     Ok(())
 }
 
+/// Replaces `fold = "all"` by the folds `0..data.folds` of `[base]`.
+fn expand_all_folds(
+    doc: &Document,
+    axes: &mut [Axis],
+    base: &toml::Table,
+) -> Result<(), ConfigError> {
+    let Some(axis) = axes
+        .iter_mut()
+        .find(|a| a.key == FOLD_AXIS && a.values.iter().any(|v| v.as_str() == Some("all")))
+    else {
+        return Ok(());
+    };
+    let folds = base
+        .get("data")
+        .and_then(|d| d.get("folds"))
+        .and_then(toml::Value::as_integer);
+    match folds {
+        Some(k) if (2..=1000).contains(&k) => {
+            axis.values = (0..k).map(toml::Value::Integer).collect();
+            Ok(())
+        }
+        _ => Err(ConfigError::new(
+            doc.locate(&["grid", &axis.name]),
+            format!(
+                "grid axis `{}` = \"all\" lists every fold of data.folds, which [base] does not set to a number from 2",
+                axis.name
+            ),
+        )
+        .with_fix("set data.folds (e.g. 5) in [base], or list the folds: fold = [0, 1, 2, 3, 4]")),
+    }
+}
+
 /// Checks one axis: a run configuration key (or a short name, or `dataset`) and a non-empty
 /// list of distinct values.
 fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<Axis, ConfigError> {
@@ -363,6 +403,14 @@ fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<
         return Err(match closest(&key, &valid) {
             Some(near) => err.with_fix(format!("did you mean `{near}`?")),
             None => err.with_fix(format!("valid keys are: {}", valid.join(", "))),
+        });
+    }
+    if key == FOLD_AXIS && values.as_str() == Some("all") {
+        return Ok(Axis {
+            name: name.to_string(),
+            key,
+            label: "fold".to_string(),
+            values: vec![values],
         });
     }
     let toml::Value::Array(values) = values else {
@@ -496,6 +544,36 @@ mod tests {
         assert_eq!(sweep.axes.len(), 2);
         assert_eq!(sweep.axes[0].values.len(), 2);
         assert_eq!(sweep.axes[1].key, "loss.name");
+    }
+
+    #[test]
+    fn fold_all_lists_every_fold_of_data_folds() {
+        let sweep = load_text(
+            "[base]\ndata.kind = \"folder\"\ndata.folds = 3\n[grid]\nfold = \"all\"\n",
+            &[],
+        )
+        .expect("sweep");
+        assert_eq!(sweep.axes[0].key, "data.fold");
+        assert_eq!(sweep.axes[0].label, "fold");
+        let folds: Vec<i64> = sweep.axes[0]
+            .values
+            .iter()
+            .filter_map(toml::Value::as_integer)
+            .collect();
+        assert_eq!(folds, [0, 1, 2]);
+        let sweep = load_text(
+            "[base]\ndata.kind = \"folder\"\n[grid]\n\"data.fold\" = \"all\"\n",
+            &["data.folds=2"],
+        )
+        .expect("sweep");
+        assert_eq!(sweep.axes[0].values.len(), 2);
+        let msg = error("[grid]\nfold = \"all\"\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:1") && msg.contains("set data.folds"),
+            "{msg}"
+        );
+        let msg = error("[grid]\nseed = \"all\"\n", &[]);
+        assert!(msg.contains("must be a list of values"), "{msg}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub enum DataConfig {
     /// Generated in memory from a seed; needs no files.
     Synthetic(SyntheticConfig),
     /// Images and masks in folders.
-    Folder(FolderConfig),
+    Folder(Box<FolderConfig>),
 }
 
 impl Default for DataConfig {
@@ -60,7 +60,7 @@ impl DataConfig {
                 .map(DataConfig::Synthetic)
                 .map_err(located),
             "folder" => serde_path_to_error::deserialize(rest)
-                .map(DataConfig::Folder)
+                .map(|f| DataConfig::Folder(Box::new(f)))
                 .map_err(located),
             other => Err((
                 "kind".into(),
@@ -88,7 +88,7 @@ impl DataConfig {
     pub fn default_of(kind: &str) -> Option<DataConfig> {
         match kind {
             "synthetic" => Some(DataConfig::Synthetic(SyntheticConfig::default())),
-            "folder" => Some(DataConfig::Folder(FolderConfig::default())),
+            "folder" => Some(DataConfig::Folder(Box::default())),
             _ => None,
         }
     }
@@ -144,6 +144,19 @@ pub struct Dataset {
     pub normalization: Option<(Vec<f64>, Vec<f64>)>,
     /// Whether training flips images left-right at random (seeded per run).
     pub hflip: bool,
+    /// The files of each split, for data read from files.
+    pub files: Option<SplitFiles>,
+}
+
+/// The files of each split, as paths relative to the dataset's folder: what a sweep's
+/// `dataset.json` records of the data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitFiles {
+    pub train: Vec<String>,
+    pub val: Vec<String>,
+    /// With `data.folds`, the validation files of each fold, in fold order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<Vec<Vec<String>>>,
 }
 
 impl Dataset {
@@ -161,6 +174,7 @@ impl Dataset {
             ignore_index: self.ignore_index,
             normalization: self.normalization.clone(),
             hflip: self.hflip,
+            files: self.files.clone(),
         }
     }
 

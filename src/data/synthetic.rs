@@ -139,6 +139,7 @@ impl SyntheticConfig {
             ignore_index: None,
             normalization: None,
             hflip: false,
+            files: None,
         })
     }
 

@@ -226,6 +226,7 @@ mod tests {
             ignore_index: None,
             height: 8,
             width: 8,
+            files: None,
         }
     }
 

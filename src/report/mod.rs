@@ -4,6 +4,7 @@
 //! retrains: everything comes from what the runs recorded.
 
 pub mod examples;
+pub mod folds;
 pub mod html;
 pub mod plots;
 
@@ -94,6 +95,9 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     sections.push(finals_section(&analysis, &runs, &dir, &group_by, &colours)?);
     if let Some(datasets) = &analysis.datasets {
         sections.push(datasets_section(datasets, &dir, &colours)?);
+    }
+    if let Some(per_fold) = &analysis.folds {
+        sections.push(folds::section(per_fold));
     }
     sections.push(gradient_section(&runs, &dir, &class_names, &colours)?);
     for part in &parts {

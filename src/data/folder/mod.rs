@@ -1,29 +1,39 @@
 //! Datasets on disk: a root with, per split, a folder of images and a folder of masks paired
-//! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`).
+//! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`), or one folder of each
+//! that a seeded validation fraction, k seeded folds or a `file,split` CSV list splits.
 //!
-//! Images are PNG or JPEG, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]). Masks
-//! are PNG in the forms users have: 8- or 16-bit index images, palette (indexed-colour)
-//! images read by their indices, and RGB colour masks mapped to classes through a palette
-//! (from the configuration or a `dataset.json` beside the data). `class_map` relabels or
-//! merges labels; `ignore_index` marks pixels that losses and metrics skip. Optional resize
-//! and centre crop, per-channel normalisation with the training split's statistics, and a
-//! seeded horizontal flip (applied by the training loop).
+//! Images are PNG, JPEG or TIFF, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]).
+//! Masks are PNG or TIFF in the forms users have: 8- or 16-bit index images, palette
+//! (indexed-colour) PNGs read by their indices, and RGB colour masks mapped to classes
+//! through a palette (from the configuration, a `name,r,g,b` CSV class table, or a
+//! `dataset.json` beside the data); `mask_name` names masks that differ from their image's
+//! stem. `class_map` relabels or merges labels; `ignore_index` marks pixels that losses and
+//! metrics skip. Optional resize and centre crop, per-channel normalisation with the
+//! training split's statistics, and a seeded horizontal flip (applied by the training loop).
 //!
 //! Files are decoded in parallel (rayon) and each split becomes one pair of tensors. Bad data
-//! are errors that name the file and the value, never panics.
+//! are errors that name the file and the value, never panics. The submodules: `pairing`
+//! (files and splits), `images` and `masks` (decoding), `classes` (labels to classes),
+//! [`check`] (the data check, which reports every problem instead of the first).
 
-use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufReader, Read};
+pub mod check;
+mod classes;
+mod images;
+mod masks;
+mod pairing;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use image::imageops::{self, FilterType};
-use image::{ImageBuffer, Luma, Rgb};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use self::images::{read_image, RgbImage32};
+use self::masks::{nearest, read_mask, Colours, Mask};
+use self::pairing::Pair;
 use super::{Dataset, Split};
 
 /// How to read a dataset from folders: the `[data]` table with `kind = "folder"`.
@@ -65,6 +75,33 @@ pub struct FolderConfig {
     pub hflip: bool,
     /// Read at most this many images of each split (the first ones by name).
     pub limit: Option<usize>,
+    /// Validate on this share (0 < f < 1) of the images of one folder, drawn with
+    /// `split_seed`; the rest train.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_fraction: Option<f64>,
+    /// Cut the images of one folder into this many seeded, disjoint folds for
+    /// cross-validation; `fold` validates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folds: Option<u32>,
+    /// The fold that validates, `0..folds` (a grid axis: `fold = [0, 1, 2]` or `"all"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u32>,
+    /// The seed of `val_fraction` and `folds` (0 when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+    /// A CSV list under `root` with the columns `file,split` (file name or stem; split
+    /// `train`, `val`, or another name that is left out) over the images of one folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<PathBuf>,
+    /// The mask file of an image, with `{stem}` for the image's stem, e.g.
+    /// `"{stem}_mask.png"` (CamVid: `"{stem}_L.png"`); masks share the image's stem when
+    /// unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_name: Option<String>,
+    /// A CSV class table under `root` with the columns `name,r,g,b`, one row per label in
+    /// label order: the class names and the palette (as CamVid's `class_dict.csv`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_dict: Option<PathBuf>,
 }
 
 impl Default for FolderConfig {
@@ -85,6 +122,13 @@ impl Default for FolderConfig {
             normalize: true,
             hflip: false,
             limit: None,
+            val_fraction: None,
+            folds: None,
+            fold: None,
+            split_seed: None,
+            split_file: None,
+            mask_name: None,
+            class_dict: None,
         }
     }
 }
@@ -113,7 +157,7 @@ fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
 
 impl FolderConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 8] = [
+    pub const OPTIONAL_KEYS: [&'static str; 15] = [
         "ignore_index",
         "classes",
         "palette",
@@ -122,6 +166,13 @@ impl FolderConfig {
         "resize",
         "crop",
         "limit",
+        "val_fraction",
+        "folds",
+        "fold",
+        "split_seed",
+        "split_file",
+        "mask_name",
+        "class_dict",
     ];
 
     /// Checks what can be checked without decoding: the root exists, sizes are positive,
@@ -160,6 +211,7 @@ impl FolderConfig {
         if self.limit == Some(0) {
             return invalid("limit", "must be at least 1".into());
         }
+        self.validate_splitting()?;
         if let Some(ignore) = self.ignore_index {
             if ignore < 0 {
                 return invalid("ignore_index", format!("must be >= 0, got {ignore}"));
@@ -216,20 +268,104 @@ impl FolderConfig {
         Ok(())
     }
 
+    /// Checks the keys that make the splits and name files.
+    fn validate_splitting(&self) -> Result<(), FolderError> {
+        if let Some(f) = self.val_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return invalid(
+                    "val_fraction",
+                    format!("must lie between 0 and 1 (e.g. 0.2), got {f}"),
+                );
+            }
+            if self.folds.is_some() {
+                return invalid(
+                    "val_fraction",
+                    "and data.folds both make the validation split; set one".into(),
+                );
+            }
+        }
+        if let Some(k) = self.folds {
+            if k < 2 {
+                return invalid("folds", format!("must be at least 2, got {k}"));
+            }
+            match self.fold {
+                None => {
+                    return invalid(
+                        "fold",
+                        format!("must be set with data.folds: the fold that validates, 0..={} (as a grid axis: `fold = \"all\"` in [grid])", k - 1),
+                    )
+                }
+                Some(f) if f >= k => {
+                    return invalid(
+                        "fold",
+                        format!("is {f}, but data.folds = {k} has the folds 0..={}", k - 1),
+                    )
+                }
+                Some(_) => {}
+            }
+        } else if self.fold.is_some() {
+            return invalid(
+                "fold",
+                "needs data.folds, the number of folds (e.g. 5)".into(),
+            );
+        }
+        if self.split_file.is_some() && (self.val_fraction.is_some() || self.folds.is_some()) {
+            return invalid(
+                "split_file",
+                "lists the splits, so data.val_fraction and data.folds cannot be set with it"
+                    .into(),
+            );
+        }
+        if let Some(name) = &self.mask_name {
+            if !name.contains("{stem}") {
+                return invalid(
+                    "mask_name",
+                    format!("`{name}` has no {{stem}}; write the mask's file name with {{stem}} for the image's, e.g. \"{{stem}}_mask.png\""),
+                );
+            }
+        }
+        for (key, file) in [
+            ("split_file", &self.split_file),
+            ("class_dict", &self.class_dict),
+        ] {
+            if let Some(file) = file {
+                let path = self.root.join(file);
+                if !path.is_file() {
+                    return invalid(
+                        key,
+                        format!(
+                            "{} is not a file (data.{key} is taken from data.root)",
+                            path.display()
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads, decodes and checks both splits.
     pub fn load(&self) -> anyhow::Result<Dataset> {
         self.validate()
             .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
-        let meta = Meta::read(&self.root)?;
+        let meta = self.meta()?;
         let palette = self.palette.clone().or_else(|| meta.palette.clone());
         let ignore = self.ignore_index.or(meta.ignore_index);
         let colours = Colours::new(palette.as_deref(), self.ignore_color);
-        let decode = |split: &str| -> anyhow::Result<Vec<Decoded>> {
-            let pairs = self.pairs(split)?;
+        let splits = self.splits()?;
+        if let Some(first) = splits.problems.first() {
+            match splits.problems.len() - 1 {
+                0 => bail!("{first}"),
+                more => bail!(
+                    "{first} (and {more} more problem(s); `lossbench data check` lists them all)"
+                ),
+            }
+        }
+        let decode = |pairs: &[Pair]| -> anyhow::Result<Vec<Decoded>> {
             pairs.par_iter().map(|p| self.decode(p, &colours)).collect()
         };
-        let train = decode(&self.train)?;
-        let val = decode(&self.val)?;
+        let train = decode(&splits.train)?;
+        let val = decode(&splits.val)?;
         check_uniform(&train, &val)?;
 
         let labels = self.labels(&meta, ignore, &train, &val)?;
@@ -262,52 +398,8 @@ impl FolderConfig {
             ignore_index: ignore,
             normalization,
             hflip: self.hflip,
+            files: Some(splits.files),
         })
-    }
-
-    fn folder(&self, pattern: &str, split: &str) -> PathBuf {
-        self.root.join(pattern.replace("{split}", split))
-    }
-
-    /// The image and mask files of `split`, paired by stem and sorted by name.
-    fn pairs(&self, split: &str) -> anyhow::Result<Vec<Pair>> {
-        let image_dir = self.folder(&self.images, split);
-        let mask_dir = self.folder(&self.masks, split);
-        let images = list(&image_dir, &["png", "jpg", "jpeg"], "data.images")?;
-        let masks = list(&mask_dir, &["png", "jpg", "jpeg"], "data.masks")?;
-        if images.is_empty() {
-            bail!(
-                "split `{split}` is empty: {} holds no PNG or JPEG image",
-                image_dir.display()
-            );
-        }
-        for (stem, mask) in &masks {
-            if !images.contains_key(stem) {
-                bail!(
-                    "mask {} has no image: expected {}/{stem}.png or .jpg",
-                    mask.display(),
-                    image_dir.display()
-                );
-            }
-        }
-        let mut pairs = Vec::with_capacity(images.len());
-        for (stem, image) in images {
-            let Some(mask) = masks.get(&stem) else {
-                bail!(
-                    "image {} has no mask: expected {}/{stem}.png",
-                    image.display(),
-                    mask_dir.display()
-                );
-            };
-            pairs.push(Pair {
-                image,
-                mask: mask.clone(),
-            });
-        }
-        if let Some(limit) = self.limit {
-            pairs.truncate(limit);
-        }
-        Ok(pairs)
     }
 
     /// Decodes one image and its mask, resized and cropped as configured.
@@ -346,85 +438,6 @@ impl FolderConfig {
             mask,
         })
     }
-
-    /// Works out the classes and the raw-label → class table.
-    fn labels(
-        &self,
-        meta: &Meta,
-        ignore: Option<i64>,
-        train: &[Decoded],
-        val: &[Decoded],
-    ) -> anyhow::Result<Labels> {
-        let mut table: HashMap<u32, Target> = HashMap::new();
-        let all = train.iter().chain(val);
-        let Some(map) = &self.class_map else {
-            let names = match (&self.classes, &meta.classes) {
-                (Some(c), _) | (None, Some(c)) => c.clone(),
-                (None, None) => {
-                    let most = all
-                        .flat_map(|d| d.mask.labels.as_raw().iter())
-                        .filter(|&&v| v != IGNORE_COLOUR && Some(v as i64) != ignore)
-                        .max()
-                        .copied()
-                        .unwrap_or(0);
-                    (0..=most).map(|i| format!("class_{i}")).collect()
-                }
-            };
-            return Ok(Labels {
-                names,
-                table: None,
-                source_of: Vec::new(),
-            });
-        };
-        let source_names = meta.classes.clone().unwrap_or_default();
-        let mut top = -1i64;
-        for (source, target) in map {
-            let raw = match source.parse::<u32>() {
-                Ok(v) => v,
-                Err(_) => match source_names.iter().position(|n| n == source) {
-                    Some(i) => i as u32,
-                    None => bail!(
-                        "data.class_map: `{source}` is neither a label number nor a class name of {}/dataset.json ({})",
-                        self.root.display(),
-                        if source_names.is_empty() { "it lists none".to_string() } else { source_names.join(", ") }
-                    ),
-                },
-            };
-            let to = match target {
-                ClassTarget::Index(i) if Some(*i) == ignore => Target::Ignore,
-                ClassTarget::Index(i) => Target::Class(*i),
-                ClassTarget::Name(n) if n == "ignore" => Target::Ignore,
-                ClassTarget::Name(n) => Target::Class(
-                    self.classes
-                        .as_ref()
-                        .and_then(|c| c.iter().position(|x| x == n))
-                        .map_or(-1, |i| i as i64),
-                ),
-            };
-            if let Target::Class(i) = to {
-                top = top.max(i);
-            }
-            table.insert(raw, to);
-        }
-        let names = match &self.classes {
-            Some(c) => c.clone(),
-            None => (0..=top).map(|i| format!("class_{i}")).collect(),
-        };
-        let mut source_of = vec![None; names.len()];
-        for (raw, to) in table.iter().collect::<BTreeMap<_, _>>() {
-            if let Target::Class(i) = to {
-                let slot = &mut source_of[*i as usize];
-                if slot.is_none() {
-                    *slot = Some(*raw);
-                }
-            }
-        }
-        Ok(Labels {
-            names,
-            table: Some(table),
-            source_of,
-        })
-    }
 }
 
 /// The optional `dataset.json` beside the data.
@@ -452,231 +465,12 @@ impl Meta {
     }
 }
 
-/// The stems of the files of `dir` with one of `extensions` (any case) → their paths.
-fn list(dir: &Path, extensions: &[&str], key: &str) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot read the folder {} (set {key}, with {{split}} for the split's name)",
-            dir.display()
-        )
-    })?;
-    let mut files = BTreeMap::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
-        let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else {
-            continue;
-        };
-        let stem = stem.to_string_lossy().to_string();
-        let ext = ext.to_string_lossy().to_lowercase();
-        if stem.starts_with('.') || !extensions.contains(&ext.as_str()) {
-            continue;
-        }
-        if let Some(other) = files.insert(stem, path.clone()) {
-            bail!(
-                "{} and {} have the same name; keep one file per name",
-                other.display(),
-                path.display()
-            );
-        }
-    }
-    Ok(files)
-}
-
-#[derive(Clone, Debug)]
-struct Pair {
-    image: PathBuf,
-    mask: PathBuf,
-}
-
-/// An image as RGB floats.
-type RgbImage32 = ImageBuffer<Rgb<f32>, Vec<f32>>;
-/// A mask's raw labels.
-type LabelImage = ImageBuffer<Luma<u32>, Vec<u32>>;
-
-/// Raw labels of a mask; the mark of an RGB mask's ignore colour.
-const IGNORE_COLOUR: u32 = u32::MAX;
-
 /// One decoded image and mask.
 struct Decoded {
     pair: Pair,
     image: RgbImage32,
     channels: i64,
     mask: Mask,
-}
-
-/// A mask's raw labels (palette indices for palette and RGB masks) and, for palette PNGs,
-/// their colours.
-struct Mask {
-    labels: LabelImage,
-    colours: Option<Vec<[u8; 3]>>,
-}
-
-/// Fails on an empty file, naming it.
-fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| BufReader::new(f).read_to_end(&mut bytes))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.is_empty() {
-        bail!("{} is empty (0 bytes)", path.display());
-    }
-    Ok(bytes)
-}
-
-/// An image as RGB floats in [0, 1] (grayscale repeated; the channel count says which).
-fn read_image(path: &Path) -> anyhow::Result<(RgbImage32, i64)> {
-    let bytes = read_bytes(path)?;
-    let image = image::load_from_memory(&bytes)
-        .with_context(|| format!("cannot decode the image {}", path.display()))?;
-    let channels = if image.color().has_color() { 3 } else { 1 };
-    Ok((image.to_rgb32f(), channels))
-}
-
-/// The RGB colours of a palette and the colour meaning "ignore", for RGB masks.
-struct Colours {
-    index: HashMap<[u8; 3], u32>,
-    given: bool,
-}
-
-impl Colours {
-    fn new(palette: Option<&[[u8; 3]]>, ignore: Option<[u8; 3]>) -> Colours {
-        let mut index: HashMap<[u8; 3], u32> = palette
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (*c, i as u32))
-            .collect();
-        if let Some(c) = ignore {
-            index.insert(c, IGNORE_COLOUR);
-        }
-        Colours {
-            index,
-            given: palette.is_some(),
-        }
-    }
-}
-
-/// A PNG mask's labels: index and palette PNGs by their values, RGB(A) PNGs through the
-/// palette.
-fn read_mask(path: &Path, colours: &Colours) -> anyhow::Result<Mask> {
-    let bytes = read_bytes(path)?;
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        bail!(
-            "mask {} is a JPEG file: masks must be lossless PNG (JPEG compression changes the labels)",
-            path.display()
-        );
-    }
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
-    decoder.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("cannot decode the mask {} as PNG", path.display()))?;
-    let size = reader
-        .output_buffer_size()
-        .with_context(|| format!("mask {} is too large", path.display()))?;
-    let mut buf = vec![0; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("cannot decode the mask {} as PNG", path.display()))?;
-    let (w, h) = (info.width, info.height);
-    let depth = info.bit_depth as u8;
-    let line = info.line_size;
-    let mut labels = Vec::with_capacity((w * h) as usize);
-    let mut palette_colours = None;
-    match info.color_type {
-        png::ColorType::Grayscale | png::ColorType::Indexed => {
-            for row in buf.chunks(line).take(h as usize) {
-                labels.extend(unpack(row, depth, w as usize));
-            }
-            if info.color_type == png::ColorType::Indexed {
-                palette_colours = reader
-                    .info()
-                    .palette
-                    .as_ref()
-                    .map(|p| p.chunks(3).map(|c| [c[0], c[1], c[2]]).collect());
-            }
-        }
-        png::ColorType::Rgb | png::ColorType::Rgba => {
-            if depth != 8 {
-                bail!(
-                    "mask {} is a {depth}-bit RGB image; colour masks must be 8-bit",
-                    path.display()
-                );
-            }
-            if !colours.given {
-                bail!(
-                    "mask {} is an RGB colour mask but no palette is given: set data.palette (one [r, g, b] per class) or add \"palette\" to dataset.json",
-                    path.display()
-                );
-            }
-            let step = if info.color_type == png::ColorType::Rgb {
-                3
-            } else {
-                4
-            };
-            for (y, row) in buf.chunks(line).take(h as usize).enumerate() {
-                for (x, px) in row.chunks(step).take(w as usize).enumerate() {
-                    let c = [px[0], px[1], px[2]];
-                    match colours.index.get(&c) {
-                        Some(i) => labels.push(*i),
-                        None => bail!(
-                            "mask {}: colour ({}, {}, {}) at row {y}, column {x} is not in the palette (data.palette or dataset.json; data.ignore_color for a colour to ignore)",
-                            path.display(),
-                            c[0],
-                            c[1],
-                            c[2]
-                        ),
-                    }
-                }
-            }
-        }
-        png::ColorType::GrayscaleAlpha => bail!(
-            "mask {} is grayscale with alpha; save it as a plain grayscale (index) PNG",
-            path.display()
-        ),
-    }
-    let labels = ImageBuffer::from_raw(w, h, labels)
-        .with_context(|| format!("mask {} has a truncated image", path.display()))?;
-    Ok(Mask {
-        labels,
-        colours: palette_colours,
-    })
-}
-
-/// The `width` values of one PNG scan line of `depth` bits per sample.
-fn unpack(row: &[u8], depth: u8, width: usize) -> Vec<u32> {
-    match depth {
-        16 => row
-            .chunks(2)
-            .take(width)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]) as u32)
-            .collect(),
-        8 => row.iter().take(width).map(|&b| b as u32).collect(),
-        bits => {
-            let per = 8 / bits as usize;
-            let mask = (1u8 << bits) - 1;
-            (0..width)
-                .map(|i| {
-                    let byte = row[i / per];
-                    let shift = 8 - bits as usize * (i % per + 1);
-                    ((byte >> shift) & mask) as u32
-                })
-                .collect()
-        }
-    }
-}
-
-/// `labels` resized to `width × height` by nearest neighbour (labels are never blended).
-fn nearest(labels: &LabelImage, width: u32, height: u32) -> LabelImage {
-    let (w, h) = labels.dimensions();
-    let source = |out: u32, size: u32, from: u32| {
-        (((out as f64 + 0.5) * from as f64 / size as f64) as u32).min(from - 1)
-    };
-    ImageBuffer::from_fn(width, height, |x, y| {
-        *labels.get_pixel(source(x, width, w), source(y, height, h))
-    })
 }
 
 /// Every image of both splits has the same size and channel count.
@@ -706,98 +500,6 @@ fn check_uniform(train: &[Decoded], val: &[Decoded]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The class names and how raw labels become classes.
-struct Labels {
-    names: Vec<String>,
-    /// Raw label → class; `None` when labels are classes as they are.
-    table: Option<HashMap<u32, Target>>,
-    /// Per class, the first raw label mapped to it (for its colour).
-    source_of: Vec<Option<u32>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Class(i64),
-    Ignore,
-}
-
-impl Labels {
-    /// The classes of `d`'s mask as int64, `ignore` where ignored; an error names the file,
-    /// the value and where it is.
-    fn apply(&self, d: &Decoded, ignore: Option<i64>) -> anyhow::Result<Vec<i64>> {
-        let classes = self.names.len() as i64;
-        let (w, _) = d.mask.labels.dimensions();
-        let mut out = Vec::with_capacity(d.mask.labels.len());
-        for (i, &raw) in d.mask.labels.as_raw().iter().enumerate() {
-            let target = match (&self.table, raw) {
-                (_, IGNORE_COLOUR) => Target::Ignore,
-                (None, v) if Some(v as i64) == ignore => Target::Ignore,
-                (None, v) => Target::Class(v as i64),
-                (Some(t), v) => match t.get(&v) {
-                    Some(t) => *t,
-                    None if Some(v as i64) == ignore => Target::Ignore,
-                    None => bail!(
-                        "mask {}: label {v} at row {}, column {} is not in data.class_map; map it (e.g. \"{v}\" = 0) or set data.ignore_index = {v}",
-                        d.pair.mask.display(),
-                        i / w as usize,
-                        i % w as usize
-                    ),
-                },
-            };
-            match target {
-                Target::Ignore => out.push(ignore.unwrap_or(-1)),
-                Target::Class(c) if (0..classes).contains(&c) => out.push(c),
-                Target::Class(c) => bail!(
-                    "mask {}: label {c} at row {}, column {} is not a class (0..={}, {} classes) nor data.ignore_index ({}); fix the mask, set data.ignore_index, or relabel with data.class_map",
-                    d.pair.mask.display(),
-                    i / w as usize,
-                    i % w as usize,
-                    classes - 1,
-                    classes,
-                    ignore.map_or("none set".into(), |v| v.to_string())
-                ),
-            }
-        }
-        Ok(out)
-    }
-
-    /// A colour per class: the palette's (through the class map), else a palette PNG's,
-    /// else generated.
-    fn palette(&self, palette: Option<&[[u8; 3]]>, first: Option<&Decoded>) -> Vec<[u8; 3]> {
-        let source = palette
-            .map(<[[u8; 3]]>::to_vec)
-            .or_else(|| first.and_then(|d| d.mask.colours.clone()))
-            .unwrap_or_default();
-        (0..self.names.len())
-            .map(|class| {
-                let raw = match &self.table {
-                    None => Some(class as u32),
-                    Some(_) => self.source_of[class],
-                };
-                raw.and_then(|r| source.get(r as usize).copied())
-                    .unwrap_or_else(|| generated_colour(class))
-            })
-            .collect()
-    }
-}
-
-/// A distinct colour for class `i` (golden-angle hues).
-fn generated_colour(i: usize) -> [u8; 3] {
-    let hue = (i as f64 * 137.508) % 360.0;
-    let sector = hue / 60.0;
-    let x = 1.0 - (sector % 2.0 - 1.0).abs();
-    let (r, g, b) = match sector as u32 {
-        0 => (1.0, x, 0.0),
-        1 => (x, 1.0, 0.0),
-        2 => (0.0, 1.0, x),
-        3 => (0.0, x, 1.0),
-        4 => (x, 0.0, 1.0),
-        _ => (1.0, 0.0, x),
-    };
-    let scale = |v: f64| (40.0 + v * 200.0) as u8;
-    [scale(r), scale(g), scale(b)]
 }
 
 /// Images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64) of one split.
@@ -839,7 +541,8 @@ fn channel_statistics(images: &Tensor) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{GrayImage, RgbImage};
+    use image::{GrayImage, ImageBuffer, Luma, Rgb, RgbImage};
+    use std::fs::File;
 
     /// A 16×16 image whose pixels encode `seed`, and its index mask: the left half class
     /// `a`, the right half class `b`.
@@ -856,6 +559,34 @@ mod tests {
         GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { a } else { b }]))
             .save(masks.join(format!("{stem}.png")))
             .expect("mask");
+    }
+
+    /// `n` grayscale 16×16 images `image/img_XX.png` (every pixel `XX`) and their 0/255
+    /// masks `label/img_XX.png` (left half 0, right half 255), and the configuration that
+    /// reads them as two classes without a split folder (a fraction or folds make the
+    /// splits).
+    pub(super) fn write_flat(root: &Path, n: usize) -> FolderConfig {
+        std::fs::create_dir_all(root.join("image")).expect("mkdir");
+        std::fs::create_dir_all(root.join("label")).expect("mkdir");
+        for i in 0..n {
+            GrayImage::from_pixel(16, 16, Luma([i as u8]))
+                .save(root.join(format!("image/img_{i:02}.png")))
+                .expect("image");
+            GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { 0 } else { 255 }]))
+                .save(root.join(format!("label/img_{i:02}.png")))
+                .expect("mask");
+        }
+        FolderConfig {
+            root: root.to_path_buf(),
+            images: "image".into(),
+            masks: "label".into(),
+            normalize: false,
+            class_map: Some(BTreeMap::from([
+                ("0".into(), ClassTarget::Index(0)),
+                ("255".into(), ClassTarget::Index(1)),
+            ])),
+            ..Default::default()
+        }
     }
 
     /// Two training and one validation pair with labels 0, 1, 2 and 255.
@@ -1201,6 +932,53 @@ mod tests {
             let err = error(&config);
             assert!(err.contains(expected), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
+        let config = FolderConfig {
+            root: PathBuf::from("data/x"),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&config).expect("json");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "class_map",
+                "classes",
+                "crop",
+                "hflip",
+                "ignore_color",
+                "ignore_index",
+                "images",
+                "limit",
+                "masks",
+                "normalize",
+                "palette",
+                "resize",
+                "root",
+                "train",
+                "val"
+            ]
+        );
+        let mut folds = config.clone();
+        folds.folds = Some(5);
+        folds.fold = Some(1);
+        let run = |data: &FolderConfig| crate::config::RunConfig {
+            data: crate::data::DataConfig::Folder(Box::new(data.clone())),
+            ..Default::default()
+        };
+        assert_ne!(
+            crate::plan::run_id(&run(&config)),
+            crate::plan::run_id(&run(&folds))
+        );
     }
 
     #[test]
