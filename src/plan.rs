@@ -121,14 +121,16 @@ fn loss_names(runs: &[PlannedRun], sweep: &Sweep) -> Result<Vec<String>, ConfigE
     let shown = shown_parameters(&losses);
     let mut names: Vec<String> = losses.iter().map(|l| l.describe(&shown[&l.name])).collect();
     // The loss itself, whatever its scale (a setting the losses are compared under).
-    let identity = |l: &LossConfig| {
-        let mut l = l.clone();
-        l.scale = 1.0;
-        serde_json::to_string(&l).unwrap_or_default()
-    };
+    let identities: Vec<String> = losses
+        .iter()
+        .map(|l| {
+            let mut l = (*l).clone();
+            l.scale = 1.0;
+            serde_json::to_string(&l).unwrap_or_default()
+        })
+        .collect();
     let clash = |names: &[String], i: usize| {
-        (0..losses.len())
-            .find(|&j| names[j] == names[i] && identity(losses[j]) != identity(losses[i]))
+        (0..losses.len()).find(|&j| names[j] == names[i] && identities[j] != identities[i])
     };
     for i in 0..losses.len() {
         if losses[i].name == Loss::Script && losses[i].label.is_none() && clash(&names, i).is_some()
@@ -142,9 +144,7 @@ fn loss_names(runs: &[PlannedRun], sweep: &Sweep) -> Result<Vec<String>, ConfigE
                 sweep.doc.locate(&["grid"]),
                 format!(
                     "two different losses are both named `{}` ({} and {})",
-                    names[i],
-                    identity(losses[i]),
-                    identity(losses[j])
+                    names[i], identities[i], identities[j]
                 ),
             )
             .with_fix("give one of them its own name with loss.label"));

@@ -97,22 +97,13 @@ pub const PARAMETERS: [(&str, &[Loss]); 10] = [
     ),
     ("pos_weight", &[Loss::Bce, Loss::BceDice]),
     ("include_background", &OVERLAP_AND_LOVASZ),
-    ("smooth", &OVERLAP),
+    ("smooth", OVERLAP),
     ("weights", &[Loss::BceDice, Loss::CceDice]),
     ("path", &[Loss::Script]),
     ("script_hash", &[Loss::Script]),
 ];
 
-/// The losses built on a soft-overlap score.
-const OVERLAP: [Loss; 6] = [
-    Loss::Dice,
-    Loss::Iou,
-    Loss::Tversky,
-    Loss::BceDice,
-    Loss::CceDice,
-    Loss::GeneralizedDice,
-];
-
+/// The losses built on a soft-overlap score, then Lovász (which counts classes as they do).
 const OVERLAP_AND_LOVASZ: [Loss; 7] = [
     Loss::Dice,
     Loss::Iou,
@@ -122,6 +113,12 @@ const OVERLAP_AND_LOVASZ: [Loss; 7] = [
     Loss::GeneralizedDice,
     Loss::Lovasz,
 ];
+
+/// The losses built on a soft-overlap score: [`OVERLAP_AND_LOVASZ`] without its last.
+const OVERLAP: &[Loss] = match OVERLAP_AND_LOVASZ.as_slice().split_last() {
+    Some((_, overlap)) => overlap,
+    None => &[],
+};
 
 /// The dotted keys of [`PARAMETERS`] (`loss.gamma`, ...): axes over them are part of what
 /// a run's loss is, not a setting the losses are compared under.

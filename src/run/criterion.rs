@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 use crate::config::loss::{script_hash, ClassWeights};
 use crate::config::{Invalid, LossConfig, RunConfig};
 use crate::data::Dataset;
-use crate::losses::{class_pixels, Criterion, Loss};
+use crate::losses::{class_pixels, Criterion, Loss, Params};
 
 /// The criterion of `config` on `data` (`classes` classes), on `device`.
 pub fn build(
@@ -35,10 +35,20 @@ pub fn for_loss(
     if loss.name == Loss::Script {
         return Ok(Criterion::script(load_script(loss, device)?));
     }
-    let params = loss
-        .params(classes as usize, pixels)
-        .map_err(|Invalid { key, message }| anyhow::anyhow!("`{key}` {message}"))?;
-    Ok(Criterion::built_in(loss.name, params))
+    Ok(Criterion::built_in(
+        loss.name,
+        params(loss, classes, pixels)?,
+    ))
+}
+
+/// [`LossConfig::params`], its error as the message a user reads.
+fn params(
+    loss: &LossConfig,
+    classes: i64,
+    pixels: impl FnOnce() -> (Vec<f64>, Vec<f64>),
+) -> anyhow::Result<Params> {
+    loss.params(classes as usize, pixels)
+        .map_err(|Invalid { key, message }| anyhow::anyhow!("`{key}` {message}"))
 }
 
 /// `loss` with class weights derived from `data`'s training split written out as their
@@ -50,11 +60,9 @@ pub fn resolve(loss: &LossConfig, data: &Dataset) -> anyhow::Result<(LossConfig,
         check_script(loss, classes, data.ignore_index)?;
         return Ok((loss.clone(), false));
     }
-    let params = loss
-        .params(classes as usize, || {
-            class_pixels(&data.train.masks, classes, data.ignore_index)
-        })
-        .map_err(|Invalid { key, message }| anyhow::anyhow!("`{key}` {message}"))?;
+    let params = params(loss, classes, || {
+        class_pixels(&data.train.masks, classes, data.ignore_index)
+    })?;
     let mut resolved = loss.clone();
     let derived = matches!(loss.class_weights, Some(ClassWeights::Frequency(_)));
     if derived {

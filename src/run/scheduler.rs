@@ -347,11 +347,11 @@ impl Resolved {
     /// The run's `config.toml`: the configuration it trains with, headed by the planned
     /// form of derived class weights.
     fn written(&self) -> anyhow::Result<String> {
-        let header = match (&self.derived, &self.config.loss.class_weights) {
-            (true, Some(_)) => "# loss.class_weights below is derived from the training split's \
-                                pixels (the sweep asked for them by frequency)\n"
-                .to_string(),
-            _ => String::new(),
+        let header = if self.derived {
+            "# loss.class_weights below is derived from the training split's pixels (the \
+             sweep asked for them by frequency)\n"
+        } else {
+            ""
         };
         let config =
             toml::to_string(&self.config).context("cannot write the configuration as TOML")?;

@@ -481,14 +481,18 @@ fn global_norm(params: &[Tensor]) -> Tensor {
             // work by the threads it gets, which vary when runs share a process, and its last
             // bits varied with them (seen as a rerun whose losses matched bit for bit but
             // whose gradient norm did not).
+            // Copied as the f32 they are (no f64 tensor), each squared in f64.
             let mut squares = 0.0f64;
-            let mut buffer = Vec::new();
+            let mut buffer: Vec<f32> = Vec::new();
             for p in params {
-                let grad = p.grad().to_kind(Kind::Double).contiguous();
+                let grad = p.grad().to_kind(Kind::Float).contiguous();
                 let numel = grad.numel();
-                buffer.resize(numel, 0.0f64);
+                buffer.resize(numel, 0.0);
                 grad.copy_data(&mut buffer, numel);
-                squares += buffer.iter().map(|g| g * g).sum::<f64>();
+                squares += buffer
+                    .iter()
+                    .map(|&g| f64::from(g) * f64::from(g))
+                    .sum::<f64>();
             }
             Tensor::from(squares.sqrt())
         }
