@@ -2,18 +2,28 @@
 //! setting over a libtorch U-Net, records per-epoch metrics as Polars frames, and reports
 //! the answer with evidence.
 //!
-//! The data flow one way, and the modules follow it: [`config`] (what to run) → [`run`]
-//! (train and evaluate) → [`store`] (frames on disk). [`data`], [`model`], [`losses`] and
-//! [`metrics`] are the ground floor: tensors in, tensors out, no files and no printing.
-//! [`reference`] checks the ground floor against exported reference values; [`slurm`] runs
-//! a sweep as a Slurm job array.
+//! The data flow one way, and the modules follow it: sweep file ([`config`]) → [`plan`] (grid
+//! expansion, run ids) → [`run`] (train and evaluate) → [`store`] (frames on disk) →
+//! [`analyse`] (statistics) → [`report`] (plots, HTML). Each floor uses only the floors
+//! below it (`tests/layout.rs` checks it), from the top:
+//!
+//! - [`cli`] parses arguments and dispatches to [`commands`], one step per command;
+//! - [`bench`] and [`reference`] time and check the run floor;
+//! - [`run`] trains and schedules, [`slurm`] writes cluster scripts, [`report`] draws the page;
+//! - [`store`] owns every file format: run folders, frames, checkpoints, atomic writes;
+//! - [`analyse`] reads frames into statistics; [`plan`] expands a sweep into runs;
+//! - [`config`]: what to run, validated and located in its file;
+//! - [`data`], [`model`], [`losses`] and [`metrics`]: tensors in, tensors out.
+//!
+//! [`exit`] (exit statuses) and [`faults`] (fault-injection points) serve every floor.
 
 pub mod analyse;
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod data;
-pub mod example_data;
+pub mod exit;
 pub mod faults;
 pub mod losses;
 pub mod metrics;

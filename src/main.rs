@@ -7,7 +7,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(lossbench::cli::EXIT_USAGE)
+            ExitCode::from(lossbench::exit::USAGE)
         }
     }
 }

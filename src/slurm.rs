@@ -223,7 +223,7 @@ pub fn scripts(name: &str, runs: usize, dir: &Path, job: &Job) -> anyhow::Result
          exit \"$status\"\n",
         sh_quote(exe),
         sh_quote(sweep),
-        interrupted = crate::cli::EXIT_INTERRUPTED,
+        interrupted = crate::exit::INTERRUPTED,
     ));
 
     let mut collect = format!(

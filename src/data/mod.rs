@@ -2,6 +2,7 @@
 //! masks `[N, H, W]` (int64), with class names and a palette. Built once and shared
 //! read-only by every run that uses them.
 
+pub mod example;
 pub mod folder;
 pub mod synthetic;
 

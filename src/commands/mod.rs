@@ -1,0 +1,8 @@
+//! The one step each command calls: it loads what the command names, calls the floors below
+//! (plan, run, store, report, slurm), prints what happened and returns the exit status. The
+//! CLI (`cli.rs`) parses arguments and dispatches here; nothing here parses a command line.
+
+pub mod checks;
+pub mod data;
+pub mod single;
+pub mod sweep;
