@@ -300,7 +300,10 @@ impl fmt::Display for PlannedRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Schedule;
+    use crate::data::FolderConfig;
     use crate::testing::tiny_sweep;
+    use std::path::PathBuf;
 
     fn plan_of(text: &str, overrides: &[&str]) -> Result<Plan, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -465,6 +468,63 @@ mod tests {
         let c = plan_of("[base]\ntrain.epochs = 4\n[grid]\nseed = [1]\n", &[]).expect("c");
         assert_ne!(a.runs[0].id, c.runs[0].id);
         assert_eq!(a.runs[0].id.len(), 12);
+    }
+
+    #[test]
+    fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
+        let config = RunConfig::default();
+        let json = serde_json::to_string(&config).expect("json");
+        assert!(!json.contains("schedule"), "{json}");
+        let mut cosine = config.clone();
+        cosine.optim.schedule = Schedule::Cosine;
+        assert_ne!(run_id(&config), run_id(&cosine));
+        let parsed: RunConfig =
+            toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
+        assert_eq!(parsed.optim.schedule, Schedule::Poly);
+    }
+
+    #[test]
+    fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
+        let config = FolderConfig {
+            root: PathBuf::from("data/x"),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&config).expect("json");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "class_map",
+                "classes",
+                "crop",
+                "hflip",
+                "ignore_color",
+                "ignore_index",
+                "images",
+                "limit",
+                "masks",
+                "normalize",
+                "palette",
+                "resize",
+                "root",
+                "train",
+                "val"
+            ]
+        );
+        let mut folds = config.clone();
+        folds.folds = Some(5);
+        folds.fold = Some(1);
+        let run = |data: &FolderConfig| RunConfig {
+            data: crate::data::DataConfig::Folder(Box::new(data.clone())),
+            ..Default::default()
+        };
+        assert_ne!(run_id(&run(&config)), run_id(&run(&folds)));
     }
 
     #[test]

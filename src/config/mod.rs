@@ -397,19 +397,6 @@ mod tests {
         assert!(Schedule::Cosine.lr_at(lr, 99, total) < 1e-5);
     }
 
-    #[test]
-    fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
-        let config = RunConfig::default();
-        let json = serde_json::to_string(&config).expect("json");
-        assert!(!json.contains("schedule"), "{json}");
-        let mut cosine = config.clone();
-        cosine.optim.schedule = Schedule::Cosine;
-        assert_ne!(crate::plan::run_id(&config), crate::plan::run_id(&cosine));
-        let parsed: RunConfig =
-            toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
-        assert_eq!(parsed.optim.schedule, Schedule::Poly);
-    }
-
     fn overrides(items: &[&str]) -> Result<RunConfig, ConfigError> {
         RunConfig::from_overrides(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }

@@ -1,9 +1,10 @@
-//! Running configurations: training and evaluating one ([`train`], with its [`optim`]izers
-//! and [`checkpoint`]s), scheduling a plan's runs ([`scheduler`]) with [`progress`]
-//! reporting, and rerunning a stored one ([`rerun`]).
+//! Running configurations: training one ([`train`], with its [`optim`]izers and
+//! [`checkpoint`]s) and evaluating it ([`evaluate`]), scheduling a plan's runs
+//! ([`scheduler`]) with [`progress`] reporting, and rerunning a stored one ([`rerun`]).
 
 pub mod checkpoint;
 pub mod criterion;
+pub mod evaluate;
 pub mod optim;
 pub mod progress;
 pub mod rerun;
