@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lossbench");
+mod common;
+use common::BIN;
 
 /// The dataset beside the checkout, if it is there.
 fn camvid() -> Option<PathBuf> {
@@ -14,10 +15,10 @@ fn camvid() -> Option<PathBuf> {
     if root.join("dataset.json").is_file() {
         Some(root)
     } else {
-        println!(
-            "skipped: camvid-small is not at {} (it lives in the shared folder beside the checkout)",
+        common::skipped(&format!(
+            "camvid-small is not at {} (it lives in the shared folder beside the checkout)",
             root.display()
-        );
+        ));
         None
     }
 }

@@ -83,6 +83,17 @@ fn rerun_of_a_folder_that_is_not_a_run_says_so() {
 
 #[test]
 fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
+    stop_a_run_with("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_a_run_as_ctrl_c_does_with_status_143() {
+    stop_a_run_with("TERM", 143);
+}
+
+/// Sends `signal` to a sweep's run after two finished epochs: the run ends as interrupted,
+/// keeping its finished epochs, and the process exits with `status`.
+fn stop_a_run_with(signal: &str, status: i32) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = sweep(dir.path(), "sigint", 200, "seed = [1]");
     let mut child = Command::new(BIN)
@@ -93,7 +104,7 @@ fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    // Wait for two finished epochs, then send SIGINT as Ctrl-C would.
+    // Wait for two finished epochs, then send the signal (SIGINT as Ctrl-C would).
     let mut epochs = 0;
     for line in lines.by_ref() {
         if line.expect("line").contains("epoch ") {
@@ -105,13 +116,12 @@ fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
     }
     assert_eq!(epochs, 2, "the run printed its epochs");
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert_eq!(status_of(&child.wait().expect("wait")), status, "{rest:?}");
     let runs = dir.path().join("results/sigint/runs");
     let run = std::fs::read_dir(&runs)
         .expect("runs")
@@ -131,6 +141,46 @@ fn ctrl_c_marks_the_running_run_interrupted_and_keeps_finished_epochs() {
         frame.lines().count() as u64,
         done + 1,
         "header + one row per finished epoch"
+    );
+}
+
+/// The exit status, or 128 + the signal that killed the process.
+fn status_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or(status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+#[test]
+fn a_command_with_no_epoch_to_finish_exits_at_once_on_sigterm() {
+    // `plan` times one training step of the first run; at 256×256 with 16 base channels
+    // that step takes seconds, so the signal arrives while it works.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "slowplan", 1, "seed = [1]");
+    let mut child = Command::new(BIN)
+        .args(["plan", path.to_str().expect("utf-8")])
+        .args(["--set", "data.height=256", "--set", "data.width=256"])
+        .args(["--set", "model.base_channels=16", "--set", "model.depth=4"])
+        .args(["--set", "train.batch_size=16"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    let waited = sent.elapsed();
+    assert_eq!(status_of(&status), 143, "{status:?}");
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "plan took {waited:?} to stop"
     );
 }
 

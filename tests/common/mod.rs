@@ -1,5 +1,6 @@
-//! What the binary's tests share: a tiny synthetic sweep file, the text a run printed, and
-//! the virtualenv's python for the tests that compare with PyTorch.
+//! What the binary's tests share: a tiny synthetic sweep file, the text a run printed, the
+//! virtualenv's python for the tests that compare with PyTorch, and how a test that lacks an
+//! outside requirement says it is skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,10 +63,29 @@ pub fn python() -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        println!(
-            "skipped: no PyTorch virtualenv python at {} (run `make libtorch` or set LOSSBENCH_PYTHON)",
+        skipped(&format!(
+            "no PyTorch virtualenv python at {} (run `make libtorch` or set LOSSBENCH_PYTHON)",
             path.display()
-        );
+        ));
         None
     }
+}
+
+/// Says, past cargo's capture of a passing test's output, that a test is skipped and why
+/// (`what`: what is missing and how to get it).
+#[allow(dead_code)] // not every test binary has an outside requirement
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {what}");
+}
+
+/// A test's outside requirement is missing: outside CI, says the test is skipped and
+/// returns; in CI (`CI` set, where `.ci/run` installs every requirement) fails the test.
+#[allow(dead_code)] // not every test binary has an outside requirement
+pub fn skip_unless_ci(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run this test, but {what}"
+    );
+    skipped(what);
 }
