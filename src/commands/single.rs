@@ -40,8 +40,7 @@ pub fn train(
     let mut frame = store::epoch_frame(&trained.rows)?;
     println!("{frame}");
     if let Some(dir) = out {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         store::write_frame(&mut frame, dir, "metrics")?;
         store::write_atomic(
             &dir.join("config.toml"),
