@@ -1,8 +1,7 @@
 //! Running configurations: training and evaluating one ([`train`], with its [`optim`]izers
-//! and [`checkpoint`]s), scheduling a plan's runs ([`scheduler`]) with [`progress`]
-//! reporting, and rerunning a stored one ([`rerun`]).
+//! and [checkpoints](crate::store::checkpoint)), scheduling a plan's runs ([`scheduler`])
+//! with [`progress`] reporting, and rerunning a stored one ([`rerun`]).
 
-pub mod checkpoint;
 pub mod criterion;
 pub mod optim;
 pub mod progress;
