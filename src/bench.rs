@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::sweep::Sweep;
 use crate::config::RunConfig;
 use crate::plan;
-use crate::run::train::{self, EpochRow, Learner};
-use crate::store::{RunStatus, State, SweepStore, EXAMPLES};
+use crate::run::train::{self, Learner};
+use crate::store::{EpochRow, RunStatus, State, SweepStore, EXAMPLES};
 
 /// Trains `warmup + steps` steps of `config` exactly as a run does ([`Learner::step`]) and
 /// prints one JSON line per timed step: `{"step_seconds": s}`.

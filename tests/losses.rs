@@ -115,7 +115,7 @@ fn a_script_loss_that_is_cce_in_pytorch_trains_bit_for_bit_as_cce() {
     let script = train::train(&config, &data, 1, &stop, None, |_, _| {}).expect("script trains");
     assert_eq!(cce.rows.len(), 2);
     for (a, b) in cce.rows.iter().zip(&script.rows) {
-        let bits = |r: &train::EpochRow| {
+        let bits = |r: &store::EpochRow| {
             let mut v = vec![
                 r.train_loss,
                 r.val_loss,

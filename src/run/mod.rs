@@ -1,8 +1,8 @@
 //! Running configurations: training one ([`train`], with its [`optim`]izers and
-//! [`checkpoint`]s) and evaluating it ([`evaluate`]), scheduling a plan's runs
-//! ([`scheduler`]) with [`progress`] reporting, and rerunning a stored one ([`rerun`]).
+//! [checkpoints](crate::store::checkpoint)) and evaluating it ([`evaluate`]), scheduling a
+//! plan's runs ([`scheduler`]) with [`progress`] reporting, and rerunning a stored one
+//! ([`rerun`]).
 
-pub mod checkpoint;
 pub mod criterion;
 pub mod evaluate;
 pub mod optim;

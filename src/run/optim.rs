@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
 use tch::{nn, Tensor};
 
 use crate::config::{OptimConfig, Optimizer};
@@ -187,4 +188,56 @@ fn adam_update(s: &mut Slot, grad: &Tensor, lr: f64, step: i64) {
     let _ = denom.g_add_scalar_(EPS);
     // param.addcdiv_(exp_avg, denom, value=-step_size)
     let _ = s.param.addcdiv_(&(&*m * -step_size), &denom);
+}
+
+/// What a checkpoint holds of a training, for [`checkpoint::write`]: every variable of the
+/// network (weights and batch-norm statistics) as `model.<name>`, then `optim`'s state
+/// ([`Optim::state`]).
+///
+/// libtorch's generator is not saved: it is drawn from only while the network is
+/// initialised (no dropout, no random augmentation inside libtorch), and a resumed run
+/// restores the initialised weights from the checkpoint, so nothing draws from it again.
+///
+/// [`checkpoint::write`]: crate::store::checkpoint::write
+pub fn checkpoint_tensors(vars: &nn::VarStore, optim: &Optim) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vars
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("model.{name}"), t.detach().contiguous()))
+        .collect();
+    named.extend(
+        optim
+            .state()
+            .into_iter()
+            .map(|(name, t)| (name, t.contiguous())),
+    );
+    named
+}
+
+/// Copies the variables [`checkpoint_tensors`] saved in `tensors` into `vars` and the saved
+/// state into `optim`; an error names the first variable that is missing or of another
+/// shape.
+pub fn restore_checkpoint(
+    tensors: &BTreeMap<String, Tensor>,
+    vars: &nn::VarStore,
+    optim: &mut Optim,
+) -> anyhow::Result<()> {
+    tch::no_grad(|| -> anyhow::Result<()> {
+        for (name, mut var) in vars.variables() {
+            let key = format!("model.{name}");
+            let saved = tensors
+                .get(&key)
+                .with_context(|| format!("the checkpoint has no {key}"))?;
+            if saved.size() != var.size() {
+                anyhow::bail!(
+                    "{key} has shape {:?} in the checkpoint, the network {:?}",
+                    saved.size(),
+                    var.size()
+                );
+            }
+            var.copy_(saved);
+        }
+        Ok(())
+    })?;
+    optim.restore(tensors)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::plan::PlannedRun;
-use crate::run::train::EpochRow;
+use crate::store::EpochRow;
 
 /// Reports a sweep's progress.
 pub struct Progress {

@@ -23,10 +23,10 @@ use anyhow::Context;
 use crate::config::{LossConfig, RunConfig};
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
+use crate::run::criterion;
 use crate::run::progress::Progress;
 use crate::run::train::{self, Ending};
-use crate::run::{checkpoint, criterion};
-use crate::store::{RunStatus, State, SweepStore};
+use crate::store::{checkpoint, RunStatus, State, SweepStore};
 
 /// How to run a plan.
 #[derive(Debug, Clone, Default)]

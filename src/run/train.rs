@@ -21,46 +21,20 @@ use rand_chacha::ChaCha8Rng;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use super::checkpoint::{self, Checkpoint};
 use super::evaluate::{evaluate, gradient_share};
-use super::optim::Optim;
+use super::optim::{self, Optim};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::losses::Criterion;
 use crate::model::{UNet, UNetConfig};
 use crate::run::criterion;
+use crate::store::checkpoint::{self, Checkpoint};
+use crate::store::EpochRow;
 
 pub use super::evaluate::predict;
 
 /// Serialises seeding and weight initialisation across every run in the process.
 static INIT_LOCK: Mutex<()> = Mutex::new(());
-
-/// What one epoch measured.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EpochRow {
-    /// 1-based.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's steps, before `loss.scale`.
-    pub train_loss: f64,
-    /// Validation loss under the run's own loss, mean over images.
-    pub val_loss: f64,
-    pub val_miou: f64,
-    pub pixel_accuracy: f64,
-    /// Keras-style binary accuracy on the run's own activation.
-    pub binary_accuracy: f64,
-    pub binary_accuracy_sigmoid: f64,
-    pub binary_accuracy_softmax: f64,
-    /// `NaN` where a class has an empty union on the validation split.
-    pub iou_per_class: Vec<f64>,
-    /// Mean over the epoch's steps of the L2 norm of the whole gradient (after `loss.scale`).
-    pub grad_norm: f64,
-    /// Where the loss pushes: per class, the share of `Σ |∂loss/∂z|` at the logits over that
-    /// class's pixels, from one backward pass on the first validation batch.
-    pub grad_share: Vec<f64>,
-    /// The learning rate of the epoch's first step.
-    pub lr: f64,
-    pub seconds: f64,
-}
 
 /// How a training ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +87,8 @@ impl Snapshot<'_> {
     /// Writes this state as the checkpoint at `path`, atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         crate::faults::point("checkpoint");
-        checkpoint::write(path, self.vars, self.optim, self.epoch, self.rng)
+        let named = optim::checkpoint_tensors(self.vars, self.optim);
+        checkpoint::write(path, named, self.epoch, self.rng.get_word_pos())
     }
 }
 
@@ -134,7 +109,7 @@ pub fn train(
     rng.set_stream(2);
     let mut first_epoch = 1;
     if let Some(from) = resume {
-        from.restore(&learner.vars, &mut learner.opt)
+        optim::restore_checkpoint(&from.tensors, &learner.vars, &mut learner.opt)
             .context("cannot resume from the checkpoint")?;
         rng.set_word_pos(from.rng_word_pos);
         first_epoch = from.epoch + 1;

@@ -1,0 +1,58 @@
+//! The store's tests: epoch rows through their frame and a Parquet round trip.
+
+use super::*;
+
+fn row(epoch: usize) -> EpochRow {
+    EpochRow {
+        epoch,
+        train_loss: 1.0 / epoch as f64,
+        val_loss: 0.5,
+        val_miou: 0.25,
+        pixel_accuracy: 0.75,
+        binary_accuracy: 0.9,
+        binary_accuracy_sigmoid: 0.9,
+        binary_accuracy_softmax: 0.8,
+        iou_per_class: vec![0.5, f64::NAN, 0.1],
+        grad_norm: 2.0,
+        grad_share: vec![0.2, 0.3, 0.5],
+        lr: 1e-3,
+        seconds: 0.1,
+    }
+}
+
+#[test]
+fn rows_read_back_from_the_frame_are_the_rows_written() {
+    let rows = vec![row(1), row(2)];
+    let back = epoch_rows(&epoch_frame(&rows).expect("frame")).expect("rows");
+    assert_eq!(back.len(), 2);
+    for (a, b) in rows.iter().zip(&back) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "NaN included");
+    }
+}
+
+#[test]
+fn frame_has_one_row_per_epoch_and_one_iou_column_per_class() {
+    let df = epoch_frame(&[row(1), row(2)]).expect("frame");
+    assert_eq!(df.height(), 2);
+    assert!(df.column("iou_2").is_ok());
+    assert!(df.column("iou_3").is_err());
+    assert!(df.column("grad_share_2").is_ok());
+}
+
+#[test]
+fn parquet_round_trip_keeps_every_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut df = epoch_frame(&[row(1), row(2)]).expect("frame");
+    write_frame(&mut df, dir.path(), "metrics").expect("write");
+    let back = read_parquet(&dir.path().join("metrics.parquet")).expect("read");
+    assert!(back.equals_missing(&df));
+    assert!(dir.path().join("metrics.csv").exists());
+    let leftovers = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}
