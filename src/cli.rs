@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::commands::sweep::{PlanArgs, SweepArgs};
-use crate::commands::{checks, data, single, sweep};
+use crate::commands::{checks, data, export, single, sweep};
 use crate::config::RunConfig;
 use crate::exit;
 use crate::slurm;
@@ -122,6 +122,11 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Send a sweep's results to an experiment tracker.
+    Export {
+        #[command(subcommand)]
+        target: ExportCommand,
+    },
     /// Look at a dataset: `data check` (what the loader finds) and `data example` (write a
     /// small public-style dataset).
     Data {
@@ -141,6 +146,23 @@ enum Command {
         /// The loss of the file the script must reproduce (default: the script's file stem).
         #[arg(long, value_name = "LOSS", requires = "script")]
         against: Option<String>,
+    },
+}
+
+/// Where `lossbench export` sends a sweep.
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// Log every run of a sweep as an MLflow run (params, per-epoch metrics, status, tags)
+    /// under a parent run holding the report; exporting again adds only what is new.
+    Mlflow {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+        /// The tracking server, e.g. http://127.0.0.1:5000.
+        #[arg(long, value_name = "URI")]
+        tracking_uri: String,
+        /// The experiment to log into, created when missing (default: the sweep's name).
+        #[arg(long, value_name = "NAME")]
+        experiment: Option<String>,
     },
 }
 
@@ -218,6 +240,14 @@ pub fn main() -> anyhow::Result<ExitCode> {
             script,
             against,
         } => checks::verify_losses(&file, f32, script.as_deref(), against.as_deref()),
+        Command::Export {
+            target:
+                ExportCommand::Mlflow {
+                    results,
+                    tracking_uri,
+                    experiment,
+                },
+        } => export::mlflow(&results, &tracking_uri, experiment.as_deref()),
         Command::Data {
             action: DataCommand::Check { target, overrides },
         } => data::check(&target, &overrides),

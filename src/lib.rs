@@ -24,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod data;
 pub mod exit;
+pub mod export;
 pub mod faults;
 pub mod losses;
 pub mod metrics;
