@@ -1,7 +1,8 @@
 //! `lossbench export mlflow` against a real `mlflow server` started on 127.0.0.1 for the
 //! test (SQLite backend, proxied artifacts in a temporary folder), read back through
 //! MLflow's REST API: one run per run folder plus the parent, every metric value at every
-//! step, params, tags, status, the report as artifacts; a second export adds nothing.
+//! step, params, tags, status, the report as artifacts; a second export adds nothing, and
+//! one after a killed run has finished adds only its missing epochs.
 //! Skipped, saying so, without the venv's `mlflow`; failing instead in CI.
 
 mod common;
@@ -162,7 +163,7 @@ fn number(v: &Value) -> f64 {
 }
 
 #[test]
-fn export_mlflow_logs_every_run_under_a_parent_with_the_report_and_twice_adds_nothing() {
+fn export_mlflow_logs_every_run_under_a_parent_with_the_report_and_again_adds_only_what_is_new() {
     let Some(mlflow) = mlflow_bin() else {
         common::skip_unless_ci(&format!(
             "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"

@@ -15,6 +15,7 @@ pub fn mlflow(
     experiment: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let summary = mlflow::export(results, tracking_uri, experiment)?;
+    let tracking_uri = tracking_uri.trim_end_matches('/');
     println!(
         "experiment `{}` (id {}) at {tracking_uri}; parent run {} ({})",
         summary.experiment,
@@ -69,8 +70,7 @@ pub fn mlflow(
         summary.runs.len()
     );
     println!(
-        "open {}/#/experiments/{}",
-        tracking_uri.trim_end_matches('/'),
+        "open {tracking_uri}/#/experiments/{}",
         summary.experiment_id
     );
     Ok(if report_failed || summary.skipped {
