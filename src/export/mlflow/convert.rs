@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(get("loss.name"), Some("cce"));
         assert_eq!(get("loss.class_weights"), Some("[0.5, 2.0]"));
         assert_eq!(get("data.kind"), Some("synthetic"));
-        assert_eq!(get("device"), Some("cpu"));
+        assert_eq!(get("optim.name"), Some("adam"));
         assert!(params.iter().all(|p| !p.key.starts_with('.')));
         assert!(cut.is_empty());
     }
