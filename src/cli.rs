@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::commands::sweep::{PlanArgs, SweepArgs};
-use crate::commands::{checks, data, single, sweep};
+use crate::commands::{checks, data, export, single, sweep};
 use crate::config::RunConfig;
 use crate::exit;
 use crate::slurm;
@@ -78,6 +78,11 @@ enum Command {
         /// A sweep's results folder: results/<sweep>.
         results: PathBuf,
     },
+    /// Write a sweep's runs in another tool's format.
+    Export {
+        #[command(subcommand)]
+        target: ExportCommand,
+    },
     /// Rerun one stored run and report whether its rows equal the stored ones.
     Rerun {
         /// A run folder: results/<sweep>/runs/<run-id>.
@@ -145,6 +150,19 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// One TensorBoard event file per run, DIR/<run label>/events.out.tfevents.*: every
+    /// per-epoch column as a scalar (step = epoch), the configuration as text, the axes as
+    /// hparams. Exporting again replaces the runs' event files.
+    Tensorboard {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+        /// The folder to write into (TensorBoard's --logdir).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum DataCommand {
     /// Read a sweep's folder data (or a bare folder) as the loader would, changing nothing:
     /// images per split, sizes, label values, class frequencies, every problem, and a
@@ -187,6 +205,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
             submit,
         } => sweep::slurm(&args, resources, submit),
         Command::Rerun { dir } => single::rerun(&dir, stop),
+        Command::Export {
+            target: ExportCommand::Tensorboard { results, dir },
+        } => export::tensorboard(&results, &dir),
         Command::Verify { results } => checks::verify(&results),
         Command::Report { results, out } => sweep::report(&results, out.as_deref()),
         Command::Train {

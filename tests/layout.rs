@@ -14,7 +14,7 @@ const FLOORS: &[&[&str]] = &[
     &["config"],
     &["analyse", "plan"],
     &["store"],
-    &["run", "slurm", "report"],
+    &["run", "slurm", "report", "export"],
     &["bench", "reference"],
     &["commands"],
     &["cli"],

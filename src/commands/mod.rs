@@ -4,5 +4,6 @@
 
 pub mod checks;
 pub mod data;
+pub mod export;
 pub mod single;
 pub mod sweep;
