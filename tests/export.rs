@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{lossbench, skip_unless_ci, sweep, text};
+use lossbench::export::tensorboard::folder_names;
 use lossbench::store::{read_parquet, read_status};
 use polars::prelude::*;
 use serde_json::Value;
@@ -122,7 +123,12 @@ fn tensorboard_reads_back_every_value_of_every_run_and_a_second_export_replaces_
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = sweep(dir.path(), "tb", 2, "loss = [\"cce\", \"bce\"]\nseed = [1]");
+    let path = sweep(
+        dir.path(),
+        "tb",
+        2,
+        "loss = [\"cce\", \"bce\", { name = \"focal\", gamma = 1 }]\nseed = [1]",
+    );
     let out = lossbench(&["run", path.to_str().expect("utf-8"), "--jobs", "2"]);
     assert!(out.status.success(), "{}", text(&out));
     let results = dir.path().join("results/tb");
@@ -138,7 +144,7 @@ fn tensorboard_reads_back_every_value_of_every_run_and_a_second_export_replaces_
         text(&out)
     };
     let printed = export();
-    assert!(printed.contains("2 runs written"), "{printed}");
+    assert!(printed.contains("3 runs written"), "{printed}");
     // An event file of an earlier export that the next one must remove.
     std::fs::write(
         logdir.join("loss=cce,seed=1/events.out.tfevents.1.old"),
@@ -150,12 +156,17 @@ fn tensorboard_reads_back_every_value_of_every_run_and_a_second_export_replaces_
     let found = read_back(&python, &logdir);
     assert_eq!(
         found.keys().collect::<Vec<_>>(),
-        ["loss=bce,seed=1", "loss=cce,seed=1"]
+        [
+            "loss=bce,seed=1",
+            "loss=cce,seed=1",
+            "loss=focal_γ=1,seed=1"
+        ]
     );
     let runs = std::fs::read_dir(results.join("runs")).expect("runs");
     for run_dir in runs.map(|e| e.expect("entry").path()) {
         let status = read_status(&run_dir).expect("status").expect("a status");
-        let run = &found[&status.label];
+        let folder = &folder_names(&[(&status.label, &status.id)])[0];
+        let run = &found[folder];
         let files = run["files"].as_array().expect("files");
         assert_eq!(files.len(), 1, "{}: {files:?}", status.label);
         let frame = read_parquet(&run_dir.join("metrics.parquet")).expect("frame");

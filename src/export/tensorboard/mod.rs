@@ -87,6 +87,7 @@ pub fn export(results: &Path, out: &Path) -> anyhow::Result<Export> {
             Err(reason) => export.skipped.push(Skipped { id, reason }),
         }
     }
+    let losses = loss_names(results);
     runs.sort_by(|a, b| a.status.label.cmp(&b.status.label));
     let names: Vec<(&str, &str)> = runs
         .iter()
@@ -94,9 +95,30 @@ pub fn export(results: &Path, out: &Path) -> anyhow::Result<Export> {
         .collect();
     let folders = folder_names(&names);
     for (run, folder) in runs.iter().zip(folders) {
-        export.runs.push(write_run(run, out, folder)?);
+        export
+            .runs
+            .push(write_run(run, losses.get(&run.status.id), out, folder)?);
     }
     Ok(export)
+}
+
+/// Run id → the run's loss name (`focal γ=1` for a loss table on the loss axis), from the
+/// sweep's `runs.parquet`; empty when the sweep has none yet (shards not collected).
+fn loss_names(results: &Path) -> BTreeMap<String, String> {
+    let Ok(runs) = store::read_parquet(&results.join("runs.parquet")) else {
+        return BTreeMap::new();
+    };
+    let text = |name: &str| -> Vec<String> {
+        runs.column(name)
+            .and_then(|c| c.str().cloned())
+            .map(|c| {
+                c.iter()
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    text("run_id").into_iter().zip(text("loss")).collect()
 }
 
 /// A run folder's status, frame and configuration; the reason it is skipped otherwise.
@@ -196,7 +218,12 @@ fn config_markdown(run: &Run) -> String {
 
 /// The event file of one run, written to `out/<folder>/`, replacing the folder's other
 /// event files.
-fn write_run(run: &Run, out: &Path, folder: String) -> anyhow::Result<Exported> {
+fn write_run(
+    run: &Run,
+    loss: Option<&String>,
+    out: &Path,
+    folder: String,
+) -> anyhow::Result<Exported> {
     let s = &run.status;
     let frame_name = || format!("the frame of run {} ({})", s.id, s.label);
     let steps = run
@@ -227,7 +254,13 @@ fn write_run(run: &Run, out: &Path, folder: String) -> anyhow::Result<Exported> 
         let hparams = s
             .axes
             .iter()
-            .map(|(k, v)| (k.clone(), event::hparam(v, display_value(v))))
+            .map(|(k, v)| {
+                let text = match loss {
+                    Some(name) if k == "loss" => name.clone(),
+                    _ => display_value(v),
+                };
+                (k.clone(), event::hparam(v, text))
+            })
             .collect();
         events.push(event::hparams(start, "", hparams));
     }
