@@ -78,6 +78,11 @@ enum Command {
         /// A sweep's results folder: results/<sweep>.
         results: PathBuf,
     },
+    /// Send a sweep's runs to another tool: TensorBoard event files, or an MLflow server.
+    Export {
+        #[command(subcommand)]
+        target: ExportCommand,
+    },
     /// Rerun one stored run and report whether its rows equal the stored ones.
     Rerun {
         /// A run folder: results/<sweep>/runs/<run-id>.
@@ -122,11 +127,6 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    /// Send a sweep's results to an experiment tracker.
-    Export {
-        #[command(subcommand)]
-        target: ExportCommand,
-    },
     /// Look at a dataset: `data check` (what the loader finds) and `data example` (write a
     /// small public-style dataset).
     Data {
@@ -163,6 +163,15 @@ enum ExportCommand {
         /// The experiment to log into, created when missing (default: the sweep's name).
         #[arg(long, value_name = "NAME")]
         experiment: Option<String>,
+    },
+    /// One TensorBoard event file per run, DIR/<run label>/events.out.tfevents.*: every
+    /// per-epoch column as a scalar (step = epoch), the configuration as text, the axes as
+    /// hparams. Exporting again replaces the runs' event files.
+    Tensorboard {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+        /// The folder to write into (TensorBoard's --logdir).
+        dir: PathBuf,
     },
 }
 
@@ -209,6 +218,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
             submit,
         } => sweep::slurm(&args, resources, submit),
         Command::Rerun { dir } => single::rerun(&dir, stop),
+        Command::Export {
+            target: ExportCommand::Tensorboard { results, dir },
+        } => export::tensorboard(&results, &dir),
         Command::Verify { results } => checks::verify(&results),
         Command::Report { results, out } => sweep::report(&results, out.as_deref()),
         Command::Train {

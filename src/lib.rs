@@ -9,7 +9,8 @@
 //!
 //! - [`cli`] parses arguments and dispatches to [`commands`], one step per command;
 //! - [`bench`] and [`reference`] time and check the run floor;
-//! - [`run`] trains and schedules, [`slurm`] writes cluster scripts, [`report`] draws the page;
+//! - [`run`] trains and schedules, [`slurm`] writes cluster scripts, [`report`] draws the page,
+//!   [`export`] writes other tools' formats and sends runs to MLflow;
 //! - [`store`] owns every file format: run folders, frames, checkpoints, atomic writes;
 //! - [`analyse`] reads frames into statistics; [`plan`] expands a sweep into runs;
 //! - [`config`]: what to run, validated and located in its file;

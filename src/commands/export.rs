@@ -1,11 +1,43 @@
-//! `lossbench export`: sends a sweep's results to an experiment tracker and says what it
-//! sent: one line per run, the report, and where to look.
+//! `lossbench export`: writes a sweep's results in another tool's format, or sends them to
+//! an MLflow tracking server, and prints what it wrote or sent.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::exit;
 use crate::export::mlflow::{self, Action};
+use crate::export::tensorboard;
+
+/// `lossbench export tensorboard RESULTS DIR`: one event file per run, one line per run
+/// written or skipped; an error when no run could be written.
+pub fn tensorboard(results: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let export = tensorboard::export(results, dir)?;
+    for run in &export.runs {
+        println!(
+            "{}  {} epochs, {} scalars  ({})",
+            run.folder,
+            run.epochs,
+            run.tags.len(),
+            run.id
+        );
+    }
+    for skipped in &export.skipped {
+        println!("skipped {}: {}", skipped.id, skipped.reason);
+    }
+    if export.runs.is_empty() {
+        anyhow::bail!(
+            "{} has no run with a finished epoch to export; run the sweep first",
+            results.display()
+        );
+    }
+    println!(
+        "{} runs written to {}; view them with `tensorboard --logdir {}`",
+        export.runs.len(),
+        dir.display(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 /// `lossbench export mlflow`: every run of `results` as an MLflow run at `tracking_uri`;
 /// 1 when a run folder could not be read or the report could not be uploaded.

@@ -1,4 +1,5 @@
-//! Sends a sweep's results folder to experiment trackers: [`mlflow`] (runs on a tracking
-//! server, through its REST API).
+//! A sweep's results in other tools' formats: TensorBoard event files ([`tensorboard`]) and
+//! runs on an MLflow tracking server ([`mlflow`]).
 
 pub mod mlflow;
+pub mod tensorboard;
