@@ -36,7 +36,8 @@ test: $(SETUP)
 
 # lossbench against PyTorch eager (the venv's torch, the libtorch lossbench links) on this
 # machine: step times, FLOP rate, sweep throughput, time outside libtorch, peak memory,
-# report time, where the step's time goes in oneDNN; prints the table BENCHMARKS.md quotes.
+# report time, where the step's time goes in oneDNN, plan time and memory at 10k, 100k and
+# 1M runs; prints the table BENCHMARKS.md quotes.
 # About 16 minutes on 2 cores.
 # BENCH_ARGS passes options to bench/compare.py (--help lists them).
 PYTHON ?= $(VENV)/bin/python

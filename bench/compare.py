@@ -28,6 +28,9 @@
    and what the rest of the step takes.
 7. `lossbench report` on a synthetic results folder of 1000 runs x 50 epochs (written by
    `lossbench bench-results bench/report.toml`).
+8. `lossbench plan` of bench/plan.toml at 10,000, 100,000 and 1,000,000 runs (5 losses x
+   1000 seeds x 2, 20 or 200 epochs values; its output dropped): wall seconds and peak
+   resident memory, and what each run adds.
 
 The machine is shared: before each measurement the driver waits (up to --quiet-wait
 seconds) for other processes to leave the CPUs idle, and says how often they did not.
@@ -435,6 +438,38 @@ def report_time(args, noise, tmp):
     return {"runs": runs, "epochs": 50, "seconds": walls, "median_seconds": statistics.median(walls)}
 
 
+def plan_time(args, noise, tmp):
+    """`lossbench plan bench/plan.toml` at each size of --plan-sizes (runs, a multiple of
+    5000: 5 losses x 1000 seeds x an epochs axis); wall seconds (median of --plan-rounds)
+    and peak resident MiB."""
+    seeds = ",".join(str(s) for s in range(1, 1001))
+    sizes = {}
+    for runs in (int(n) for n in args.plan_sizes.split(",")):
+        epochs = ",".join(str(e) for e in range(1, runs // 5000 + 1))
+        cmd = [args.lossbench, "plan", str(ROOT / "bench" / "plan.toml"),
+               "--set", f"grid.seed=[{seeds}]", "--set", f"grid.train.epochs=[{epochs}]",
+               "--set", f"sweep.results={tmp}/plan-results", "--set", f"sweep.plots={tmp}/plan-plots"]
+        walls, peaks = [], []
+        for _ in range(args.plan_rounds):
+            noise.settle()
+            seconds, kib = timed(cmd)
+            walls.append(seconds)
+            peaks.append(kib / 1024)
+        sizes[str(runs)] = {"seconds": walls, "median_seconds": statistics.median(walls),
+                            "peak_rss_mib": max(peaks)}
+        print(f"  plan {runs} runs: {statistics.median(walls):.2f} s, {max(peaks):.0f} MiB", file=sys.stderr)
+    return sizes
+
+
+def plan_growth(p):
+    """(runs, seconds, MiB) of the smallest and the largest size, and the bytes each run
+    between them adds."""
+    runs = sorted(int(n) for n in p)
+    small, big = p[str(runs[0])], p[str(runs[-1])]
+    per_run = (big["peak_rss_mib"] - small["peak_rss_mib"]) * 2**20 / max(runs[-1] - runs[0], 1)
+    return runs, per_run
+
+
 def verdict(ok):
     return "met" if ok else "NOT met"
 
@@ -512,6 +547,12 @@ def table(res):
         r = res["report"]
         extra.append(f"lossbench report, {r['runs']} runs x {r['epochs']} epochs: {r['median_seconds']:.2f} s wall (median of "
                      + ", ".join(f"{x:.2f}" for x in r["seconds"]) + ")")
+    if "plan" in res:
+        p = res["plan"]
+        runs, per_run = plan_growth(p)
+        extra.append("lossbench plan: " + ", ".join(
+            f"{int(n):,} runs {p[n]['median_seconds']:.2f} s, {p[n]['peak_rss_mib']:.0f} MiB peak" for n in map(str, runs))
+            + f"; {per_run:.0f} bytes of memory a run")
     n = res["noise"]
     extra.append(f"noise: {n['busy']} of {n['checks']} measurements started with other processes busy "
                  f"(median CPU busy before a measurement {n['median_busy']:.0f}%)")
@@ -542,6 +583,18 @@ def table(res):
         r = res["report"]
         t = r["median_seconds"]
         lines.append(f"- report of {r['runs']} runs x {r['epochs']} epochs < 2 s ({t:.2f} s): {verdict(t < 2.0)}")
+    if "plan" in res:
+        p = res["plan"]
+        runs, per_run = plan_growth(p)
+        if "100000" in p:
+            t = p["100000"]["median_seconds"]
+            lines.append(f"- plan of 100,000 runs ≤ 5 s ({t:.2f} s): {verdict(t <= 5.0)}")
+        if len(runs) > 1:
+            a, b = p[str(runs[-2])]["median_seconds"], p[str(runs[-1])]["median_seconds"]
+            ratio, grows = b / a, runs[-1] / runs[-2]
+            lines.append(f"- plan time linear in the runs: {runs[-1]:,} runs ÷ {runs[-2]:,} runs {ratio:.1f}× for "
+                         f"{grows:.0f}× the runs (≤ {1.25 * grows:.1f}×): {verdict(ratio <= 1.25 * grows)}")
+            lines.append(f"- plan memory ≤ 512 bytes a run ({per_run:.0f}): {verdict(per_run <= 512)}")
     return "\n".join(lines)
 
 
@@ -558,11 +611,14 @@ def main():
     p.add_argument("--report-rounds", type=int, default=3)
     p.add_argument("--report-seeds", type=int, default=200,
                    help="seeds of the synthetic report sweep (x 5 losses: 1000 runs)")
+    p.add_argument("--plan-sizes", default="10000,100000,1000000",
+                   help="runs of the planned grids (multiples of 5000)")
+    p.add_argument("--plan-rounds", type=int, default=1)
     p.add_argument("--perf-hz", type=int, default=49)
     p.add_argument("--quick-epochs", type=int, default=2,
                    help="train experiments/quick.toml this many epochs for its peak memory (0: its own 12, ~8 min)")
     p.add_argument("--quiet-wait", type=float, default=30.0, help="seconds to wait for idle CPUs before each measurement")
-    p.add_argument("--only", default="steps,kernels,sweep,outside,quick,report", help="which parts, comma-separated")
+    p.add_argument("--only", default="steps,kernels,sweep,outside,quick,report,plan", help="which parts, comma-separated")
     p.add_argument("--json", help="also write every measurement here")
     p.add_argument("--ablate", action="store_true",
                    help="also time lossbench with glibc's default allocation thresholds")
@@ -595,6 +651,8 @@ def main():
         if "report" in parts:
             res["report"] = report_time(args, noise, tmp)
             print(f"  report: {res['report']}", file=sys.stderr)
+        if "plan" in parts:
+            res["plan"] = plan_time(args, noise, tmp)
     res["noise"] = {"checks": noise.checks, "busy": noise.busy,
                     "median_busy": statistics.median(noise.shares) if noise.shares else 0.0}
     if "steps" not in parts:

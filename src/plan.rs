@@ -8,9 +8,12 @@
 //! name (`focal γ=1`), in its label, the frame's `loss` column and the report. A script
 //! loss's file is hashed into its configuration, so that editing the file makes new runs.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use crate::config::loss::{script_hash, shown_parameters};
+use crate::config::size::{bytes, machine_memory, thousands};
 use crate::config::sweep::{Axis, Sweep, DATASET_AXIS};
 use crate::config::{resolve, set_dotted, ConfigError, LossConfig, Origins, RunConfig};
 use crate::losses::Loss;
@@ -52,10 +55,82 @@ pub fn display_value(value: &toml::Value) -> String {
     }
 }
 
+/// The number of runs the grid of `sweep` makes (the product of its axes' lengths, before
+/// duplicates are dropped), checked against its cap (`--max-runs`, `max_runs` in
+/// `[sweep]`) before anything is expanded: a grid over the cap is an error that names each
+/// axis and its length.
+pub fn check_size(sweep: &Sweep) -> Result<usize, ConfigError> {
+    let size = sweep
+        .axes
+        .iter()
+        .try_fold(1u64, |n, a| n.checked_mul(a.values.len() as u64));
+    let n = match size {
+        Some(n) if n <= sweep.max_runs => n,
+        _ => return Err(too_many(sweep, size)),
+    };
+    // A cap raised past what the machine holds: the plan itself would not fit.
+    let needs = u128::from(n) * PLANNED_RUN_BYTES;
+    if let Some(memory) = machine_memory().filter(|&m| needs > m) {
+        return Err(ConfigError::new(
+            sweep.doc.locate(&["grid"]),
+            format!(
+                "the grid makes {} runs, whose plan alone needs about {} ({PLANNED_RUN_BYTES} bytes a run), this machine has {}",
+                thousands(n.into()),
+                bytes(Some(needs)),
+                bytes(Some(memory))
+            ),
+        )
+        .with_fix("list fewer values on an axis"));
+    }
+    usize::try_from(n).map_err(|_| too_many(sweep, size))
+}
+
+/// About what one planned run holds in memory (its configuration, id, label, loss name and
+/// axis values), as `make bench` measures it.
+const PLANNED_RUN_BYTES: u128 = 1200;
+
+/// The error of a grid of `size` runs (`None`: more than `u64` counts) over the cap.
+fn too_many(sweep: &Sweep, size: Option<u64>) -> ConfigError {
+    let axes: Vec<String> = sweep
+        .axes
+        .iter()
+        .map(|a| format!("{} ({})", a.label, a.values.len()))
+        .collect();
+    let (runs, raise) = match size {
+        Some(n) => (
+            format!("{} runs", thousands(n.into())),
+            format!("--max-runs {n} (or max_runs = {n} in [sweep])"),
+        ),
+        None => (
+            format!("more than {} runs", thousands(u64::MAX.into())),
+            "--max-runs N (or max_runs = N in [sweep])".to_string(),
+        ),
+    };
+    ConfigError::new(
+        sweep.doc.locate(&["grid"]),
+        format!(
+            "the grid makes {runs}: {}, more than the cap of {} run{}",
+            axes.join(" × "),
+            thousands(sweep.max_runs.into()),
+            if sweep.max_runs == 1 { "" } else { "s" }
+        ),
+    )
+    .with_fix(format!(
+        "list fewer values on an axis, or raise the cap with {raise}"
+    ))
+}
+
 /// Expands `sweep` into its runs; a configuration error names the axis value or key at fault.
+/// A grid over the sweep's cap is refused first ([`check_size`]). Time and memory grow
+/// linearly with the runs.
 pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
-    let mut runs: Vec<PlannedRun> = Vec::new();
-    for point in product(&sweep.axes) {
+    let size = check_size(&sweep)?;
+    // Room for every run, up to a million at first (duplicates give fewer).
+    let mut runs: Vec<PlannedRun> = Vec::with_capacity(size.min(1 << 20));
+    // The ids seen so far, as numbers (an id is 12 hex digits): a configuration that two
+    // points of the grid give runs once.
+    let mut seen: HashSet<u64> = HashSet::with_capacity(size.min(1 << 20));
+    for point in Points::new(&sweep.axes, size) {
         let mut table = sweep.base.clone();
         let mut origins = Origins {
             set: sweep.set.clone(),
@@ -68,7 +143,7 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
             // table on the `loss` axis the keys of the `loss` table it gives.
             let settings = match (
                 sweep.datasets.get(value.as_str().unwrap_or_default()),
-                &value,
+                value,
             ) {
                 (Some(data), _) if axis.key == DATASET_AXIS => {
                     vec![("data".to_string(), data.clone())]
@@ -84,7 +159,7 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
                     .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
                 origins.grid.insert(key, (axis.name.clone(), value.clone()));
             }
-            axes.push((axis.label.clone(), value));
+            axes.push((axis.label.clone(), value.clone()));
         }
         let mut config = resolve(&table, &sweep.doc, &origins)?;
         if let (Loss::Script, Some(path)) = (config.loss.name, &config.loss.path) {
@@ -94,7 +169,7 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
             config.loss.script_hash = Some(hash);
         }
         let id = run_id(&config);
-        if runs.iter().any(|r| r.id == id) {
+        if !seen.insert(id_number(&id)) {
             continue;
         }
         runs.push(PlannedRun {
@@ -105,6 +180,8 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
             config,
         });
     }
+    drop(seen);
+    runs.shrink_to_fit();
     let names = loss_names(&runs, &sweep)?;
     for (run, loss) in runs.iter_mut().zip(names) {
         run.label = label(&run.axes, &loss);
@@ -113,42 +190,96 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
     Ok(Plan { sweep, runs })
 }
 
+/// A run id (12 hex digits) as a number, for telling ids apart cheaply.
+fn id_number(id: &str) -> u64 {
+    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
+        // Not hex (no id of [`run_id`]): its hash, which tells different strings apart as
+        // well as 64 bits can.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    })
+}
+
 /// Each run's loss name ([`LossConfig::describe`] by what varies among the sweep's losses).
 /// A script whose name is another loss's becomes `stem (script)`; two other losses of one
 /// name are an error that asks for a `loss.label`.
+///
+/// Two losses are the same loss when their configurations, scale aside, serialise alike;
+/// each run's loss is serialised once and numbered, and each name keeps how many runs of
+/// each loss carry it, so that telling whether a name is shared by different losses costs
+/// one look-up, not a pass over every run.
 fn loss_names(runs: &[PlannedRun], sweep: &Sweep) -> Result<Vec<String>, ConfigError> {
     let losses: Vec<&LossConfig> = runs.iter().map(|r| &r.config.loss).collect();
     let shown = shown_parameters(&losses);
-    let mut names: Vec<String> = losses.iter().map(|l| l.describe(&shown[&l.name])).collect();
-    // The loss itself, whatever its scale (a setting the losses are compared under).
-    let identities: Vec<String> = losses
-        .iter()
-        .map(|l| {
-            let mut l = (*l).clone();
-            l.scale = 1.0;
-            serde_json::to_string(&l).unwrap_or_default()
-        })
-        .collect();
-    let clash = |names: &[String], i: usize| {
-        (0..losses.len()).find(|&j| names[j] == names[i] && identities[j] != identities[i])
+    // The loss itself, whatever its scale (a setting the losses are compared under), as
+    // the number of its first appearance.
+    let mut identities: Vec<String> = Vec::new();
+    let mut numbers: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::with_capacity(losses.len());
+    let mut first_names: Vec<String> = Vec::new();
+    let mut identity: Vec<usize> = Vec::with_capacity(losses.len());
+    for l in &losses {
+        let mut unscaled = (*l).clone();
+        unscaled.scale = 1.0;
+        let text = serde_json::to_string(&unscaled).unwrap_or_default();
+        let next = identities.len();
+        let number = *numbers.entry(text.clone()).or_insert(next);
+        if number == next {
+            identities.push(text);
+            first_names.push(l.describe(&shown[&l.name]));
+        }
+        names.push(first_names[number].clone());
+        identity.push(number);
+    }
+    drop(numbers);
+    // Per name, the losses that carry it and on how many runs.
+    let mut carriers: HashMap<String, HashMap<usize, usize>> = HashMap::new();
+    for (name, &number) in names.iter().zip(&identity) {
+        *carriers
+            .entry(name.clone())
+            .or_default()
+            .entry(number)
+            .or_default() += 1;
+    }
+    let shared = |carriers: &HashMap<String, HashMap<usize, usize>>, name: &str| {
+        carriers.get(name).is_some_and(|losses| losses.len() > 1)
     };
+    // In run order, as each rename changes which names the later runs share.
     for i in 0..losses.len() {
-        if losses[i].name == Loss::Script && losses[i].label.is_none() && clash(&names, i).is_some()
+        if losses[i].name == Loss::Script
+            && losses[i].label.is_none()
+            && shared(&carriers, &names[i])
         {
-            names[i] = format!("{} (script)", names[i]);
+            let renamed = format!("{} (script)", names[i]);
+            if let Some(losses) = carriers.get_mut(&names[i]) {
+                if let Some(n) = losses.get_mut(&identity[i]) {
+                    *n -= 1;
+                    if *n == 0 {
+                        losses.remove(&identity[i]);
+                    }
+                }
+            }
+            *carriers
+                .entry(renamed.clone())
+                .or_default()
+                .entry(identity[i])
+                .or_default() += 1;
+            names[i] = renamed;
         }
     }
-    for i in 0..losses.len() {
-        if let Some(j) = clash(&names, i) {
-            return Err(ConfigError::new(
-                sweep.doc.locate(&["grid"]),
-                format!(
-                    "two different losses are both named `{}` ({} and {})",
-                    names[i], identities[i], identities[j]
-                ),
-            )
-            .with_fix("give one of them its own name with loss.label"));
-        }
+    if let Some(i) = (0..losses.len()).find(|&i| shared(&carriers, &names[i])) {
+        let j = (0..losses.len())
+            .find(|&j| names[j] == names[i] && identity[j] != identity[i])
+            .unwrap_or(i);
+        return Err(ConfigError::new(
+            sweep.doc.locate(&["grid"]),
+            format!(
+                "two different losses are both named `{}` ({} and {})",
+                names[i], identities[identity[i]], identities[identity[j]]
+            ),
+        )
+        .with_fix("give one of them its own name with loss.label"));
     }
     Ok(names)
 }
@@ -168,20 +299,49 @@ fn label(axes: &[(String, toml::Value)], loss: &str) -> String {
         .join(",")
 }
 
-/// Every combination of axis values, the first axis varying slowest.
-fn product(axes: &[Axis]) -> Vec<Vec<toml::Value>> {
-    axes.iter().fold(vec![Vec::new()], |points, axis| {
-        points
-            .iter()
-            .flat_map(|p| {
-                axis.values.iter().map(move |v| {
-                    let mut next = p.clone();
-                    next.push(v.clone());
-                    next
-                })
-            })
-            .collect()
-    })
+/// Every combination of axis values, the first axis varying slowest, one at a time: point
+/// `i` takes value `(i / stride) % len` of each axis, its stride the product of the lengths
+/// of the axes after it.
+struct Points<'a> {
+    axes: &'a [Axis],
+    strides: Vec<usize>,
+    next: usize,
+    size: usize,
+}
+
+impl<'a> Points<'a> {
+    /// The `size` points of `axes` (`size` the product of their lengths, [`check_size`]).
+    fn new(axes: &'a [Axis], size: usize) -> Self {
+        let mut strides = vec![1; axes.len()];
+        for k in (0..axes.len().saturating_sub(1)).rev() {
+            strides[k] = strides[k + 1] * axes[k + 1].values.len();
+        }
+        Points {
+            axes,
+            strides,
+            next: 0,
+            size,
+        }
+    }
+}
+
+impl<'a> Iterator for Points<'a> {
+    type Item = Vec<&'a toml::Value>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.size {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        Some(
+            self.axes
+                .iter()
+                .zip(&self.strides)
+                .map(|(axis, stride)| &axis.values[(i / stride) % axis.values.len()])
+                .collect(),
+        )
+    }
 }
 
 /// `--only loss=bce,seed=2`: the runs whose axes take these values.
@@ -298,305 +458,4 @@ impl fmt::Display for PlannedRun {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Schedule;
-    use crate::data::FolderConfig;
-    use crate::testing::tiny_sweep;
-    use std::path::PathBuf;
-
-    fn plan_of(text: &str, overrides: &[&str]) -> Result<Plan, ConfigError> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, text).expect("write");
-        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        expand(Sweep::load(&path, &overrides)?)
-    }
-
-    #[test]
-    fn a_table_on_the_loss_axis_sets_its_keys_and_names_the_run_by_what_varies() {
-        let plan = plan_of(
-            "[grid]\nloss = [\"cce\", \"focal\", { name = \"focal\", gamma = 1 }]\n",
-            &[],
-        )
-        .expect("plan");
-        let losses: Vec<&str> = plan.runs.iter().map(|r| r.loss.as_str()).collect();
-        assert_eq!(losses, ["cce", "focal γ=2", "focal γ=1"]);
-        assert_eq!(plan.runs[2].config.loss.gamma, Some(1.0));
-        assert_eq!(plan.runs[2].label, "loss=focal γ=1");
-        let only = Filter::parse("loss=focal gamma=1", &plan).expect("filter");
-        let picked: Vec<&str> = plan
-            .runs
-            .iter()
-            .filter(|r| only.matches(r))
-            .map(|r| r.loss.as_str())
-            .collect();
-        assert_eq!(picked, ["focal γ=1"]);
-    }
-
-    #[test]
-    fn two_different_losses_of_one_label_are_an_error_asking_for_a_label() {
-        let err = plan_of(
-            "[grid]\nloss = [{ name = \"dice\", label = \"mine\" }, { name = \"iou\", label = \"mine\" }]\n",
-            &[],
-        )
-        .expect_err("one name for two losses");
-        assert!(err.to_string().contains("both named `mine`"), "{err}");
-    }
-
-    fn error(text: &str) -> String {
-        plan_of(text, &[])
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn grid_expands_to_the_cartesian_product_first_axis_slowest() {
-        let plan = plan_of(
-            "[grid]\nloss = [\"cce\", \"bce\", \"dice\"]\nseed = [1, 2]\n",
-            &[],
-        )
-        .expect("plan");
-        let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
-        assert_eq!(
-            labels,
-            [
-                "loss=cce,seed=1",
-                "loss=cce,seed=2",
-                "loss=bce,seed=1",
-                "loss=bce,seed=2",
-                "loss=dice,seed=1",
-                "loss=dice,seed=2"
-            ]
-        );
-        assert_eq!(plan.runs[3].config.loss.name, crate::losses::Loss::Bce);
-        assert_eq!(plan.runs[3].config.train.seed, 2);
-    }
-
-    #[test]
-    fn initialisation_is_a_grid_axis_like_any_key() {
-        let plan = plan_of(
-            "[grid]\n\"model.init\" = [\"pytorch\", \"keras\", \"kaiming\"]\n",
-            &[],
-        )
-        .expect("plan");
-        let inits: Vec<crate::model::Init> =
-            plan.runs.iter().map(|r| r.config.model.init).collect();
-        use crate::model::Init;
-        assert_eq!(inits, [Init::Pytorch, Init::Keras, Init::Kaiming]);
-        assert_eq!(plan.runs[1].label, "model.init=keras");
-        assert_ne!(plan.runs[0].id, plan.runs[1].id);
-    }
-
-    const TWO_DATASETS: &str = "[datasets.small]\nkind = \"synthetic\"\nheight = 32\nwidth = 32\n\n[datasets.tall]\nkind = \"synthetic\"\nheight = 48\nwidth = 32\nnoise = 0.2\n\n";
-
-    #[test]
-    fn the_dataset_axis_gives_each_run_its_named_dataset_whole() {
-        let plan = plan_of(
-            &format!("{TWO_DATASETS}[grid]\ndataset = [\"small\", \"tall\"]\nseed = [1, 2]\n"),
-            &[],
-        )
-        .expect("plan");
-        let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
-        assert_eq!(
-            labels,
-            [
-                "dataset=small,seed=1",
-                "dataset=small,seed=2",
-                "dataset=tall,seed=1",
-                "dataset=tall,seed=2"
-            ]
-        );
-        let synthetic = |r: &PlannedRun| match &r.config.data {
-            crate::data::DataConfig::Synthetic(s) => s.clone(),
-            other => panic!("synthetic data expected, got {other:?}"),
-        };
-        let (small, tall) = (synthetic(&plan.runs[0]), synthetic(&plan.runs[2]));
-        assert_eq!((small.height, small.width, small.noise), (32, 32, 0.1));
-        assert_eq!((tall.height, tall.width, tall.noise), (48, 32, 0.2));
-        assert_ne!(plan.runs[0].id, plan.runs[2].id);
-    }
-
-    #[test]
-    fn a_dataset_axis_and_datasets_table_that_disagree_are_errors_naming_the_fix() {
-        let unknown = error(&format!(
-            "{TWO_DATASETS}[grid]\ndataset = [\"small\", \"wide\"]\n"
-        ));
-        assert!(
-            unknown
-                .contains("names `wide`, which [datasets] does not define (defined: small, tall)")
-                && unknown.contains("add a [datasets.wide] table"),
-            "{unknown}"
-        );
-        let unused = error(&format!("{TWO_DATASETS}[grid]\ndataset = [\"small\"]\n"));
-        assert!(unused.contains("dataset `tall` is defined but"), "{unused}");
-        let no_axis = error(&format!("{TWO_DATASETS}[grid]\nseed = [1]\n"));
-        assert!(
-            no_axis.contains("add `dataset = [\"small\", \"tall\"]` to [grid]"),
-            "{no_axis}"
-        );
-        let base_data = error(&format!(
-            "[base]\ndata.noise = 0.3\n{TWO_DATASETS}[grid]\ndataset = [\"small\", \"tall\"]\n"
-        ));
-        assert!(
-            base_data.contains("[base] sets `data`") && base_data.contains("move these data keys"),
-            "{base_data}"
-        );
-        let bad_key = error(
-            "[datasets.small]\nkind = \"synthetic\"\nheigth = 32\n[grid]\ndataset = [\"small\"]\n",
-        );
-        assert!(
-            bad_key.contains("heigth") && bad_key.contains("grid axis `dataset` = \"small\""),
-            "{bad_key}"
-        );
-    }
-
-    #[test]
-    fn run_id_depends_on_the_configuration_not_on_key_order() {
-        let a = plan_of(
-            "[base]\ntrain.epochs = 3\noptim.lr = 0.01\n[grid]\nseed = [1]\n",
-            &[],
-        )
-        .expect("a");
-        let b = plan_of(
-            "[base]\noptim.lr = 1e-2\n\n[base.train]\nepochs = 3\n[grid]\n\"train.seed\" = [1]\n",
-            &[],
-        )
-        .expect("b");
-        assert_eq!(a.runs[0].id, b.runs[0].id);
-        let c = plan_of("[base]\ntrain.epochs = 4\n[grid]\nseed = [1]\n", &[]).expect("c");
-        assert_ne!(a.runs[0].id, c.runs[0].id);
-        assert_eq!(a.runs[0].id.len(), 12);
-    }
-
-    #[test]
-    fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
-        let config = RunConfig::default();
-        let json = serde_json::to_string(&config).expect("json");
-        assert!(!json.contains("schedule"), "{json}");
-        let mut cosine = config.clone();
-        cosine.optim.schedule = Schedule::Cosine;
-        assert_ne!(run_id(&config), run_id(&cosine));
-        let parsed: RunConfig =
-            toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
-        assert_eq!(parsed.optim.schedule, Schedule::Poly);
-    }
-
-    #[test]
-    fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
-        let config = FolderConfig {
-            root: PathBuf::from("data/x"),
-            ..Default::default()
-        };
-        let json = serde_json::to_value(&config).expect("json");
-        let mut keys: Vec<&str> = json
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "class_map",
-                "classes",
-                "crop",
-                "hflip",
-                "ignore_color",
-                "ignore_index",
-                "images",
-                "limit",
-                "masks",
-                "normalize",
-                "palette",
-                "resize",
-                "root",
-                "train",
-                "val"
-            ]
-        );
-        let mut folds = config.clone();
-        folds.folds = Some(5);
-        folds.fold = Some(1);
-        let run = |data: &FolderConfig| RunConfig {
-            data: crate::data::DataConfig::Folder(Box::new(data.clone())),
-            ..Default::default()
-        };
-        assert_ne!(run_id(&run(&config)), run_id(&run(&folds)));
-    }
-
-    #[test]
-    fn unknown_base_key_names_line_and_suggests_the_closest() {
-        let msg = error("[base]\ntrain.epoch = 3\n");
-        assert!(
-            msg.contains("p.toml:2:7")
-                && msg.contains("unknown key `train.epoch`")
-                && msg.contains("did you mean `train.epochs`"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn wrong_type_names_the_key_and_its_line() {
-        let msg = error("[base]\ntrain.epochs = \"three\"\n");
-        assert!(
-            msg.contains("p.toml:2:7") && msg.contains("`train.epochs`"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn out_of_range_grid_value_names_the_axis() {
-        let msg = error("[grid]\n\"optim.lr\" = [1e-3, 0.0]\n");
-        assert!(
-            msg.contains("p.toml:2:1")
-                && msg.contains("grid axis `optim.lr` = 0.0")
-                && msg.contains("must be a positive"),
-            "{msg}"
-        );
-        let msg = error("[base]\ntrain.batch_size = 0\n");
-        assert!(
-            msg.contains("`train.batch_size` must be at least 1"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn unknown_loss_lists_the_valid_ones() {
-        let msg = error("[grid]\nloss = [\"cce\", \"dicey\"]\n");
-        assert!(
-            msg.contains("dicey") && msg.contains("bce_dice") && msg.contains("grid axis `loss`"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn only_selects_matching_runs_and_refuses_unknown_axes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(
-            dir.path(),
-            "only",
-            "loss = [\"cce\", \"bce\"]\nseed = [1, 2]\n\"optim.lr\" = [0.001, 0.01]",
-        );
-        let plan = expand(Sweep::load(&path, &[]).expect("sweep")).expect("plan");
-        let f = Filter::parse("loss=bce,seed=2", &plan).expect("filter");
-        assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 2);
-        let f = Filter::parse("optim.lr=1e-3", &plan).expect("filter");
-        assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 4);
-        let err = Filter::parse("optimizer=adam", &plan)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("not an axis of this sweep") && err.contains("loss, seed, optim.lr"),
-            "{err}"
-        );
-        let err = Filter::parse("seed=9", &plan)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("no value `9`"), "{err}");
-    }
-}
+mod tests;

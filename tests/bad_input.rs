@@ -170,6 +170,37 @@ fn cases() -> Vec<Case> {
             with_sweep("plan", "", "seed = [18446744073709551615]", &[]),
         ),
         case(
+            "images too large for the machine",
+            2,
+            "(grid axis `data.height` = 100000): data.height × data.width = 100000 × 100000 needs at least ",
+            with_sweep(
+                "plan",
+                "",
+                "\"data.height\" = [100000]\n\"data.width\" = [100000]",
+                &[],
+            ),
+        ),
+        case(
+            "a U-Net too wide for the machine",
+            2,
+            "model.base_channels = 100000000 at model.depth = 2 needs at least ",
+            with_sweep("plan", "", "\"model.base_channels\" = [100000000]", &[]),
+        ),
+        case(
+            "a grid over the cap",
+            2,
+            "the grid makes 1,001,000 runs: seed (1000) × train.epochs (1001), more than the cap of 1,000,000 runs",
+            Box::new(|dir| {
+                let list = |n: usize| {
+                    let items: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+                    format!("[{}]", items.join(", "))
+                };
+                let grid = format!("seed = {}\n\"train.epochs\" = {}", list(1000), list(1001));
+                let path = sweep_file(dir, "bad", "", &grid);
+                vec!["run".into(), path.display().to_string()]
+            }),
+        ),
+        case(
             "batch larger than the dataset",
             1,
             "train.batch_size is 64 but the training split has only 16 images",

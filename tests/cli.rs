@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 mod common;
 use common::{lossbench, sweep, text, BIN};
@@ -201,4 +202,56 @@ fn verify_losses_passes_on_the_reference_and_fails_on_a_tampered_copy() {
     let bad = lossbench(&["verify-losses", tampered.to_str().expect("utf-8")]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(text(&bad).contains("FAIL (1 values"), "{}", text(&bad));
+}
+
+/// `[1, 2, ..., n]`.
+fn list(n: usize) -> String {
+    let items: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+#[test]
+fn a_grid_over_the_cap_is_refused_at_once_by_every_command_that_expands_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The grid of the issue: 5 losses × 1000 seeds × 100 epochs × 50 widths.
+    let grid = format!(
+        "loss = [\"cce\", \"bce\", \"dice\", \"iou\", \"bce_dice\"]\nseed = {}\n\"train.epochs\" = {}\n\"model.base_channels\" = {}",
+        list(1000),
+        list(100),
+        list(50)
+    );
+    let path = sweep(dir.path(), "huge", 1, &grid);
+    let path = path.to_str().expect("utf-8");
+    for command in ["plan", "run", "collect", "slurm"] {
+        // The best of two, so that a moment of a busy machine does not fail the test.
+        let (out, seconds) = (0..2)
+            .map(|_| {
+                let start = Instant::now();
+                let out = lossbench(&[command, path]);
+                (out, start.elapsed().as_secs_f64())
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("two tries");
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", text(&out));
+        assert!(
+            text(&out).contains("the grid makes 25,000,000 runs: loss (5) × seed (1000) × train.epochs (100) × model.base_channels (50), more than the cap of 1,000,000 runs")
+                && text(&out).contains("--max-runs 25000000"),
+            "{command}: {}",
+            text(&out)
+        );
+        assert!(seconds < 1.0, "{command} took {seconds:.2} s");
+    }
+    assert!(!dir.path().join("results").exists(), "nothing written");
+    // --max-runs sets the cap either way.
+    let small = sweep(dir.path(), "small", 1, "seed = [1, 2]");
+    let small = small.to_str().expect("utf-8");
+    let refused = lossbench(&["plan", small, "--max-runs", "1"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("the grid makes 2 runs: seed (2), more than the cap of 1 run"),
+        "{}",
+        text(&refused)
+    );
+    let planned = lossbench(&["plan", small, "--max-runs", "2"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
 }

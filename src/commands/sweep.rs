@@ -30,6 +30,10 @@ pub struct PlanArgs {
     /// as --set device=...; the sweep file's `device` key otherwise (default cpu).
     #[arg(long, value_name = "DEVICE", value_parser = parse_device_name)]
     pub device: Option<String>,
+    /// The most runs the grid may make (default 1000000); a larger grid is refused before
+    /// it is expanded. The same as --set sweep.max_runs=N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
+    pub max_runs: Option<u64>,
 }
 
 /// Which runs of a sweep, and how many at once.
@@ -93,6 +97,9 @@ impl PlanArgs {
         let mut overrides = self.overrides.clone();
         if let Some(device) = &self.device {
             overrides.push(format!("device={}", toml::Value::String(device.clone())));
+        }
+        if let Some(n) = self.max_runs {
+            overrides.push(format!("sweep.max_runs={n}"));
         }
         overrides
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use toml::de::{DeTable, DeValue};
 
@@ -114,28 +115,45 @@ impl Document {
         }
     }
 
-    /// `file:line:column` of the deepest key of `keys` found in the file, or `file`.
+    /// `file:line:column` of the deepest key of `keys` found in the file, or `file`. A key
+    /// may be dotted (`optim.lr`): it is found whether the file quotes it (`"optim.lr" =`)
+    /// or nests it (`optim.lr =`, `[grid.optim]`).
     pub fn locate(&self, keys: &[&str]) -> String {
-        let Ok(root) = DeTable::parse(&self.text) else {
-            return self.path.display().to_string();
-        };
-        let mut table = root.get_ref();
-        let mut found = None;
-        for key in keys {
-            let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *key) else {
-                break;
-            };
-            found = Some(k.span().start);
-            match v.get_ref() {
-                DeValue::Table(t) => table = t,
-                _ => break,
-            }
-        }
-        match found {
+        match self.offset(keys) {
             Some(offset) => position(&self.path, &self.text, offset),
             None => self.path.display().to_string(),
         }
     }
+
+    /// The byte offset in the file of the deepest key of `keys` found there.
+    pub fn offset(&self, keys: &[&str]) -> Option<usize> {
+        let root = DeTable::parse(&self.text).ok()?;
+        let parts: Vec<&str> = keys.iter().flat_map(|k| k.split('.')).collect();
+        deepest(root.get_ref(), &parts).map(|(_, offset)| offset)
+    }
+}
+
+/// How many of `parts` the deepest key found under `table` covers, and its offset; one key
+/// of the file may cover several parts (`"optim.lr"` quoted covers `optim` and `lr`).
+fn deepest(table: &DeTable<'_>, parts: &[&str]) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    for (k, v) in table.iter() {
+        let name = k.get_ref().as_ref();
+        let Some(n) = (1..=parts.len()).find(|&n| parts[..n].join(".") == name) else {
+            continue;
+        };
+        let here = (n, k.span().start);
+        let found = match v.get_ref() {
+            DeValue::Table(t) if n < parts.len() => deepest(t, &parts[n..])
+                .map(|(depth, offset)| (n + depth, offset))
+                .unwrap_or(here),
+            _ => here,
+        };
+        if best.is_none_or(|(depth, _)| found.0 > depth) {
+            best = Some(found);
+        }
+    }
+    best
 }
 
 fn position(path: &Path, text: &str, offset: usize) -> String {
@@ -229,14 +247,30 @@ pub fn closest<'a>(key: &str, valid: &'a [String]) -> Option<&'a String> {
         .map(|(_, v)| v)
 }
 
+/// [`valid_keys`] of data kind `kind` (any kind when `None`), worked out once per process:
+/// every run of a sweep checks its keys against them.
+fn cached_valid_keys(kind: Option<&str>) -> &'static [String] {
+    static KEYS: OnceLock<Vec<(Option<&'static str>, Vec<String>)>> = OnceLock::new();
+    let all = KEYS.get_or_init(|| {
+        std::iter::once(None)
+            .chain(DataConfig::KINDS.map(Some))
+            .map(|kind| (kind, valid_keys(kind)))
+            .collect()
+    });
+    all.iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[], |(_, keys)| keys.as_slice())
+}
+
 /// The first key of `table` that is not a run configuration key.
 fn unknown_key(table: &toml::Table, valid: &[String]) -> Option<String> {
     let mut keys = Vec::new();
     flatten("", table, &mut keys);
     keys.into_iter().find(|k| {
-        !valid
-            .iter()
-            .any(|v| v == k || k.starts_with(&format!("{v}.")))
+        !valid.iter().any(|v| {
+            k.strip_prefix(v.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
     })
 }
 
@@ -252,10 +286,10 @@ pub fn resolve(
         .and_then(|d| d.get("kind"))
         .and_then(toml::Value::as_str)
         .unwrap_or("synthetic");
-    let valid = valid_keys(DataConfig::default_of(kind).map(|_| kind));
-    if let Some(key) = unknown_key(table, &valid) {
+    let valid = cached_valid_keys(DataConfig::default_of(kind).map(|_| kind));
+    if let Some(key) = unknown_key(table, valid) {
         let err = ConfigError::new(origins.origin(doc, &key), format!("unknown key `{key}`"));
-        return Err(match closest(&key, &valid) {
+        return Err(match closest(&key, valid) {
             Some(near) => err.with_fix(format!("did you mean `{near}`?")),
             None => err.with_fix(format!("valid keys are: {}", valid.join(", "))),
         });
@@ -297,5 +331,8 @@ pub fn resolve(
     config.validate().map_err(|Invalid { key, message }| {
         ConfigError::new(origins.origin(doc, &key), format!("`{key}` {message}"))
     })?;
+    // Sizes that cannot fit in memory are refused before anything is allocated.
+    super::size::check(&config)
+        .map_err(|e| ConfigError::new(origins.origin(doc, e.key), e.message).with_fix(e.fix))?;
     Ok(config)
 }

@@ -3,6 +3,7 @@
 
 mod document;
 pub mod loss;
+pub mod size;
 pub mod sweep;
 
 use std::path::Path;

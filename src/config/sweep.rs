@@ -30,7 +30,7 @@
 //! dataset = ["shapes", "camvid"]
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,10 @@ const ALIASES: [(&str, &str); 3] = [
 
 /// The axis over the folds of cross-validation (`data.folds`); `"all"` lists every fold.
 pub const FOLD_AXIS: &str = "data.fold";
+
+/// The most runs a grid may make unless `--max-runs` (`max_runs` in `[sweep]`) says
+/// otherwise: far more than a machine trains, few enough to plan in seconds.
+pub const DEFAULT_MAX_RUNS: u64 = 1_000_000;
 
 /// A sweep file read and checked, with command-line overrides applied.
 #[derive(Debug, Clone)]
@@ -68,6 +72,8 @@ pub struct Sweep {
     pub report: ReportConfig,
     /// The `[datasets]` table: name → a complete `data` table, for the `dataset` axis.
     pub datasets: toml::Table,
+    /// The most runs the grid may make ([`DEFAULT_MAX_RUNS`] unless `max_runs` is set).
+    pub max_runs: u64,
 }
 
 /// The axis over the named datasets of `[datasets]`.
@@ -106,6 +112,7 @@ struct Meta {
     results: Option<PathBuf>,
     plots: Option<PathBuf>,
     description: Option<String>,
+    max_runs: Option<u64>,
 }
 
 const TOP_KEYS: [&str; 5] = ["sweep", "base", "grid", "report", "datasets"];
@@ -140,8 +147,8 @@ impl Sweep {
         let datasets = table_of(&mut top, "datasets")?;
 
         let mut axes = Vec::new();
-        for (name, values) in &grid {
-            axes.push(axis(name, values.clone(), || doc.locate(&["grid", name]))?);
+        for (name, values) in grid_axes(&doc, grid) {
+            axes.push(axis(&name, values, || doc.locate(&["grid", &name]))?);
         }
         let mut set = HashMap::new();
         for o in parse_overrides(overrides)? {
@@ -184,8 +191,18 @@ impl Sweep {
             &doc,
             "sweep",
             meta_table,
-            "[sweep] takes name, description, results and plots",
+            "[sweep] takes name, description, results, plots and max_runs",
         )?;
+        let max_runs = meta.max_runs.unwrap_or(DEFAULT_MAX_RUNS);
+        if max_runs == 0 {
+            return Err(ConfigError::new(
+                doc.locate(&["sweep", "max_runs"]),
+                "`sweep.max_runs` must be at least 1, got 0".to_string(),
+            )
+            .with_fix(format!(
+                "leave it out for the default of {DEFAULT_MAX_RUNS}, or give the most runs the grid may make"
+            )));
+        }
         let report: ReportConfig = read_table(
             &doc,
             "report",
@@ -225,6 +242,7 @@ impl Sweep {
             file: path.to_path_buf(),
             report,
             datasets,
+            max_runs,
         })
     }
 
@@ -385,6 +403,71 @@ fn expand_all_folds(
     }
 }
 
+/// The axes of the `[grid]` table in the order the file writes them: a nested table is a
+/// dotted key (`optim.lr = [...]` under `[grid]`, or `[grid.optim]` with `lr = [...]`, is the
+/// axis `optim.lr`, as `"optim.lr" = [...]` is).
+fn grid_axes(doc: &Document, grid: toml::Table) -> Vec<(String, toml::Value)> {
+    fn flatten(prefix: &str, table: toml::Table, out: &mut Vec<(String, toml::Value)>) {
+        for (key, value) in table {
+            let name = if prefix.is_empty() {
+                key
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(inner) => flatten(&name, inner, out),
+                other => out.push((name, other)),
+            }
+        }
+    }
+    let mut axes = Vec::new();
+    flatten("", grid, &mut axes);
+    // TOML gathers the keys of one table: `optim.lr`, `seed`, `optim.momentum` read as the
+    // table `optim` then `seed`. Each key's place in the file restores the order written.
+    if axes.iter().any(|(name, _)| name.contains('.')) {
+        let mut placed: Vec<(Option<usize>, (String, toml::Value))> = axes
+            .into_iter()
+            .map(|(name, value)| (doc.offset(&["grid", &name]), (name, value)))
+            .collect();
+        placed.sort_by_key(|(offset, _)| offset.unwrap_or(usize::MAX));
+        axes = placed.into_iter().map(|(_, axis)| axis).collect();
+    }
+    axes
+}
+
+/// Where `values[i]` equals an earlier value, the first such `i`, in time linear in the
+/// values: numbers, strings, booleans and dates by a key of their own (floats by value, so
+/// `0.0` equals `-0.0`, and NaN nothing), other values (tables, lists) one by one.
+fn first_repeat(values: &[toml::Value]) -> Option<usize> {
+    let mut keys: HashSet<(u8, String)> = HashSet::with_capacity(values.len());
+    let mut others: Vec<&toml::Value> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let key = match v {
+            toml::Value::Integer(n) => Some((0, n.to_string())),
+            toml::Value::Float(f) if f.is_nan() => None,
+            toml::Value::Float(f) => {
+                Some((1, if *f == 0.0 { 0u64 } else { f.to_bits() }.to_string()))
+            }
+            toml::Value::String(t) => Some((2, t.clone())),
+            toml::Value::Boolean(b) => Some((3, b.to_string())),
+            toml::Value::Datetime(d) => Some((4, d.to_string())),
+            toml::Value::Array(_) | toml::Value::Table(_) => {
+                if others.contains(&v) {
+                    return Some(i);
+                }
+                others.push(v);
+                continue;
+            }
+        };
+        if let Some(key) = key {
+            if !keys.insert(key) {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
 /// Checks one axis: a run configuration key (or a short name, or `dataset`) and a non-empty
 /// list of distinct values.
 fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<Axis, ConfigError> {
@@ -426,13 +509,12 @@ fn axis(name: &str, values: toml::Value, origin: impl Fn() -> String) -> Result<
                 .with_fix("give it at least one value, or remove it"),
         );
     }
-    for (i, v) in values.iter().enumerate() {
-        if values[..i].contains(v) {
-            return Err(
-                ConfigError::new(origin(), format!("grid axis `{name}` lists {v} twice"))
-                    .with_fix("list each value once"),
-            );
-        }
+    if let Some(i) = first_repeat(&values) {
+        let v = &values[i];
+        return Err(
+            ConfigError::new(origin(), format!("grid axis `{name}` lists {v} twice"))
+                .with_fix("list each value once"),
+        );
     }
     let label = ALIASES
         .iter()
@@ -531,6 +613,45 @@ mod tests {
         assert!(msg.contains("duplicated axis"), "{msg}");
         let msg = error("[grid]\nseed = [1, 1]\n", &[]);
         assert!(msg.contains("lists 1 twice"), "{msg}");
+    }
+
+    #[test]
+    fn repeated_values_are_found_in_one_pass_as_equality_finds_them() {
+        let values = |text: &str| -> Vec<toml::Value> {
+            let table: toml::Table = toml::from_str(&format!("v = {text}")).expect("toml");
+            table["v"].as_array().cloned().unwrap_or_default()
+        };
+        for (text, repeat) in [
+            ("[1, 2, 3]", None),
+            ("[1, 2, 1]", Some(2)),
+            ("[1, 1.0]", None),
+            ("[0.0, -0.0]", Some(1)),
+            ("[nan, nan]", None),
+            ("[\"a\", \"b\", \"a\"]", Some(2)),
+            (
+                "[{ name = \"focal\", gamma = 1 }, { gamma = 1, name = \"focal\" }]",
+                Some(1),
+            ),
+            ("[[1, 2], [2, 1], [1, 2]]", Some(2)),
+        ] {
+            let v = values(text);
+            let pairs = (0..v.len()).find(|&i| v[..i].contains(&v[i]));
+            assert_eq!(first_repeat(&v), repeat, "{text}");
+            assert_eq!(first_repeat(&v), pairs, "{text}");
+        }
+    }
+
+    #[test]
+    fn max_runs_defaults_to_a_million_and_must_be_positive() {
+        let sweep = load_text("[grid]\nseed = [1]\n", &[]).expect("sweep");
+        assert_eq!(sweep.max_runs, DEFAULT_MAX_RUNS);
+        let sweep = load_text("[sweep]\nmax_runs = 5\n", &[]).expect("sweep");
+        assert_eq!(sweep.max_runs, 5);
+        let msg = error("[sweep]\nmax_runs = 0\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:1") && msg.contains("must be at least 1"),
+            "{msg}"
+        );
     }
 
     #[test]
