@@ -477,8 +477,7 @@ fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
     let mut cosine = config.clone();
     cosine.optim.schedule = Schedule::Cosine;
     assert_ne!(run_id(&config), run_id(&cosine));
-    let parsed: RunConfig =
-        toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
+    let parsed: RunConfig = toml::from_str("[optim]\nschedule = \"poly\"\n").expect("poly parses");
     assert_eq!(parsed.optim.schedule, Schedule::Poly);
 }
 
