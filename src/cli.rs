@@ -207,9 +207,8 @@ enum DataCommand {
 /// Parses the process arguments and runs the command.
 pub fn main() -> anyhow::Result<ExitCode> {
     exit::handle_signals().context("cannot install the handler of Ctrl-C and SIGTERM")?;
-    let stop = exit::stop_flag();
     match Cli::parse().command {
-        Command::Run { args, force } => sweep::run(&args, force, stop),
+        Command::Run { args, force } => sweep::run(&args, force),
         Command::Plan { args } => sweep::plan(&args),
         Command::Collect { args } => sweep::collect(&args),
         Command::Slurm {
@@ -217,7 +216,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             resources,
             submit,
         } => sweep::slurm(&args, resources, submit),
-        Command::Rerun { dir } => single::rerun(&dir, stop),
+        Command::Rerun { dir } => single::rerun(&dir),
         Command::Export {
             target: ExportCommand::Tensorboard { results, dir },
         } => export::tensorboard(&results, &dir),
@@ -227,7 +226,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             config,
             overrides,
             out,
-        } => single::train(config.as_deref(), &overrides, out.as_deref(), stop),
+        } => single::train(config.as_deref(), &overrides, out.as_deref()),
         Command::BenchStep {
             config,
             overrides,

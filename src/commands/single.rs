@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
@@ -18,7 +17,6 @@ pub fn train(
     path: Option<&Path>,
     overrides: &[String],
     out: Option<&Path>,
-    stop: &AtomicBool,
 ) -> anyhow::Result<ExitCode> {
     let config = match &path {
         Some(p) => RunConfig::from_file(p, overrides)?,
@@ -31,12 +29,19 @@ pub fn train(
     );
     let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
     let _finishing = exit::finishing();
-    let trained = train::train(&config, &data, threads, stop, None, |row, _| {
-        println!(
+    let trained = train::train(
+        &config,
+        &data,
+        threads,
+        exit::stop_flag(),
+        None,
+        |row, _| {
+            println!(
             "epoch {:>3}  train_loss {:.5}  val_loss {:.5}  val_miou {:.4}  pixel_acc {:.4}  binary_acc {:.4}  {:.2}s",
             row.epoch, row.train_loss, row.val_loss, row.val_miou, row.pixel_accuracy, row.binary_accuracy, row.seconds
         );
-    })?;
+        },
+    )?;
     let mut frame = store::epoch_frame(&trained.rows)?;
     println!("{frame}");
     if let Some(dir) = out {
@@ -60,10 +65,10 @@ pub fn train(
 }
 
 /// `lossbench rerun`: reruns a stored run; 1 when its rows differ from the stored ones.
-pub fn rerun(dir: &Path, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
+pub fn rerun(dir: &Path) -> anyhow::Result<ExitCode> {
     let report = {
         let _finishing = exit::finishing();
-        rerun::rerun(dir, stop)?
+        rerun::rerun(dir, exit::stop_flag())?
     };
     match &report.difference {
         None => {

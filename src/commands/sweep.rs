@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -131,6 +130,18 @@ fn load_plan(args: &SweepArgs) -> anyhow::Result<(Plan, Options)> {
     ))
 }
 
+/// The plan of `args`, its results folder, and the options that select its runs by
+/// `--only` alone (for the commands that train nothing).
+fn open(args: &PlanArgs) -> anyhow::Result<(Plan, SweepStore, Options)> {
+    let (plan, only) = args.load()?;
+    let store = SweepStore::new(plan.sweep.results_dir());
+    let options = Options {
+        only,
+        ..Default::default()
+    };
+    Ok((plan, store, options))
+}
+
 /// Writes the report of the sweep folder `root` and says where; whether it could.
 fn write_report(root: &Path) -> bool {
     match report::build(root, None) {
@@ -147,7 +158,7 @@ fn write_report(root: &Path) -> bool {
 
 /// `lossbench run`: trains every selected run not finished yet, then writes the frame and
 /// the report.
-pub fn run(args: &SweepArgs, force: bool, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
+pub fn run(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
     let (plan, mut options) = load_plan(args)?;
     options.force = force;
     let store = SweepStore::new(plan.sweep.results_dir());
@@ -163,7 +174,7 @@ pub fn run(args: &SweepArgs, force: bool, stop: &AtomicBool) -> anyhow::Result<E
     }
     let summary = {
         let _finishing = exit::finishing();
-        scheduler::execute(&plan, &store, &options, stop)?
+        scheduler::execute(&plan, &store, &options, exit::stop_flag())?
     };
     println!(
         "{} runs: {} done, {} diverged, {} failed, {} interrupted, {} finished earlier",
@@ -188,7 +199,7 @@ pub fn run(args: &SweepArgs, force: bool, stop: &AtomicBool) -> anyhow::Result<E
         println!(
             "shard {index}/{count}: its run folders only; `lossbench collect` writes the sweep's frame and report"
         );
-    } else if stop.load(Ordering::SeqCst) {
+    } else if exit::stopped() {
         println!(
             "stopped: `lossbench run` on the sweep file goes on from the checkpoints; `lossbench report {}` writes the report of what finished",
             store.root.display()
@@ -196,7 +207,7 @@ pub fn run(args: &SweepArgs, force: bool, stop: &AtomicBool) -> anyhow::Result<E
     } else if summary.done + summary.skipped > 0 {
         write_report(&store.root);
     }
-    Ok(if stop.load(Ordering::SeqCst) {
+    Ok(if exit::stopped() {
         ExitCode::from(exit::interrupted())
     } else if summary.all_done() {
         ExitCode::SUCCESS
@@ -243,12 +254,7 @@ pub fn plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
 /// `lossbench collect`: rebuilds the frame from the run folders and writes the report; 1
 /// when a selected run is not done.
 pub fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let (plan, only) = args.load()?;
-    let store = SweepStore::new(plan.sweep.results_dir());
-    let options = Options {
-        only,
-        ..Default::default()
-    };
+    let (plan, store, options) = open(args)?;
     let (selected, _) = scheduler::select(&plan, &store, &options)?;
     let mut counts = [0usize; 6];
     for run in &selected {
@@ -288,12 +294,7 @@ pub fn slurm(
     resources: slurm::Resources,
     submit: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (plan, only) = args.load()?;
-    let store = SweepStore::new(plan.sweep.results_dir());
-    let options = Options {
-        only,
-        ..Default::default()
-    };
+    let (plan, store, options) = open(args)?;
     let (selected, todo) = scheduler::select(&plan, &store, &options)?;
     let workdir = std::env::current_dir().context("cannot read the current folder")?;
     let job = slurm::Job {

@@ -31,7 +31,8 @@ pub use frame::{
     bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column, EpochRow,
 };
 pub use status::{
-    damage, read_run_config, read_status, verify, RunStatus, State, LIBTORCH_VERSION, VOUCHED,
+    damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,
+    VOUCHED,
 };
 
 use crate::plan::{Plan, PlannedRun};
@@ -144,8 +145,7 @@ impl SweepStore {
     }
 
     /// Writes the resolved `config.toml` (the text `config`) and a `running` status of a run
-    /// that goes on from
-    /// its checkpoint, keeping its folder.
+    /// that goes on from its checkpoint, keeping its folder.
     pub fn resume_run(
         &self,
         run: &PlannedRun,

@@ -127,11 +127,9 @@ pub(super) fn inspect(dir: &Path) -> (Option<RunStatus>, Vec<String>) {
     (Some(status), problems)
 }
 
-/// Every damaged file of the sweep folder `root`, one line each, changing nothing: each run
-/// folder's [`damage`], the frame and checkpoint of a run that stopped while running when
-/// they cannot be read, and the sweep's frames when they cannot be read. Also the number of
-/// run folders looked at. An error when `root` is not a sweep's results folder.
-pub fn verify(root: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+/// The run folders of the sweep folder `root` (`root/runs/*`), in name order. An error when
+/// `root` is not a sweep's results folder or cannot be listed.
+pub fn run_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let runs = root.join("runs");
     let entries = std::fs::read_dir(&runs).with_context(|| {
         format!(
@@ -139,11 +137,25 @@ pub fn verify(root: &Path) -> anyhow::Result<(usize, Vec<String>)> {
             root.display()
         )
     })?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list {}", runs.display()))?
+            .path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
     dirs.sort();
+    Ok(dirs)
+}
+
+/// Every damaged file of the sweep folder `root`, one line each, changing nothing: each run
+/// folder's [`damage`], the frame and checkpoint of a run that stopped while running when
+/// they cannot be read, and the sweep's frames when they cannot be read. Also the number of
+/// run folders looked at. An error when `root` is not a sweep's results folder.
+pub fn verify(root: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+    let dirs = run_dirs(root)?;
     let mut problems = Vec::new();
     for dir in &dirs {
         problems.extend(damage(dir));

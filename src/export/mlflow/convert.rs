@@ -10,6 +10,7 @@ use polars::prelude::*;
 
 use super::client::{Metric, Tag};
 use crate::config::RunConfig;
+use crate::export::{metric_columns, STEP};
 use crate::store::{self, State};
 
 /// The tag holding the sweep's name, on every run the export makes.
@@ -174,7 +175,7 @@ fn metrics(frame: &DataFrame, start: i64, end: i64) -> anyhow::Result<(Vec<Metri
     let float = |column: &Column| -> anyhow::Result<Vec<Option<f64>>> {
         Ok(column.cast(&DataType::Float64)?.f64()?.iter().collect())
     };
-    let epochs = int("epoch")?;
+    let epochs = int(STEP)?;
     let timestamps: Vec<i64> = match frame.column("seconds") {
         Ok(seconds) => float(seconds)?
             .iter()
@@ -185,10 +186,7 @@ fn metrics(frame: &DataFrame, start: i64, end: i64) -> anyhow::Result<(Vec<Metri
             .collect(),
         Err(_) => vec![end; frame.height()],
     };
-    let columns: Vec<(&str, Vec<Option<f64>>)> = frame
-        .columns()
-        .iter()
-        .filter(|c| c.name() != "epoch" && c.dtype().is_primitive_numeric())
+    let columns: Vec<(&str, Vec<Option<f64>>)> = metric_columns(frame)
         .map(|c| Ok((c.name().as_str(), float(c)?)))
         .collect::<anyhow::Result<_>>()?;
     let mut out = Vec::with_capacity(frame.height() * columns.len());

@@ -80,7 +80,7 @@ pub fn export(
     let mut notes = Vec::new();
     let mut skipped = false;
     let mut records = Vec::new();
-    for dir in run_dirs(results)? {
+    for dir in store::run_dirs(results)? {
         match RunRecord::read(&dir) {
             Ok(Some(record)) => records.push(record),
             Ok(None) => notes.push(format!(
@@ -284,28 +284,6 @@ fn upload_report(client: &Client, parent: &Run, plots: &Path) -> Result<Vec<Stri
         Ok(uploaded)
     };
     upload().map_err(|e| format!("{e:#}"))
-}
-
-/// The run folders of the sweep in `results`, in name order.
-fn run_dirs(results: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let runs = results.join("runs");
-    let entries = std::fs::read_dir(&runs).with_context(|| {
-        format!(
-            "cannot read {}: the sweep has no run folders (run `lossbench run` first)",
-            runs.display()
-        )
-    })?;
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot read {}", runs.display()))?
-            .path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
-    Ok(dirs)
 }
 
 /// Every file under `dir`, in path order.

@@ -15,14 +15,12 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context;
 use polars::prelude::*;
 
+use super::STEP;
 use crate::plan::display_value;
 use crate::store::{self, RunStatus};
 
 pub mod event;
 pub mod record;
-
-/// The step of every scalar: the frame's epoch column (1-based).
-const STEP: &str = "epoch";
 
 /// One run written.
 #[derive(Debug, Clone)]
@@ -63,19 +61,7 @@ struct Run {
 /// Writes one event file per run folder of the sweep `results` (`results/<sweep>`) under
 /// `out`; run folders without a status, without a finished epoch or damaged are skipped.
 pub fn export(results: &Path, out: &Path) -> anyhow::Result<Export> {
-    let runs_dir = results.join("runs");
-    let entries = std::fs::read_dir(&runs_dir).with_context(|| {
-        format!(
-            "cannot read {}: give a sweep's results folder, results/<sweep>, as `lossbench run` writes it",
-            runs_dir.display()
-        )
-    })?;
-    let mut dirs: Vec<PathBuf> = entries
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot list {}", runs_dir.display()))?;
-    dirs.retain(|d| d.is_dir());
-    dirs.sort();
+    let dirs = store::run_dirs(results)?;
     let mut export = Export::default();
     let mut runs = Vec::new();
     for dir in dirs {
@@ -190,10 +176,7 @@ pub fn folder_names(runs: &[(&str, &str)]) -> Vec<String> {
 
 /// The numeric columns of a run's frame but the step, as `f64` (a missing value as NaN).
 fn scalar_columns(frame: &DataFrame) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
-    frame
-        .columns()
-        .iter()
-        .filter(|c| c.name() != STEP && c.dtype().is_primitive_numeric())
+    super::metric_columns(frame)
         .map(|c| {
             let values = c.cast(&DataType::Float64)?;
             let values = values.f64()?.iter().map(|v| v.unwrap_or(f64::NAN));
