@@ -114,6 +114,16 @@ impl Loss {
         }
     }
 
+    /// Whether the loss has a cross-entropy that Keras computes from probabilities when
+    /// `from_logits=False` (`loss.from_logits`): cce, bce, depth_softmax_cce and the
+    /// compounds with a cross-entropy term.
+    pub fn has_logits_form(self) -> bool {
+        matches!(
+            self,
+            Loss::Cce | Loss::Bce | Loss::BceDice | Loss::CceDice | Loss::DepthSoftmaxCce
+        )
+    }
+
     /// The names of a compound loss's two terms, for `loss.weights`.
     pub fn terms(self) -> Option<[&'static str; 2]> {
         match self {
@@ -175,6 +185,10 @@ pub struct Params {
     pub smooth: f64,
     /// A compound loss's weights of its two terms, in [`Loss::terms`] order.
     pub terms: [f64; 2],
+    /// `Some(ε)`: the cross-entropies (cce, bce, depth_softmax_cce and the compounds'
+    /// cross-entropy term) from probabilities clipped to `[ε, 1 − ε]`, as Keras' losses with
+    /// `from_logits=False`; `None`: from the logits.
+    pub clip: Option<f64>,
 }
 
 impl Default for Params {
@@ -189,6 +203,7 @@ impl Default for Params {
             include_background: true,
             smooth: 0.0,
             terms: [1.0, 1.0],
+            clip: None,
         }
     }
 }
@@ -256,22 +271,33 @@ fn built_in(
         overlap(&t.masked(softmax()), &t, score, p)
     };
     let [first, second] = p.terms;
+    let cce = || match p.clip {
+        Some(eps) => {
+            let probabilities = logits.softmax(1, logits.kind());
+            clipped_cce(&probabilities, &t(), p, eps)
+        }
+        None => cce(logits, target, ignore_index, p),
+    };
+    let bce = |t: &Targets| match p.clip {
+        Some(eps) => clipped_bce(logits, t, p, eps),
+        None => bce(logits, t, p),
+    };
     match loss {
-        Loss::Cce => cce(logits, target, ignore_index, p),
-        Loss::Bce => bce(logits, &t(), p),
+        Loss::Cce => cce(),
+        Loss::Bce => bce(&t()),
         Loss::Dice => softmax_overlap(Score::Dice),
         Loss::Iou => softmax_overlap(Score::Iou),
         Loss::BceDice => {
             let t = t();
-            bce(logits, &t, p) * first
-                + overlap(&t.masked(logits.sigmoid()), &t, Score::Dice, p) * second
+            bce(&t) * first + overlap(&t.masked(logits.sigmoid()), &t, Score::Dice, p) * second
         }
-        Loss::CceDice => {
-            cce(logits, target, ignore_index, p) * first + softmax_overlap(Score::Dice) * second
-        }
+        Loss::CceDice => cce() * first + softmax_overlap(Score::Dice) * second,
         Loss::Focal => focal(logits, &t(), p),
         Loss::Tversky => softmax_overlap(Score::Tversky),
-        Loss::DepthSoftmaxCce => depth_softmax_cce(logits, &t()),
+        Loss::DepthSoftmaxCce => match p.clip {
+            Some(eps) => clipped_cce(&logits.sigmoid(), &t(), p, eps),
+            None => depth_softmax_cce(logits, &t()),
+        },
         Loss::GeneralizedDice => {
             let t = t();
             generalized_dice(&t.masked(softmax()), &t, p)
@@ -367,6 +393,60 @@ fn bce(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
     let pos_weight = p.pos_weight.as_deref().map(|w| per_class(w, logits, true));
     logits.binary_cross_entropy_with_logits(&t.one_hot, weight, pos_weight, Reduction::Sum)
         / (&t.valid * classes)
+}
+
+/// Keras' `categorical_crossentropy` with `from_logits=False` on `probabilities` `[N, C, H,
+/// W]` (a softmax, or depth_softmax_cce's sigmoids): each pixel's probabilities divided by
+/// their sum, clipped to `[eps, 1 − eps]`, then `−Σ_c y_c log q_c`; the mean over the valid
+/// pixels, or with class weights PyTorch's weighted mean `Σ w_t ℓ / Σ w_t`.
+fn clipped_cce(probabilities: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
+    let kind = probabilities.kind();
+    let q = probabilities / probabilities.sum_dim_intlist(1, true, kind);
+    let per_pixel = -(&t.one_hot * q.clamp(eps, 1.0 - eps).log()).sum_dim_intlist(1, false, kind);
+    match &p.class_weights {
+        Some(w) => {
+            let w = per_class(w, probabilities, false)
+                .index_select(0, &t.clean.reshape([-1]))
+                .reshape_as(&t.clean);
+            let w = match &t.mask {
+                Some(mask) => w * mask.squeeze_dim(1),
+                None => w,
+            };
+            (per_pixel * &w).sum(kind) / w.sum(kind)
+        }
+        None => per_pixel.sum(kind) / &t.valid,
+    }
+}
+
+/// Keras' `binary_crossentropy` with `from_logits=False`: the sigmoids clipped to `[eps, 1
+/// − eps]`, then PyTorch's `binary_cross_entropy` (as Keras' torch backend computes it), with
+/// [`bce`]'s channel weights, positive weights and mean over the valid pixels × C.
+fn clipped_bce(logits: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
+    let classes = logits.size()[1] as f64;
+    let s = logits.sigmoid().clamp(eps, 1.0 - eps);
+    let weight = match (&t.mask, &p.class_weights) {
+        (Some(m), Some(w)) => Some(m * per_class(w, logits, true)),
+        (Some(m), None) => Some(m.shallow_clone()),
+        (None, Some(w)) => Some(per_class(w, logits, true)),
+        (None, None) => None,
+    };
+    let sum = match p.pos_weight.as_deref() {
+        None => s.binary_cross_entropy(
+            &t.one_hot,
+            weight.map(|w| w.expand_as(logits)),
+            Reduction::Sum,
+        ),
+        Some(pw) => {
+            let pw = per_class(pw, logits, true);
+            let y = &t.one_hot;
+            let terms = -(y * s.log() * pw + (-y + 1.0) * (-&s + 1.0).log());
+            match weight {
+                Some(w) => (terms * w).sum(logits.kind()),
+                None => terms.sum(logits.kind()),
+            }
+        }
+    };
+    sum / (&t.valid * classes)
 }
 
 /// Which soft-overlap score.
@@ -676,5 +756,39 @@ mod tests {
             .filter(|l| l.activation() == Activation::Sigmoid)
             .collect();
         assert_eq!(sigmoid, [Loss::Bce, Loss::BceDice, Loss::DepthSoftmaxCce]);
+    }
+
+    /// Logits `[1, 3, 1, 2]`: the first pixel's class-0 logit so large that its softmax and
+    /// sigmoid round past `1 − 1e-7`, the second pixel moderate.
+    fn saturated() -> (Tensor, Tensor) {
+        let logits = Tensor::from_slice(&[30.0f32, 0.5, -30.0, 0.2, -40.0, 0.1])
+            .reshape([1, 3, 1, 2])
+            .set_requires_grad(true);
+        (logits, Tensor::from_slice(&[0i64, 1]).reshape([1, 1, 2]))
+    }
+
+    #[test]
+    fn keras_clipped_cross_entropies_pass_no_gradient_where_the_clip_binds() {
+        let clip = Params {
+            clip: Some(1e-7),
+            ..Params::default()
+        };
+        for loss in [Loss::Cce, Loss::Bce, Loss::DepthSoftmaxCce] {
+            let (logits, target) = saturated();
+            let value = built_in(loss, &clip, &logits, &target, None);
+            value.backward();
+            let grad = logits.grad();
+            // Pixel 0 is class 0 at probability ≈ 1: clipped, so no gradient reaches its
+            // class-0 logit; pixel 1 trains.
+            assert_eq!(grad.double_value(&[0, 0, 0, 0]), 0.0, "{loss}");
+            assert!(grad.double_value(&[0, 1, 0, 1]).abs() > 1e-3, "{loss}");
+            // Where no clip binds, the loss is the logits form's, to float rounding.
+            let (logits, target) = saturated();
+            let moderate = logits.narrow(3, 1, 1);
+            let target = target.narrow(2, 1, 1);
+            let a = built_in(loss, &clip, &moderate, &target, None).double_value(&[]);
+            let b = built_in(loss, &Params::default(), &moderate, &target, None).double_value(&[]);
+            assert!((a - b).abs() < 1e-6 * b.abs(), "{loss}: {a} against {b}");
+        }
     }
 }

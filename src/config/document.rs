@@ -206,7 +206,20 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
         keys.extend(run.into_iter().filter(|k| !k.starts_with("data.")));
     }
     // Keys left out of the canonical form while unset.
-    keys.extend(["model.in_channels", "model.num_classes", "optim.schedule"].map(String::from));
+    keys.extend(
+        [
+            "model.in_channels",
+            "model.num_classes",
+            "model.bn_momentum",
+            "model.bn_eps",
+            "model.bn_variance",
+            "optim.schedule",
+            "optim.eps",
+            "optim.eps_hat",
+            "preset",
+        ]
+        .map(String::from),
+    );
     keys.extend(super::loss::parameter_keys());
     keys.push("loss.label".to_string());
     let kinds = match kind {
@@ -295,6 +308,8 @@ pub fn resolve(
         });
     }
     let mut rest = table.clone();
+    super::preset::apply(&mut rest)
+        .map_err(|message| ConfigError::new(origins.origin(doc, "preset"), message))?;
     let data = match rest.remove("data") {
         None => DataConfig::default(),
         Some(toml::Value::Table(t)) => DataConfig::from_table(t).map_err(|(key, message)| {

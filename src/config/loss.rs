@@ -57,7 +57,19 @@ pub struct LossConfig {
     /// The loss's name in frames, reports and legends, instead of the one lossbench makes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// `false`: the cross-entropy (of cce, bce, depth_softmax_cce, or a compound's term)
+    /// is computed from probabilities clipped to `[epsilon, 1 − epsilon]`, as Keras'
+    /// losses with `from_logits=False` do (no gradient where the clip binds); `true`
+    /// (default): from the logits, as PyTorch's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_logits: Option<bool>,
+    /// The clip of `from_logits = false` (Keras' `backend.epsilon()`, 1e-7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
 }
+
+/// Keras' `backend.epsilon()`: the default clip of probabilities.
+pub const KERAS_EPSILON: f64 = 1e-7;
 
 impl Default for LossConfig {
     fn default() -> Self {
@@ -75,13 +87,15 @@ impl Default for LossConfig {
             path: None,
             script_hash: None,
             label: None,
+            from_logits: None,
+            epsilon: None,
         }
     }
 }
 
 /// The keys of the `[loss]` table that are parameters of some losses only, with those
 /// losses. A run's loss is the name with these; `loss.scale` and `loss.label` are not.
-pub const PARAMETERS: [(&str, &[Loss]); 10] = [
+pub const PARAMETERS: [(&str, &[Loss]); 12] = [
     ("gamma", &[Loss::Focal]),
     ("alpha", &[Loss::Focal, Loss::Tversky]),
     ("beta", &[Loss::Tversky]),
@@ -101,6 +115,18 @@ pub const PARAMETERS: [(&str, &[Loss]); 10] = [
     ("weights", &[Loss::BceDice, Loss::CceDice]),
     ("path", &[Loss::Script]),
     ("script_hash", &[Loss::Script]),
+    ("from_logits", &LOGITS_FORM),
+    ("epsilon", &LOGITS_FORM),
+];
+
+/// The losses with a cross-entropy that Keras computes from probabilities
+/// ([`Loss::has_logits_form`]).
+const LOGITS_FORM: [Loss; 5] = [
+    Loss::Cce,
+    Loss::Bce,
+    Loss::BceDice,
+    Loss::CceDice,
+    Loss::DepthSoftmaxCce,
 ];
 
 /// The losses built on a soft-overlap score, then Lovász (which counts classes as they do).
@@ -228,6 +254,8 @@ impl LossConfig {
             self.weights.is_some(),
             self.path.is_some(),
             self.script_hash.is_some(),
+            self.from_logits.is_some(),
+            self.epsilon.is_some(),
         ];
         PARAMETERS
             .iter()
@@ -281,6 +309,19 @@ impl LossConfig {
                  positives or negatives; give one of them a positive weight"
                     .into(),
             );
+        }
+        if let Some(e) = self.epsilon {
+            if self.from_logits != Some(false) {
+                return invalid(
+                    "epsilon",
+                    "is the clip of probabilities, which only loss.from_logits = false uses; \
+                     set loss.from_logits = false, or remove loss.epsilon"
+                        .into(),
+                );
+            }
+            if !(e.is_finite() && e > 0.0 && e < 0.5) {
+                return invalid("epsilon", format!("must lie in (0, 0.5), got {e}"));
+            }
         }
         if let Some(ClassWeights::Given(w)) = &self.class_weights {
             check_weights("class_weights", w)?;
@@ -393,6 +434,7 @@ impl LossConfig {
                 .unwrap_or(defaults.include_background),
             smooth: self.smooth.unwrap_or(defaults.smooth),
             terms,
+            clip: (self.from_logits == Some(false)).then(|| self.epsilon.unwrap_or(KERAS_EPSILON)),
         })
     }
 
@@ -456,6 +498,11 @@ impl LossConfig {
                         .collect::<Vec<_>>()
                         .join(" ")
                 }
+                "from_logits" => format!("from_logits={}", self.from_logits.unwrap_or(true)),
+                "epsilon" => match self.from_logits {
+                    Some(false) => format!("ε={}", number(self.epsilon.unwrap_or(KERAS_EPSILON))),
+                    _ => continue,
+                },
                 _ => continue,
             };
             parts.push(part);

@@ -3,6 +3,7 @@
 
 mod document;
 pub mod loss;
+pub mod preset;
 pub mod size;
 pub mod sweep;
 
@@ -14,7 +15,8 @@ pub use loss::LossConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
-use crate::model::Init;
+use crate::model::{BnVariance, Init};
+pub use preset::Preset;
 
 /// Everything one run needs; every table and key is optional in a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -27,6 +29,10 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when libtorch sees a GPU).
     pub device: String,
+    /// The framework whose defaults the unset keys take: `pytorch` (default) or `keras`
+    /// ([`preset`]).
+    #[serde(skip_serializing_if = "Preset::is_default")]
+    pub preset: Preset,
 }
 
 /// The `[model]` table. `in_channels` and `num_classes` follow the data unless set.
@@ -43,6 +49,29 @@ pub struct ModelConfig {
     pub channels_last: bool,
     /// How the weights start: `pytorch` (torch.nn's defaults), `keras` or `kaiming`.
     pub init: Init,
+    /// Batch norm's weight of the new batch statistic in its running averages: PyTorch's
+    /// `momentum` (0.1); Keras' `momentum=0.99` is 0.01 here.
+    #[serde(skip_serializing_if = "is_default_bn_momentum")]
+    pub bn_momentum: f64,
+    /// Batch norm's ε, added to the variance (PyTorch 1e-5, Keras 1e-3).
+    #[serde(skip_serializing_if = "is_default_bn_eps")]
+    pub bn_eps: f64,
+    /// Which variance of a batch the running variance averages: `unbiased` (PyTorch's,
+    /// n − 1) or `biased` (Keras', n). Training normalises by the biased one either way.
+    #[serde(skip_serializing_if = "BnVariance::is_default")]
+    pub bn_variance: BnVariance,
+}
+
+/// PyTorch's `BatchNorm2d` momentum and ε.
+pub const BN_MOMENTUM: f64 = 0.1;
+pub const BN_EPS: f64 = 1e-5;
+
+fn is_default_bn_momentum(v: &f64) -> bool {
+    *v == BN_MOMENTUM
+}
+
+fn is_default_bn_eps(v: &f64) -> bool {
+    *v == BN_EPS
 }
 
 impl Default for ModelConfig {
@@ -55,6 +84,9 @@ impl Default for ModelConfig {
             batch_norm: true,
             channels_last: true,
             init: Init::Pytorch,
+            bn_momentum: BN_MOMENTUM,
+            bn_eps: BN_EPS,
+            bn_variance: BnVariance::Unbiased,
         }
     }
 }
@@ -131,6 +163,21 @@ pub struct OptimConfig {
     /// `cosine`.
     #[serde(skip_serializing_if = "Schedule::is_constant")]
     pub schedule: Schedule,
+    /// Adam's and AdamW's ε (PyTorch 1e-8, Keras 1e-7).
+    #[serde(skip_serializing_if = "is_default_eps")]
+    pub eps: f64,
+    /// Where Adam adds ε: `false` to the bias-corrected √v̂ (PyTorch), `true` to √v before
+    /// the bias correction, which moves into the step size (Keras and TensorFlow; Kingma &
+    /// Ba's ε̂). The same update with ε scaled by √(1 − β₂ᵗ).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub eps_hat: bool,
+}
+
+/// `torch.optim.Adam`'s ε.
+pub const ADAM_EPS: f64 = 1e-8;
+
+fn is_default_eps(v: &f64) -> bool {
+    *v == ADAM_EPS
 }
 
 impl Default for OptimConfig {
@@ -141,6 +188,8 @@ impl Default for OptimConfig {
             momentum: 0.9,
             weight_decay: 0.0,
             schedule: Schedule::Constant,
+            eps: ADAM_EPS,
+            eps_hat: false,
         }
     }
 }
@@ -224,6 +273,28 @@ impl RunConfig {
             return invalid(
                 "optim.weight_decay",
                 format!("must be >= 0, got {}", self.optim.weight_decay),
+            );
+        }
+        if !(self.optim.eps.is_finite() && self.optim.eps > 0.0) {
+            return invalid(
+                "optim.eps",
+                format!("must be a positive number, got {}", self.optim.eps),
+            );
+        }
+        if !(self.model.bn_momentum.is_finite() && (0.0..=1.0).contains(&self.model.bn_momentum)) {
+            return invalid(
+                "model.bn_momentum",
+                format!(
+                    "must lie in [0, 1] (the weight of the new batch statistic, PyTorch's \
+                     convention: Keras' momentum=0.99 is 0.01), got {}",
+                    self.model.bn_momentum
+                ),
+            );
+        }
+        if !(self.model.bn_eps.is_finite() && self.model.bn_eps > 0.0) {
+            return invalid(
+                "model.bn_eps",
+                format!("must be a positive number, got {}", self.model.bn_eps),
             );
         }
         if self.model.base_channels < 1 {

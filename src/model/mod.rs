@@ -5,4 +5,4 @@ mod unet;
 
 pub use init::Init;
 
-pub use unet::{ShapeError, UNet, UNetConfig};
+pub use unet::{BnVariance, ShapeError, UNet, UNetConfig};

@@ -33,6 +33,32 @@ pub struct UNetConfig {
     pub channels_last: bool,
     /// How the weights start.
     pub init: Init,
+    /// Batch norm's weight of a batch's statistics in its running averages (PyTorch's
+    /// `momentum`).
+    pub bn_momentum: f64,
+    /// Batch norm's ε.
+    pub bn_eps: f64,
+    /// Which variance of a batch the running variance averages.
+    pub bn_variance: BnVariance,
+}
+
+/// The variance of a batch that batch norm's running variance averages; training
+/// normalises by the biased one either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BnVariance {
+    /// With n − 1 (Bessel's correction): PyTorch's `BatchNorm2d`.
+    #[default]
+    Unbiased,
+    /// With n: Keras' `BatchNormalization`.
+    Biased,
+}
+
+impl BnVariance {
+    /// Whether this is PyTorch's (left out of a configuration's canonical form).
+    pub fn is_default(&self) -> bool {
+        *self == BnVariance::Unbiased
+    }
 }
 
 impl Default for UNetConfig {
@@ -45,6 +71,9 @@ impl Default for UNetConfig {
             batch_norm: true,
             channels_last: true,
             init: Init::Pytorch,
+            bn_momentum: 0.1,
+            bn_eps: 1e-5,
+            bn_variance: BnVariance::Unbiased,
         }
     }
 }
@@ -109,7 +138,7 @@ pub struct ShapeError {
 #[derive(Debug)]
 struct DoubleConv {
     convs: [nn::Conv2D; 2],
-    norms: Option<[nn::BatchNorm; 2]>,
+    norms: Option<[Norm; 2]>,
 }
 
 /// A convolution whose parameters start at zero (no draw) and are then drawn by `init`.
@@ -134,27 +163,80 @@ fn conv2d(
     conv
 }
 
-/// Batch norm as PyTorch's `BatchNorm2d` starts: weight 1, bias 0, running mean 0 and
-/// variance 1, momentum 0.1, eps 1e-5.
-fn batch_norm2d(vs: nn::Path, channels: i64) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(vs, channels, cfg)
+/// Batch norm as PyTorch's `BatchNorm2d` starts (weight 1, bias 0, running mean 0 and
+/// variance 1), with the configuration's momentum and ε, and its running variance of the
+/// unbiased (PyTorch) or biased (Keras) batch variance.
+#[derive(Debug)]
+struct Norm {
+    bn: nn::BatchNorm,
+    momentum: f64,
+    eps: f64,
+    variance: BnVariance,
+}
+
+impl Norm {
+    fn new(vs: nn::Path, channels: i64, config: &UNetConfig) -> Self {
+        let cfg = nn::BatchNormConfig {
+            ws_init: nn::Init::Const(1.0),
+            bs_init: nn::Init::Const(0.0),
+            momentum: config.bn_momentum,
+            eps: config.bn_eps,
+            ..Default::default()
+        };
+        Norm {
+            bn: nn::batch_norm2d(vs, channels, cfg),
+            momentum: config.bn_momentum,
+            eps: config.bn_eps,
+            variance: config.bn_variance,
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if !(train && self.variance == BnVariance::Biased) {
+            return x.apply_t(&self.bn, train);
+        }
+        // Normalised by the batch's statistics, as libtorch's kernel does, without its
+        // running update; then the running averages of the batch's mean and biased variance
+        // (Keras' `moving * momentum + batch * (1 - momentum)`).
+        let y = x.batch_norm(
+            self.bn.ws.as_ref(),
+            self.bn.bs.as_ref(),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            true,
+            self.momentum,
+            self.eps,
+            false,
+        );
+        tch::no_grad(|| {
+            let kind = x.kind();
+            let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, kind);
+            let var = x.var_correction([0i64, 2, 3].as_slice(), 0, false);
+            let keep = 1.0 - self.momentum;
+            let mut running_mean = self.bn.running_mean.shallow_clone();
+            let mut running_var = self.bn.running_var.shallow_clone();
+            let _ = running_mean
+                .g_mul_scalar_(keep)
+                .g_add_(&(mean * self.momentum));
+            let _ = running_var
+                .g_mul_scalar_(keep)
+                .g_add_(&(var * self.momentum));
+        });
+        y
+    }
 }
 
 impl DoubleConv {
-    fn new(vs: nn::Path, input: i64, output: i64, batch_norm: bool, init: Init) -> Self {
+    fn new(vs: nn::Path, input: i64, output: i64, config: &UNetConfig) -> Self {
+        let (batch_norm, init) = (config.batch_norm, config.init);
         let convs = [
             conv2d(&vs / "conv1", input, output, 3, 1, !batch_norm, init),
             conv2d(&vs / "conv2", output, output, 3, 1, !batch_norm, init),
         ];
         let norms = batch_norm.then(|| {
             [
-                batch_norm2d(&vs / "bn1", output),
-                batch_norm2d(&vs / "bn2", output),
+                Norm::new(&vs / "bn1", output, config),
+                Norm::new(&vs / "bn2", output, config),
             ]
         });
         DoubleConv { convs, norms }
@@ -165,7 +247,7 @@ impl DoubleConv {
         for (i, conv) in self.convs.iter().enumerate() {
             x = x.apply(conv);
             if let Some(norms) = &self.norms {
-                x = x.apply_t(&norms[i], train);
+                x = norms[i].forward_t(&x, train);
             }
             // In place: neither the convolution's nor the norm's backward needs the tensor
             // that ReLU overwrites, and one activation fewer is allocated per layer.
@@ -191,7 +273,6 @@ impl UNet {
     /// `config.init`.
     pub fn new(vs: &nn::Path, config: &UNetConfig) -> Self {
         let b = config.base_channels;
-        let bn = config.batch_norm;
         let init = config.init;
         let width = |stage: usize| b << stage;
         let mut encoder = Vec::with_capacity(config.depth);
@@ -201,12 +282,11 @@ impl UNet {
                 vs / format!("enc{stage}"),
                 input,
                 width(stage),
-                bn,
-                init,
+                config,
             ));
             input = width(stage);
         }
-        let bottleneck = DoubleConv::new(vs / "bottleneck", input, width(config.depth), bn, init);
+        let bottleneck = DoubleConv::new(vs / "bottleneck", input, width(config.depth), config);
         let up_cfg = nn::ConvTransposeConfig {
             stride: 2,
             ws_init: nn::Init::Const(0.0),
@@ -224,8 +304,7 @@ impl UNet {
                 vs / format!("dec{stage}"),
                 2 * o,
                 o,
-                bn,
-                init,
+                config,
             ));
         }
         let head = conv2d(vs / "head", b, config.num_classes, 1, 0, true, init);
@@ -347,6 +426,7 @@ mod tests {
             batch_norm: false,
             channels_last: false,
             init: Init::Pytorch,
+            ..Default::default()
         };
         let (vs, _net) = build(&config);
         let counted: i64 = vs
@@ -434,5 +514,36 @@ mod tests {
         let diff = (&a - &b).abs().max().double_value(&[]);
         assert!(diff < 1e-4, "largest difference {diff}");
         assert_eq!(a.size(), b.size());
+    }
+
+    #[test]
+    fn biased_batch_norm_averages_the_batch_variance_with_n_and_normalises_alike() {
+        let x = Tensor::randn([4, 3, 5, 5], (Kind::Float, Device::Cpu)) * 2.0 + 1.0;
+        let config = |variance| UNetConfig {
+            bn_momentum: 0.01,
+            bn_eps: 1e-3,
+            bn_variance: variance,
+            ..Default::default()
+        };
+        let run = |variance| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let norm = Norm::new(vs.root(), 3, &config(variance));
+            let y = norm.forward_t(&x, true);
+            (y, norm.bn.running_mean.copy(), norm.bn.running_var.copy())
+        };
+        let (biased_y, mean, var) = run(BnVariance::Biased);
+        let (unbiased_y, torch_mean, torch_var) = run(BnVariance::Unbiased);
+        let dims = [0i64, 2, 3];
+        let batch_var = x.var_correction(dims.as_slice(), 0, false);
+        let expected = batch_var * 0.01 + 0.99;
+        let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        assert!(close(&var, &expected) < 1e-6, "{var} against {expected}");
+        assert!(close(&mean, &torch_mean) < 1e-7);
+        // PyTorch's running variance takes n / (n - 1) of the batch's: 100 / 99 here.
+        let unbiased = x.var_correction(dims.as_slice(), 1, false) * 0.01 + 0.99;
+        assert!(close(&torch_var, &unbiased) < 1e-6);
+        assert!(close(&var, &torch_var) > 1e-5);
+        // Training normalises by the batch's biased variance either way.
+        assert!(close(&biased_y, &unbiased_y) < 1e-6);
     }
 }

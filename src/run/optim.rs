@@ -11,9 +11,8 @@ use tch::{nn, Tensor};
 
 use crate::config::{OptimConfig, Optimizer};
 
-/// Adam's and AdamW's betas and epsilon: PyTorch's defaults.
+/// Adam's and AdamW's betas: PyTorch's (and Keras') defaults. Their ε is `optim.eps`.
 pub const BETAS: (f64, f64) = (0.9, 0.999);
-pub const EPS: f64 = 1e-8;
 
 /// One parameter and its state.
 struct Slot {
@@ -94,7 +93,7 @@ impl Optim {
                         if o.name == Optimizer::Adamw && wd != 0.0 {
                             let _ = s.param.g_mul_scalar_(1.0 - lr * wd);
                         }
-                        adam_update(s, &grad, lr, self.step);
+                        adam_update(s, &grad, lr, self.step, o.eps, o.eps_hat);
                     }
                     Optimizer::Sgd => {
                         let grad = if wd != 0.0 {
@@ -168,24 +167,35 @@ impl Optim {
 
 /// PyTorch's single-tensor Adam update of one parameter at step `step` (1-based), on a
 /// gradient that already holds Adam's L2 weight decay.
-fn adam_update(s: &mut Slot, grad: &Tensor, lr: f64, step: i64) {
+fn adam_update(s: &mut Slot, grad: &Tensor, lr: f64, step: i64, eps: f64, eps_hat: bool) {
     let (Some(m), Some(v)) = (&mut s.first, &mut s.second) else {
         return;
     };
     let (beta1, beta2) = BETAS;
+    // Python's float power, as PyTorch computes it.
+    let bias_correction1 = 1.0 - beta1.powf(step as f64);
+    let bias_correction2 = 1.0 - beta2.powf(step as f64);
+    if eps_hat {
+        // Keras' Adam.update_step: m += (g - m)(1 - β1), v += (g² - v)(1 - β2),
+        // α = lr √(1 - β2ᵗ) / (1 - β1ᵗ), θ -= α m / (√v + ε).
+        let _ = m.lerp_(grad, 1.0 - beta1);
+        let _ = v.g_add_(&((grad.square() - &*v) * (1.0 - beta2)));
+        let alpha = lr * bias_correction2.sqrt() / bias_correction1;
+        let mut denom = v.sqrt();
+        let _ = denom.g_add_scalar_(eps);
+        let _ = s.param.addcdiv_(&(&*m * -alpha), &denom);
+        return;
+    }
     // exp_avg.lerp_(grad, 1 - beta1)
     let _ = m.lerp_(grad, 1.0 - beta1);
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     let _ = v.g_mul_scalar_(beta2);
     let _ = v.addcmul_(&(grad * (1.0 - beta2)), grad);
-    // Python's float power, as PyTorch computes it.
-    let bias_correction1 = 1.0 - beta1.powf(step as f64);
-    let bias_correction2 = 1.0 - beta2.powf(step as f64);
     let step_size = lr / bias_correction1;
     // denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps), one buffer
     let mut denom = v.sqrt();
     let _ = denom.g_div_scalar_(bias_correction2.sqrt());
-    let _ = denom.g_add_scalar_(EPS);
+    let _ = denom.g_add_scalar_(eps);
     // param.addcdiv_(exp_avg, denom, value=-step_size)
     let _ = s.param.addcdiv_(&(&*m * -step_size), &denom);
 }

@@ -434,6 +434,9 @@ pub fn model_config(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetCo
         batch_norm: m.batch_norm,
         channels_last: m.channels_last,
         init: m.init,
+        bn_momentum: m.bn_momentum,
+        bn_eps: m.bn_eps,
+        bn_variance: m.bn_variance,
     })
 }
 
