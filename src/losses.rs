@@ -6,7 +6,10 @@
 //! γ and α, Tversky α and β, class weights, BCE's `pos_weight`, whether the soft-overlap
 //! losses count the background class, their smoothing, a compound loss's term weights), or
 //! a user's TorchScript module. Every loss works in the dtype of its logits, so the same
-//! code is checked in f64 against the reference values and trained in f32.
+//! code is checked in f64 against the reference values and trained in f32. With `loss.from_logits = false` the
+//! cross-entropies are Keras' instead, from clipped probabilities ([`clipped`]).
+
+mod clipped;
 
 use std::fmt;
 use std::str::FromStr;
@@ -274,12 +277,12 @@ fn built_in(
     let cce = || match p.clip {
         Some(eps) => {
             let probabilities = logits.softmax(1, logits.kind());
-            clipped_cce(&probabilities, &t(), p, eps)
+            clipped::cce(&probabilities, &t(), p, eps)
         }
         None => cce(logits, target, ignore_index, p),
     };
     let bce = |t: &Targets| match p.clip {
-        Some(eps) => clipped_bce(logits, t, p, eps),
+        Some(eps) => clipped::bce(logits, t, p, eps),
         None => bce(logits, t, p),
     };
     match loss {
@@ -295,7 +298,7 @@ fn built_in(
         Loss::Focal => focal(logits, &t(), p),
         Loss::Tversky => softmax_overlap(Score::Tversky),
         Loss::DepthSoftmaxCce => match p.clip {
-            Some(eps) => clipped_cce(&logits.sigmoid(), &t(), p, eps),
+            Some(eps) => clipped::cce(&logits.sigmoid(), &t(), p, eps),
             None => depth_softmax_cce(logits, &t()),
         },
         Loss::GeneralizedDice => {
@@ -393,60 +396,6 @@ fn bce(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
     let pos_weight = p.pos_weight.as_deref().map(|w| per_class(w, logits, true));
     logits.binary_cross_entropy_with_logits(&t.one_hot, weight, pos_weight, Reduction::Sum)
         / (&t.valid * classes)
-}
-
-/// Keras' `categorical_crossentropy` with `from_logits=False` on `probabilities` `[N, C, H,
-/// W]` (a softmax, or depth_softmax_cce's sigmoids): each pixel's probabilities divided by
-/// their sum, clipped to `[eps, 1 − eps]`, then `−Σ_c y_c log q_c`; the mean over the valid
-/// pixels, or with class weights PyTorch's weighted mean `Σ w_t ℓ / Σ w_t`.
-fn clipped_cce(probabilities: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
-    let kind = probabilities.kind();
-    let q = probabilities / probabilities.sum_dim_intlist(1, true, kind);
-    let per_pixel = -(&t.one_hot * q.clamp(eps, 1.0 - eps).log()).sum_dim_intlist(1, false, kind);
-    match &p.class_weights {
-        Some(w) => {
-            let w = per_class(w, probabilities, false)
-                .index_select(0, &t.clean.reshape([-1]))
-                .reshape_as(&t.clean);
-            let w = match &t.mask {
-                Some(mask) => w * mask.squeeze_dim(1),
-                None => w,
-            };
-            (per_pixel * &w).sum(kind) / w.sum(kind)
-        }
-        None => per_pixel.sum(kind) / &t.valid,
-    }
-}
-
-/// Keras' `binary_crossentropy` with `from_logits=False`: the sigmoids clipped to `[eps, 1
-/// − eps]`, then PyTorch's `binary_cross_entropy` (as Keras' torch backend computes it), with
-/// [`bce`]'s channel weights, positive weights and mean over the valid pixels × C.
-fn clipped_bce(logits: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
-    let classes = logits.size()[1] as f64;
-    let s = logits.sigmoid().clamp(eps, 1.0 - eps);
-    let weight = match (&t.mask, &p.class_weights) {
-        (Some(m), Some(w)) => Some(m * per_class(w, logits, true)),
-        (Some(m), None) => Some(m.shallow_clone()),
-        (None, Some(w)) => Some(per_class(w, logits, true)),
-        (None, None) => None,
-    };
-    let sum = match p.pos_weight.as_deref() {
-        None => s.binary_cross_entropy(
-            &t.one_hot,
-            weight.map(|w| w.expand_as(logits)),
-            Reduction::Sum,
-        ),
-        Some(pw) => {
-            let pw = per_class(pw, logits, true);
-            let y = &t.one_hot;
-            let terms = -(y * s.log() * pw + (-y + 1.0) * (-&s + 1.0).log());
-            match weight {
-                Some(w) => (terms * w).sum(logits.kind()),
-                None => terms.sum(logits.kind()),
-            }
-        }
-    };
-    sum / (&t.valid * classes)
 }
 
 /// Which soft-overlap score.
