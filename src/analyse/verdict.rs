@@ -35,6 +35,7 @@ pub enum Standing {
 pub fn metric_words(metric: &str) -> String {
     match metric {
         "val_miou" => "mIoU".to_string(),
+        "test_miou" => "test mIoU".to_string(),
         "pixel_accuracy" => "pixel accuracy".to_string(),
         "binary_accuracy" => "binary accuracy".to_string(),
         other => other.to_string(),
