@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::folds::FOLD_COLUMN;
 use super::runs::{final_runs, group_in_order, Run, Runs};
 use super::stats::{
-    holm, interquartile_mean, mean, min_max, paired_t_p_value, sample_std, seeds_for_power,
-    sign_flip_p_value, smallest_sign_flip_p_value, t_interval, wilson_interval,
+    corrected_t_interval, corrected_t_p_value, holm, interquartile_mean, mean, min_max, sample_std,
+    seeds_for_power, seeds_for_power_over_folds, sign_flip_p_value, smallest_sign_flip_p_value,
+    t_interval, wilson_interval,
 };
 use super::{higher_is_better, AnalyseError, ALPHA};
 
@@ -73,8 +75,14 @@ pub struct PairedDifference {
     /// `(axis, value)` of the grouping axes besides `loss`; empty without grouping.
     pub group: Vec<(String, String)>,
     pub metric: String,
-    /// Pairs.
+    /// Pairs: (seed, fold) pairs in a fold sweep.
     pub n: usize,
+    /// The distinct folds of the pairs in a sweep with a fold axis (0 without one). With 2
+    /// or more, the interval and p-values are the corrected resampled t-test's.
+    pub folds: usize,
+    /// The n_test/n_train ratio of that correction, 1/(folds − 1) (0 without folds): the
+    /// variance of the mean is taken as (1/n + ratio)·s².
+    pub correction: f64,
     /// The seed of each pair, in the order of `differences`.
     pub seeds: Vec<i64>,
     /// `loss − reference` per pair.
@@ -82,7 +90,8 @@ pub struct PairedDifference {
     pub mean: f64,
     /// Sample standard deviation of the differences; `None` for n < 2.
     pub std: Option<f64>,
-    /// The 95% paired t-interval of the mean difference; `None` for n < 2.
+    /// The 95% paired t-interval of the mean difference (corrected over folds); `None` for
+    /// n < 2.
     pub ci: Option<(f64, f64)>,
     /// The 90% paired t-interval, which decides equivalence (two one-sided tests at 5%).
     pub ci90: Option<(f64, f64)>,
@@ -104,8 +113,9 @@ pub struct PairedDifference {
     /// The 95% Wilson interval of `p_improvement`.
     pub p_improvement_ci: (f64, f64),
     /// The seeds at which the paired t-test at the Holm level of the first comparison
-    /// (α / comparisons) has 80% power for a difference of this mean with this spread;
-    /// `None` when even [`super::stats::MAX_SEEDS`] would not, or with fewer than 2 pairs.
+    /// (α / comparisons) has 80% power for a difference of this mean with this spread (in
+    /// a fold sweep: seeds, each on every fold, under the corrected test); `None` when even
+    /// [`super::stats::MAX_SEEDS`] would not, or with fewer than 2 pairs.
     pub seeds_for_80_power: Option<usize>,
     /// The same for a difference of `min_effect` (the report's `min_effect`, in metric
     /// units), when one is set.
@@ -157,11 +167,24 @@ pub fn paired_differences(
         .collect();
     let groups = group_in_order(pairs, |(run, _)| (run.loss.clone(), run.group(&group_by)));
     let better_up = higher_is_better(metric);
+    let fold_axis = runs.axes.iter().any(|a| a == FOLD_COLUMN);
     let mut out: Vec<PairedDifference> = groups
         .into_iter()
         .map(|((loss, group), members)| {
             let differences: Vec<f64> = members.iter().map(|(_, d)| *d).collect();
             let n = differences.len();
+            let mut fold_values: Vec<String> = members
+                .iter()
+                .filter_map(|(r, _)| r.axis(FOLD_COLUMN))
+                .collect();
+            fold_values.sort();
+            fold_values.dedup();
+            let folds = if fold_axis { fold_values.len() } else { 0 };
+            let correction = if folds >= 2 {
+                1.0 / (folds - 1) as f64
+            } else {
+                0.0
+            };
             let ahead: f64 = differences
                 .iter()
                 .map(|&d| {
@@ -180,12 +203,14 @@ pub fn paired_differences(
                 group,
                 metric: metric.to_string(),
                 n,
+                folds,
+                correction,
                 seeds: members.iter().map(|(r, _)| r.seed).collect(),
                 mean: mean(&differences),
                 std: sample_std(&differences),
-                ci: t_interval(&differences, 1.0 - ALPHA),
-                ci90: t_interval(&differences, 1.0 - 2.0 * ALPHA),
-                p_value: paired_t_p_value(&differences).unwrap_or(1.0),
+                ci: corrected_t_interval(&differences, correction, 1.0 - ALPHA),
+                ci90: corrected_t_interval(&differences, correction, 1.0 - 2.0 * ALPHA),
+                p_value: corrected_t_p_value(&differences, correction).unwrap_or(1.0),
                 p_adjusted: 1.0,
                 sign_flip_p_value: sign_flip_p_value(&differences).unwrap_or(1.0),
                 min_sign_flip_p_value: smallest_sign_flip_p_value(n),
@@ -203,9 +228,13 @@ pub fn paired_differences(
     for (d, p) in out.iter_mut().zip(adjusted) {
         d.p_adjusted = p;
         if let Some(sd) = d.std {
-            d.seeds_for_80_power = seeds_for_power(d.mean, sd, level, TARGET_POWER);
-            d.seeds_for_min_effect =
-                min_effect.and_then(|e| seeds_for_power(e, sd, level, TARGET_POWER));
+            let folds = d.folds;
+            let needed = |effect: f64| match folds {
+                0 | 1 => seeds_for_power(effect, sd, level, TARGET_POWER),
+                k => seeds_for_power_over_folds(effect, sd, k, level, TARGET_POWER),
+            };
+            d.seeds_for_80_power = needed(d.mean);
+            d.seeds_for_min_effect = min_effect.and_then(needed);
         }
     }
     Ok(out)
