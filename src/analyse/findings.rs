@@ -228,16 +228,20 @@ pub fn paired_differences(
     for (d, p) in out.iter_mut().zip(adjusted) {
         d.p_adjusted = p;
         if let Some(sd) = d.std {
-            let folds = d.folds;
-            let needed = |effect: f64| match folds {
-                0 | 1 => seeds_for_power(effect, sd, level, TARGET_POWER),
-                k => seeds_for_power_over_folds(effect, sd, k, level, TARGET_POWER),
-            };
-            d.seeds_for_80_power = needed(d.mean);
-            d.seeds_for_min_effect = min_effect.and_then(needed);
+            d.seeds_for_80_power = seeds_needed(d.mean, sd, d.folds, level);
+            d.seeds_for_min_effect = min_effect.and_then(|e| seeds_needed(e, sd, d.folds, level));
         }
     }
     Ok(out)
+}
+
+/// The seeds at which a difference `effect` with spread `sd` reaches [`TARGET_POWER`] at
+/// `level`: by the paired t-test, or over `folds` (2 or more) by the corrected one.
+fn seeds_needed(effect: f64, sd: f64, folds: usize, level: f64) -> Option<usize> {
+    match folds {
+        0 | 1 => seeds_for_power(effect, sd, level, TARGET_POWER),
+        k => seeds_for_power_over_folds(effect, sd, k, level, TARGET_POWER),
+    }
 }
 
 /// What the band around a mean curve is.

@@ -66,9 +66,15 @@ pub const TEST_PREFIX: &str = "test_";
 /// The column of the epoch whose weights a run kept.
 pub const SELECTED_EPOCH: &str = "selected_epoch";
 
+/// A score's column name after [`TEST_PREFIX`] and how to read it.
+type ScoreColumn = (&'static str, fn(&SplitScores) -> f64);
+
+/// Per row, the selected epoch and the test scores.
+type Selections = (Vec<Option<usize>>, Vec<Option<SplitScores>>);
+
 /// The scalar scores of [`SplitScores`], by the name their column takes after
 /// [`TEST_PREFIX`].
-const SCORE_COLUMNS: [(&str, fn(&SplitScores) -> f64); 6] = [
+const SCORE_COLUMNS: [ScoreColumn; 6] = [
     ("loss", |s| s.loss),
     ("miou", |s| s.miou),
     ("pixel_accuracy", |s| s.pixel_accuracy),
@@ -323,7 +329,7 @@ fn selections(
     frame: &DataFrame,
     epochs: &[usize],
     floats: &dyn Fn(&str) -> anyhow::Result<Vec<f64>>,
-) -> anyhow::Result<(Vec<Option<usize>>, Vec<Option<SplitScores>>)> {
+) -> anyhow::Result<Selections> {
     let n = frame.height();
     let selected: Vec<Option<usize>> = match frame.column(SELECTED_EPOCH) {
         Ok(c) => c
