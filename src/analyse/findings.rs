@@ -33,7 +33,8 @@ pub struct LossSummary {
     pub std: Option<f64>,
     /// The interquartile mean (rliable's robust aggregate; the mean below 4 runs).
     pub iqm: f64,
-    /// The 95% Student t-interval of the mean; `None` for n < 2.
+    /// The 95% Student t-interval of the mean (over folds, the corrected resampled one);
+    /// `None` for n < 2.
     pub ci: Option<(f64, f64)>,
 }
 
@@ -47,10 +48,22 @@ pub fn summarise(
     let group_by = runs.grouping(group_by)?;
     let finals = final_runs(runs, metric)?;
     let groups = group_in_order(finals, |(run, _)| (run.loss.clone(), run.group(&group_by)));
+    let fold_axis = runs.axes.iter().any(|a| a == FOLD_COLUMN);
     Ok(groups
         .into_iter()
         .map(|((loss, group), members)| {
             let values: Vec<f64> = members.iter().map(|(_, v)| *v).collect();
+            let folds = if fold_axis {
+                distinct_folds(members.iter().map(|(r, _)| *r))
+            } else {
+                0
+            };
+            // Over folds, the runs' training sets overlap: the corrected interval.
+            let correction = if folds >= 2 {
+                1.0 / (folds - 1) as f64
+            } else {
+                0.0
+            };
             LossSummary {
                 loss,
                 group,
@@ -60,7 +73,7 @@ pub fn summarise(
                 mean: mean(&values),
                 std: sample_std(&values),
                 iqm: interquartile_mean(&values),
-                ci: t_interval(&values, 1.0 - ALPHA),
+                ci: corrected_t_interval(&values, correction, 1.0 - ALPHA),
                 values,
             }
         })
@@ -173,13 +186,11 @@ pub fn paired_differences(
         .map(|((loss, group), members)| {
             let differences: Vec<f64> = members.iter().map(|(_, d)| *d).collect();
             let n = differences.len();
-            let mut fold_values: Vec<String> = members
-                .iter()
-                .filter_map(|(r, _)| r.axis(FOLD_COLUMN))
-                .collect();
-            fold_values.sort();
-            fold_values.dedup();
-            let folds = if fold_axis { fold_values.len() } else { 0 };
+            let folds = if fold_axis {
+                distinct_folds(members.iter().map(|(r, _)| *r))
+            } else {
+                0
+            };
             let correction = if folds >= 2 {
                 1.0 / (folds - 1) as f64
             } else {
@@ -233,6 +244,14 @@ pub fn paired_differences(
         }
     }
     Ok(out)
+}
+
+/// The distinct values of the fold axis among `runs`.
+fn distinct_folds<'a>(runs: impl Iterator<Item = &'a Run>) -> usize {
+    let mut folds: Vec<String> = runs.filter_map(|r| r.axis(FOLD_COLUMN)).collect();
+    folds.sort();
+    folds.dedup();
+    folds.len()
 }
 
 /// The seeds at which a difference `effect` with spread `sd` reaches [`TARGET_POWER`] at

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{AnalyseError, DONE, METRICS};
 use crate::config::loss::parameter_keys;
-use crate::store::{SELECTED_EPOCH, TEST_PREFIX};
+use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
 
 /// The columns of axes over a loss's parameters or its label.
 fn loss_parameter_keys() -> Vec<String> {

@@ -58,13 +58,7 @@ pub struct SplitScores {
     pub iou_per_class: Vec<f64>,
 }
 
-/// The prefix of the test split's columns: `test_loss`, `test_miou`, `test_pixel_accuracy`,
-/// `test_binary_accuracy`, `test_binary_accuracy_sigmoid`, `test_binary_accuracy_softmax`
-/// and `test_iou_0 ..`, the validation columns' names with the prefix (`val_` dropped).
-pub const TEST_PREFIX: &str = "test_";
-
-/// The column of the epoch whose weights a run kept.
-pub const SELECTED_EPOCH: &str = "selected_epoch";
+pub use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
 
 /// A score's column name after [`TEST_PREFIX`] and how to read it.
 type ScoreColumn = (&'static str, fn(&SplitScores) -> f64);

@@ -30,7 +30,7 @@ fn with_test(frame: DataFrame, test: &dyn Fn(&str) -> f64) -> DataFrame {
     let mut frame = frame;
     frame
         .with_column(Column::new(
-            crate::store::SELECTED_EPOCH.into(),
+            crate::metrics::SELECTED_EPOCH.into(),
             vec![1u32; ids.len()],
         ))
         .expect("column");
