@@ -83,6 +83,8 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
                 grad_share: vec![share; classes],
                 lr: 1e-3,
                 seconds: 1.0 + noise(),
+                selected_epoch: None,
+                test: None,
             }
         })
         .collect()

@@ -7,6 +7,16 @@
 
 use tch::{Kind, Tensor};
 
+/// The prefix of the test split's frame columns: `test_loss`, `test_miou`,
+/// `test_pixel_accuracy`, `test_binary_accuracy`, `test_binary_accuracy_sigmoid`,
+/// `test_binary_accuracy_softmax` and `test_iou_0 ..`, the validation columns' names with the
+/// prefix (`val_` dropped). Defined here, below both the store that writes the columns and
+/// the analysis that reads them.
+pub const TEST_PREFIX: &str = "test_";
+
+/// The frame column of the epoch whose weights a run kept (`train.select`).
+pub const SELECTED_EPOCH: &str = "selected_epoch";
+
 /// Running sums for one split; call [`Accumulator::update`] per batch and
 /// [`Accumulator::finish`] once.
 pub struct Accumulator {

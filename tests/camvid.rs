@@ -1,6 +1,6 @@
 //! The shipped camvid experiments on a handful of real camvid-small images: each sweep file
-//! parses, loads the data (ignore 255, and the 7-class merge), trains one short run and
-//! writes its frame. Skipped, saying so, when `../shared/data/camvid-small` is not beside
+//! parses, loads the data (ignore 255, and the 7-class merge, and its real test split),
+//! trains one short run and writes its frame. Skipped, saying so, when `../shared/data/camvid-small` is not beside
 //! the checkout.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +26,15 @@ fn camvid() -> Option<PathBuf> {
 /// Runs `experiment` with one loss, one seed, one epoch on 16 images per split, and
 /// returns the dataset description it recorded.
 fn smoke(experiment: &str, root: &Path) -> serde_json::Value {
+    smoke_with(experiment, root, &[]).0
+}
+
+/// [`smoke`] with more `--set` arguments; also returns the sweep's frame.
+fn smoke_with(
+    experiment: &str,
+    root: &Path,
+    extra: &[&str],
+) -> (serde_json::Value, polars::prelude::DataFrame) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("experiments")
@@ -48,6 +57,10 @@ fn smoke(experiment: &str, root: &Path) -> serde_json::Value {
             toml::Value::String(dir.path().join("p").display().to_string())
         ),
     ];
+    let sets: Vec<String> = sets
+        .into_iter()
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect();
     let mut command = Command::new(BIN);
     command.arg("run").arg(&file).args(["--jobs", "1"]);
     for set in &sets {
@@ -70,7 +83,33 @@ fn smoke(experiment: &str, root: &Path) -> serde_json::Value {
     let frame = lossbench::store::read_parquet(&sweep.join("metrics.parquet")).expect("frame");
     assert_eq!(frame.height(), 1, "one epoch of one run");
     let info = std::fs::read_to_string(sweep.join("dataset.json")).expect("dataset.json");
-    serde_json::from_str(&info).expect("json")
+    (serde_json::from_str(&info).expect("json"), frame)
+}
+
+#[test]
+fn camvid_test_folder_is_the_held_out_split_each_run_is_scored_on() {
+    let Some(root) = camvid() else { return };
+    let (info, frame) = smoke_with("camvid.toml", &root, &["data.test=\"test\""]);
+    let test: Vec<&str> = info["files"]["test"]
+        .as_array()
+        .expect("the test split's files")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(test.len(), 16, "data.limit applies to the test split too");
+    assert!(
+        test.iter().all(|f| f.starts_with("images/test/")),
+        "{test:?}"
+    );
+    let miou = frame
+        .column("test_miou")
+        .expect("test_miou")
+        .f64()
+        .expect("f64")
+        .get(0)
+        .expect("a value");
+    assert!((0.0..=1.0).contains(&miou), "{miou}");
+    assert!(frame.column("test_iou_10").is_ok());
 }
 
 #[test]

@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::folds::FOLD_COLUMN;
 use super::runs::{final_runs, group_in_order, Run, Runs};
 use super::stats::{
-    holm, interquartile_mean, mean, min_max, paired_t_p_value, sample_std, seeds_for_power,
-    sign_flip_p_value, smallest_sign_flip_p_value, t_interval, wilson_interval,
+    corrected_t_interval, corrected_t_p_value, holm, interquartile_mean, mean, min_max, sample_std,
+    seeds_for_power, seeds_for_power_over_folds, sign_flip_p_value, smallest_sign_flip_p_value,
+    t_interval, wilson_interval,
 };
 use super::{higher_is_better, AnalyseError, ALPHA};
 
@@ -31,7 +33,8 @@ pub struct LossSummary {
     pub std: Option<f64>,
     /// The interquartile mean (rliable's robust aggregate; the mean below 4 runs).
     pub iqm: f64,
-    /// The 95% Student t-interval of the mean; `None` for n < 2.
+    /// The 95% Student t-interval of the mean (over folds, the corrected resampled one);
+    /// `None` for n < 2.
     pub ci: Option<(f64, f64)>,
 }
 
@@ -45,10 +48,22 @@ pub fn summarise(
     let group_by = runs.grouping(group_by)?;
     let finals = final_runs(runs, metric)?;
     let groups = group_in_order(finals, |(run, _)| (run.loss.clone(), run.group(&group_by)));
+    let fold_axis = runs.axes.iter().any(|a| a == FOLD_COLUMN);
     Ok(groups
         .into_iter()
         .map(|((loss, group), members)| {
             let values: Vec<f64> = members.iter().map(|(_, v)| *v).collect();
+            let folds = if fold_axis {
+                distinct_folds(members.iter().map(|(r, _)| *r))
+            } else {
+                0
+            };
+            // Over folds, the runs' training sets overlap: the corrected interval.
+            let correction = if folds >= 2 {
+                1.0 / (folds - 1) as f64
+            } else {
+                0.0
+            };
             LossSummary {
                 loss,
                 group,
@@ -58,7 +73,7 @@ pub fn summarise(
                 mean: mean(&values),
                 std: sample_std(&values),
                 iqm: interquartile_mean(&values),
-                ci: t_interval(&values, 1.0 - ALPHA),
+                ci: corrected_t_interval(&values, correction, 1.0 - ALPHA),
                 values,
             }
         })
@@ -73,8 +88,14 @@ pub struct PairedDifference {
     /// `(axis, value)` of the grouping axes besides `loss`; empty without grouping.
     pub group: Vec<(String, String)>,
     pub metric: String,
-    /// Pairs.
+    /// Pairs: (seed, fold) pairs in a fold sweep.
     pub n: usize,
+    /// The distinct folds of the pairs in a sweep with a fold axis (0 without one). With 2
+    /// or more, the interval and p-values are the corrected resampled t-test's.
+    pub folds: usize,
+    /// The n_test/n_train ratio of that correction, 1/(folds − 1) (0 without folds): the
+    /// variance of the mean is taken as (1/n + ratio)·s².
+    pub correction: f64,
     /// The seed of each pair, in the order of `differences`.
     pub seeds: Vec<i64>,
     /// `loss − reference` per pair.
@@ -82,7 +103,8 @@ pub struct PairedDifference {
     pub mean: f64,
     /// Sample standard deviation of the differences; `None` for n < 2.
     pub std: Option<f64>,
-    /// The 95% paired t-interval of the mean difference; `None` for n < 2.
+    /// The 95% paired t-interval of the mean difference (corrected over folds); `None` for
+    /// n < 2.
     pub ci: Option<(f64, f64)>,
     /// The 90% paired t-interval, which decides equivalence (two one-sided tests at 5%).
     pub ci90: Option<(f64, f64)>,
@@ -104,8 +126,9 @@ pub struct PairedDifference {
     /// The 95% Wilson interval of `p_improvement`.
     pub p_improvement_ci: (f64, f64),
     /// The seeds at which the paired t-test at the Holm level of the first comparison
-    /// (α / comparisons) has 80% power for a difference of this mean with this spread;
-    /// `None` when even [`super::stats::MAX_SEEDS`] would not, or with fewer than 2 pairs.
+    /// (α / comparisons) has 80% power for a difference of this mean with this spread (in
+    /// a fold sweep: seeds, each on every fold, under the corrected test); `None` when even
+    /// [`super::stats::MAX_SEEDS`] would not, or with fewer than 2 pairs.
     pub seeds_for_80_power: Option<usize>,
     /// The same for a difference of `min_effect` (the report's `min_effect`, in metric
     /// units), when one is set.
@@ -157,11 +180,22 @@ pub fn paired_differences(
         .collect();
     let groups = group_in_order(pairs, |(run, _)| (run.loss.clone(), run.group(&group_by)));
     let better_up = higher_is_better(metric);
+    let fold_axis = runs.axes.iter().any(|a| a == FOLD_COLUMN);
     let mut out: Vec<PairedDifference> = groups
         .into_iter()
         .map(|((loss, group), members)| {
             let differences: Vec<f64> = members.iter().map(|(_, d)| *d).collect();
             let n = differences.len();
+            let folds = if fold_axis {
+                distinct_folds(members.iter().map(|(r, _)| *r))
+            } else {
+                0
+            };
+            let correction = if folds >= 2 {
+                1.0 / (folds - 1) as f64
+            } else {
+                0.0
+            };
             let ahead: f64 = differences
                 .iter()
                 .map(|&d| {
@@ -180,12 +214,14 @@ pub fn paired_differences(
                 group,
                 metric: metric.to_string(),
                 n,
+                folds,
+                correction,
                 seeds: members.iter().map(|(r, _)| r.seed).collect(),
                 mean: mean(&differences),
                 std: sample_std(&differences),
-                ci: t_interval(&differences, 1.0 - ALPHA),
-                ci90: t_interval(&differences, 1.0 - 2.0 * ALPHA),
-                p_value: paired_t_p_value(&differences).unwrap_or(1.0),
+                ci: corrected_t_interval(&differences, correction, 1.0 - ALPHA),
+                ci90: corrected_t_interval(&differences, correction, 1.0 - 2.0 * ALPHA),
+                p_value: corrected_t_p_value(&differences, correction).unwrap_or(1.0),
                 p_adjusted: 1.0,
                 sign_flip_p_value: sign_flip_p_value(&differences).unwrap_or(1.0),
                 min_sign_flip_p_value: smallest_sign_flip_p_value(n),
@@ -203,12 +239,28 @@ pub fn paired_differences(
     for (d, p) in out.iter_mut().zip(adjusted) {
         d.p_adjusted = p;
         if let Some(sd) = d.std {
-            d.seeds_for_80_power = seeds_for_power(d.mean, sd, level, TARGET_POWER);
-            d.seeds_for_min_effect =
-                min_effect.and_then(|e| seeds_for_power(e, sd, level, TARGET_POWER));
+            d.seeds_for_80_power = seeds_needed(d.mean, sd, d.folds, level);
+            d.seeds_for_min_effect = min_effect.and_then(|e| seeds_needed(e, sd, d.folds, level));
         }
     }
     Ok(out)
+}
+
+/// The distinct values of the fold axis among `runs`.
+fn distinct_folds<'a>(runs: impl Iterator<Item = &'a Run>) -> usize {
+    let mut folds: Vec<String> = runs.filter_map(|r| r.axis(FOLD_COLUMN)).collect();
+    folds.sort();
+    folds.dedup();
+    folds.len()
+}
+
+/// The seeds at which a difference `effect` with spread `sd` reaches [`TARGET_POWER`] at
+/// `level`: by the paired t-test, or over `folds` (2 or more) by the corrected one.
+fn seeds_needed(effect: f64, sd: f64, folds: usize, level: f64) -> Option<usize> {
+    match folds {
+        0 | 1 => seeds_for_power(effect, sd, level, TARGET_POWER),
+        k => seeds_for_power_over_folds(effect, sd, k, level, TARGET_POWER),
+    }
 }
 
 /// What the band around a mean curve is.

@@ -253,4 +253,74 @@ mod tests {
             d[0].differences
         );
     }
+
+    /// cce and dice over `seeds` × 5 folds, dice ahead by `shift` plus a wobble per pair.
+    fn fold_rows(seeds: i64, shift: f64) -> Vec<Row<'static>> {
+        let wobble = [
+            0.02, -0.015, 0.01, -0.005, 0.0, 0.012, -0.02, 0.004, -0.01, 0.016,
+        ];
+        let mut rows = Vec::new();
+        for seed in 1..=seeds {
+            for fold in 0..5 {
+                let base = 0.5 + 0.05 * fold as f64;
+                rows.push(("cce", seed, fold, base));
+                let w = wobble[((seed - 1) * 5 + fold) as usize % wobble.len()];
+                rows.push(("dice", seed, fold, base + shift + w));
+            }
+        }
+        rows
+    }
+
+    /// The verdict on `rows` against cce, and the difference it is written from.
+    fn verdict_of(rows: &[Row]) -> (String, crate::analyse::PairedDifference) {
+        let runs = Runs::from_frame(&frame(rows)).expect("runs");
+        let table = crate::analyse::run_table(&runs, "val_miou").expect("table");
+        let summaries = crate::analyse::summarise(&runs, "val_miou", &[]).expect("summaries");
+        let d = paired_differences(&runs, "val_miou", "cce", &[], None).expect("pairs");
+        let v = crate::analyse::verdict(&table, &summaries, &d, None, "cce", &Default::default());
+        (v.text, d[0].clone())
+    }
+
+    #[test]
+    fn fold_sweeps_use_the_corrected_resampled_t_test_and_count_seeds_and_folds_apart() {
+        let runs = Runs::from_frame(&frame(&fold_rows(2, 0.005))).expect("runs");
+        let d = &paired_differences(&runs, "val_miou", "cce", &[], None).expect("pairs")[0];
+        assert_eq!((d.n, d.folds), (10, 5));
+        assert!((d.correction - 0.25).abs() < 1e-12);
+        let plain = crate::analyse::stats::t_interval(&d.differences, 0.95).expect("interval");
+        let (low, high) = d.ci.expect("interval");
+        let widening = (high - low) / (plain.1 - plain.0);
+        assert!(
+            (widening - (1.0f64 + 10.0 * 0.25).sqrt()).abs() < 1e-9,
+            "{widening}"
+        );
+        let naive_p = crate::analyse::stats::paired_t_p_value(&d.differences).expect("p");
+        assert!(d.p_value > naive_p, "{} against {naive_p}", d.p_value);
+
+        let text = verdict_of(&fold_rows(2, 0.005)).0;
+        let text = &text;
+        assert!(text.contains("(seed, fold) pairs"), "{text}");
+        assert!(
+            text.contains("2 seeds × 5 folds cannot establish this"),
+            "{text}"
+        );
+        assert!(text.contains("corrected resampled t-test"), "{text}");
+        assert!(
+            text.contains("add folds (a larger data.folds), not seeds"),
+            "a 0.5-point difference against this spread is out of reach of seeds at 5 folds: {text}"
+        );
+
+        // A larger difference that more seeds can settle: the advice says to add seeds.
+        let (text, d) = verdict_of(&fold_rows(1, 0.019));
+        let text = &text;
+        assert!(
+            text.contains("1 seed × 5 folds") && !text.contains("only one seed"),
+            "one seed over five folds is five pairs: {text}"
+        );
+        assert!(d.p_adjusted >= 0.05, "{d:?}");
+        assert!(
+            text.contains("each on all 5 folds") && text.contains("add seeds"),
+            "{text}"
+        );
+    }
 }

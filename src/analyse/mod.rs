@@ -41,8 +41,47 @@ pub use verdict::{verdict, Standing, Verdict};
 pub const REFERENCE_LOSS: &str = "cce";
 /// The loss whose binary accuracy is checked for inflation.
 pub const INFLATION_LOSS: &str = "bce";
-/// The metric the summaries and the verdict are about.
+/// The metric the summaries and the verdict are about when the sweep has no test split.
 pub const MAIN_METRIC: &str = "val_miou";
+/// The metric they are about when the sweep has a test split.
+pub const TEST_METRIC: &str = "test_miou";
+
+/// The metric a sweep is judged on: [`TEST_METRIC`] when a finished run has a finite
+/// test score, [`MAIN_METRIC`] (validation) otherwise.
+pub fn judged_metric(runs: &Runs) -> &'static str {
+    let tested = runs.metrics.iter().any(|m| m == TEST_METRIC)
+        && runs.runs.iter().any(|r| {
+            r.is_done()
+                && r.last(TEST_METRIC)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(_, v)| v.is_finite())
+        });
+    if tested {
+        TEST_METRIC
+    } else {
+        MAIN_METRIC
+    }
+}
+
+/// The sentence that opens the verdict and the report: on which split the runs are judged,
+/// and with which epoch's weights.
+pub fn judged_on(runs: &Runs, metric: &str) -> String {
+    let selects = runs
+        .runs
+        .iter()
+        .any(|r| r.selected.is_some_and(|e| Some(&e) != r.epochs.last()));
+    let weights = if selects {
+        "the weights of each run's selected epoch (train.select = \"best_val\": its best validation score)"
+    } else {
+        "the weights of each run's last epoch"
+    };
+    if metric == TEST_METRIC {
+        format!("Judged on the held-out test split, which no training step or selection saw: {weights}, evaluated once on it.")
+    } else {
+        format!("Judged on the validation split, with {weights}: the sweep has no test split (data.test, data.test_fraction or data.test_images), so these numbers come from the split any choice of settings would also be made on.")
+    }
+}
 /// The status of a run that finished all its epochs; only such runs have final values.
 pub const DONE: &str = "done";
 /// Two-sided level of the tests and intervals (95% intervals, p < 0.05).
@@ -125,6 +164,9 @@ pub enum AnalyseError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Analysis {
     pub metric: String,
+    /// The sentence saying on which split and with which weights the runs are judged (the
+    /// verdict's first).
+    pub judged_on: String,
     pub reference: String,
     pub runs: Vec<RunRow>,
     /// Per loss and group of `group_by`.
@@ -146,20 +188,22 @@ pub struct Analysis {
 }
 
 /// The analysis of a sweep frame: the run table, summaries and paired differences of the
-/// final [`MAIN_METRIC`] against [`REFERENCE_LOSS`] per loss and group of `group_by`, the
-/// inflation of [`INFLATION_LOSS`], and the verdict.
+/// final [`judged_metric`] against [`REFERENCE_LOSS`] per loss and group of `group_by`, the
+/// inflation of [`INFLATION_LOSS`], and the verdict, which opens with [`judged_on`].
 pub fn analyse(
     frame: &DataFrame,
     group_by: &[&str],
     settings: &Settings,
 ) -> Result<Analysis, AnalyseError> {
     let runs = Runs::from_frame(frame)?;
-    let table = run_table(&runs, MAIN_METRIC)?;
-    let pooled_summaries = summarise(&runs, MAIN_METRIC, &[])?;
+    let metric = judged_metric(&runs);
+    let judged = judged_on(&runs, metric);
+    let table = run_table(&runs, metric)?;
+    let pooled_summaries = summarise(&runs, metric, &[])?;
     let pooled_differences =
-        paired_differences(&runs, MAIN_METRIC, REFERENCE_LOSS, &[], settings.min_effect)?;
+        paired_differences(&runs, metric, REFERENCE_LOSS, &[], settings.min_effect)?;
     let inflation = binary_inflation(&runs, INFLATION_LOSS)?;
-    let verdict = verdict(
+    let mut verdict = verdict(
         &table,
         &pooled_summaries,
         &pooled_differences,
@@ -167,9 +211,10 @@ pub fn analyse(
         REFERENCE_LOSS,
         settings,
     );
+    verdict.text = format!("{judged} {}", verdict.text);
     let answer = answer(
         &runs,
-        MAIN_METRIC,
+        metric,
         &pooled_summaries,
         &pooled_differences,
         inflation.as_ref(),
@@ -177,18 +222,19 @@ pub fn analyse(
     )?;
     Ok(Analysis {
         answer,
-        metric: MAIN_METRIC.to_string(),
+        metric: metric.to_string(),
+        judged_on: judged,
         reference: REFERENCE_LOSS.to_string(),
-        summaries: summarise(&runs, MAIN_METRIC, group_by)?,
+        summaries: summarise(&runs, metric, group_by)?,
         differences: paired_differences(
             &runs,
-            MAIN_METRIC,
+            metric,
             REFERENCE_LOSS,
             group_by,
             settings.min_effect,
         )?,
-        datasets: by_dataset(&runs, MAIN_METRIC, REFERENCE_LOSS, settings)?,
-        folds: folds::by_fold(&runs, MAIN_METRIC)?,
+        datasets: by_dataset(&runs, metric, REFERENCE_LOSS, settings)?,
+        folds: folds::by_fold(&runs, metric)?,
         pooled_differences,
         runs: table,
         inflation,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{AnalyseError, DONE, METRICS};
 use crate::config::loss::parameter_keys;
+use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
 
 /// The columns of axes over a loss's parameters or its label.
 fn loss_parameter_keys() -> Vec<String> {
@@ -19,7 +20,14 @@ fn loss_parameter_keys() -> Vec<String> {
 }
 
 /// Columns that describe a run rather than an axis or a metric.
-const RUN_COLUMNS: [&str; 5] = ["run_id", "label", "status", "epoch", "schedule"];
+const RUN_COLUMNS: [&str; 6] = [
+    "run_id",
+    "label",
+    "status",
+    "epoch",
+    "schedule",
+    SELECTED_EPOCH,
+];
 
 /// One run of the sweep: who it is and its per-epoch series, sorted by epoch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +43,9 @@ pub struct Run {
     pub epochs: Vec<u32>,
     /// Metric name → one value per epoch (NaN where the frame has none).
     pub series: BTreeMap<String, Vec<f64>>,
+    /// The epoch whose weights the run kept (`train.select`, or a test split's run): its
+    /// final values are that epoch's; `None` for the last epoch.
+    pub selected: Option<u32>,
 }
 
 impl Run {
@@ -51,10 +62,15 @@ impl Run {
             .ok_or_else(|| AnalyseError::MissingColumn(metric.to_string()))
     }
 
-    /// The last epoch and its value of `metric`, `None` for a run without rows.
+    /// The final epoch and its value of `metric`, `None` for a run without rows: the
+    /// selected epoch when the run records one (where its test scores are), else the last.
     pub fn last(&self, metric: &str) -> Result<Option<(u32, f64)>, AnalyseError> {
         let values = self.metric(metric)?;
-        Ok(self.epochs.last().copied().zip(values.last().copied()))
+        let at = match self.selected {
+            Some(e) => self.epochs.iter().position(|&x| x == e),
+            None => self.epochs.len().checked_sub(1),
+        };
+        Ok(at.map(|i| (self.epochs[i], values[i])))
     }
 
     /// The largest finite value of `metric`, `None` when it has none.
@@ -136,6 +152,7 @@ impl Runs {
             .map(|a| text_cells(frame, a))
             .collect::<Result<Vec<_>, _>>()?;
         let epochs = epoch_cells(frame)?;
+        let selected_cells = selected_cells(frame)?;
         let metric_cells = metrics
             .iter()
             .map(|m| float_cells(frame, m))
@@ -162,6 +179,12 @@ impl Runs {
             let seed = constant_in_run(id, "seed", &seeds, &rows)?;
             let label = constant("label", &labels)?;
             let status = constant("status", &statuses)?;
+            let selected = match &selected_cells {
+                Some(cells) => {
+                    u32::try_from(constant_in_run(id, SELECTED_EPOCH, cells, &rows)?).ok()
+                }
+                None => None,
+            };
             let axes = axes
                 .iter()
                 .zip(&axis_cells)
@@ -187,6 +210,7 @@ impl Runs {
                 axes,
                 epochs,
                 series,
+                selected,
             });
         }
         Ok(Runs {
@@ -233,7 +257,27 @@ fn is_metric(name: &str) -> bool {
         name.strip_prefix(prefix)
             .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
     };
-    METRICS.contains(&name) || per_class("iou_") || per_class("grad_share_")
+    METRICS.contains(&name)
+        || per_class("iou_")
+        || per_class("grad_share_")
+        || name.starts_with(TEST_PREFIX)
+}
+
+/// The `selected_epoch` column, when the frame has one: -1 for a null cell (a run without
+/// a selection).
+fn selected_cells(frame: &DataFrame) -> Result<Option<Vec<i64>>, AnalyseError> {
+    let Ok(col) = frame.column(SELECTED_EPOCH) else {
+        return Ok(None);
+    };
+    if !col.dtype().is_integer() {
+        return Err(AnalyseError::WrongType {
+            column: SELECTED_EPOCH.to_string(),
+            found: col.dtype().to_string(),
+            expected: "an integer type",
+        });
+    }
+    let ints = col.strict_cast(&DataType::Int64)?;
+    Ok(Some(ints.i64()?.iter().map(|v| v.unwrap_or(-1)).collect()))
 }
 
 /// The frame's column `name`, or an error naming it.
@@ -376,7 +420,11 @@ pub fn finals(runs: &Runs, metric: &str) -> Result<Vec<Final>, AnalyseError> {
             loss: run.loss.clone(),
             seed: run.seed,
             axes: run.axes.clone(),
-            epoch: run.epochs.last().copied().unwrap_or_default(),
+            epoch: run
+                .last(metric)
+                .ok()
+                .flatten()
+                .map_or(0, |(epoch, _)| epoch),
             value,
         })
         .collect())

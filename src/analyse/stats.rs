@@ -69,6 +69,33 @@ pub fn t_interval(values: &[f64], level: f64) -> Option<(f64, f64)> {
     Some((m - half, m + half))
 }
 
+/// The `level` interval of the mean difference of the corrected resampled t-test (Nadeau &
+/// Bengio 2003; Bouckaert & Frank 2004): the differences of cross-validation folds whose
+/// training sets overlap are correlated, so the variance of their mean is taken as
+/// (1/n + `ratio`)·s², `ratio` = n_test/n_train (1/(k − 1) for k folds), with n − 1 degrees
+/// of freedom. `ratio` = 0 is the plain t-interval. `None` for fewer than 2 values.
+pub fn corrected_t_interval(values: &[f64], ratio: f64, level: f64) -> Option<(f64, f64)> {
+    let s = sample_std(values)?;
+    let n = values.len() as f64;
+    let half = t_quantile(0.5 + level / 2.0, n - 1.0) * s * (1.0 / n + ratio).sqrt();
+    let m = mean(values);
+    Some((m - half, m + half))
+}
+
+/// The two-sided p-value of the corrected resampled t-test of `differences` against 0 (see
+/// [`corrected_t_interval`]); `ratio` = 0 is [`paired_t_p_value`].
+pub fn corrected_t_p_value(differences: &[f64], ratio: f64) -> Option<f64> {
+    let s = sample_std(differences)?;
+    let m = mean(differences);
+    if s == 0.0 {
+        return Some(if m == 0.0 { 1.0 } else { 0.0 });
+    }
+    let n = differences.len() as f64;
+    let t = m / (s * (1.0 / n + ratio).sqrt());
+    let dist = StudentsT::new(0.0, 1.0, n - 1.0).ok()?;
+    Some((2.0 * dist.cdf(-t.abs())).min(1.0))
+}
+
 /// The two-sided p-value of the paired t-test of `differences` against 0 (n − 1 degrees of
 /// freedom); `None` for fewer than 2 differences. Differences that are all equal give 0
 /// when they are not 0, and 1 when they are.
@@ -170,6 +197,12 @@ fn standard_normal() -> Normal {
 /// the mean over [`POWER_QUADRATURE`] quantiles V of χ²_{n−1} of
 /// Φ(λ − t_crit·√(V/ν)) + Φ(−λ − t_crit·√(V/ν)).
 pub fn paired_t_power(effect: f64, sd: f64, n: usize, alpha: f64) -> f64 {
+    corrected_t_power(effect, sd, n, 0.0, alpha)
+}
+
+/// [`paired_t_power`] of the corrected resampled t-test with `n` (seed, fold) pairs and
+/// `ratio` = n_test/n_train: the noncentrality is effect / (sd·√(1/n + ratio)).
+pub fn corrected_t_power(effect: f64, sd: f64, n: usize, ratio: f64, alpha: f64) -> f64 {
     if n < 2 || sd <= 0.0 {
         return f64::NAN;
     }
@@ -178,7 +211,7 @@ pub fn paired_t_power(effect: f64, sd: f64, n: usize, alpha: f64) -> f64 {
         return f64::NAN;
     };
     let critical = t_quantile(1.0 - alpha / 2.0, df);
-    let lambda = effect.abs() * (n as f64).sqrt() / sd;
+    let lambda = effect.abs() / (sd * (1.0 / n as f64 + ratio).sqrt());
     let total: f64 = (0..POWER_QUADRATURE)
         .map(|k| {
             let v = chi.inverse_cdf((k as f64 + 0.5) / POWER_QUADRATURE as f64);
@@ -210,6 +243,38 @@ pub fn seeds_for_power(effect: f64, sd: f64, alpha: f64, power: f64) -> Option<u
         }
     }
     Some(high.max(2))
+}
+
+/// The fewest seeds at which the corrected resampled t-test over `folds` folds (seeds ×
+/// folds pairs, `ratio` 1/(folds − 1)) at level `alpha` has at least `power` for a true mean
+/// difference `effect` when the pairs' standard deviation is `sd`; `None` when even
+/// [`MAX_SEEDS`] seeds would not: the overlap of the folds' training sets keeps the variance
+/// of the mean above sd²/(folds − 1) however many seeds run, so only more folds help.
+pub fn seeds_for_power_over_folds(
+    effect: f64,
+    sd: f64,
+    folds: usize,
+    alpha: f64,
+    power: f64,
+) -> Option<usize> {
+    if folds < 2 || effect == 0.0 || !effect.is_finite() || !sd.is_finite() || sd <= 0.0 {
+        return None;
+    }
+    let ratio = 1.0 / (folds - 1) as f64;
+    let power_at = |seeds: usize| corrected_t_power(effect, sd, seeds * folds, ratio, alpha);
+    if power_at(MAX_SEEDS) < power {
+        return None;
+    }
+    let (mut low, mut high) = (0, MAX_SEEDS);
+    while high - low > 1 {
+        let mid = (low + high) / 2;
+        if power_at(mid) >= power {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Some(high)
 }
 
 /// Resamples of [`stratified_bootstrap_t`].
@@ -328,6 +393,89 @@ mod tests {
             "coverage of the 95% t-interval over {draws} draws each:\n{}",
             table.join("\n")
         );
+    }
+
+    /// One simulated fold sweep: `seeds` × `folds` paired differences around `true_mean`
+    /// whose folds share training data. As Nadeau & Bengio model it, every two of them
+    /// are correlated by ρ = n_test/(n_test + n_train) = 1/folds: one draw common to the
+    /// whole sweep (what the overlapping training sets share) plus one of each pair.
+    fn fold_sweep(rng: &mut ChaCha8Rng, true_mean: f64, seeds: usize, folds: usize) -> Vec<f64> {
+        let rho = 1.0 / folds as f64;
+        let shared = rho.sqrt() * normal(rng);
+        (0..seeds * folds)
+            .map(|_| true_mean + 3.0 * (shared + (1.0 - rho).sqrt() * normal(rng)))
+            .collect()
+    }
+
+    #[test]
+    fn the_corrected_95_percent_interval_of_fold_sweeps_covers_at_least_93_percent() {
+        let draws = 4000;
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let mut table = Vec::new();
+        for (seeds, folds) in [(1, 5), (2, 5), (3, 3), (5, 10)] {
+            let ratio = 1.0 / (folds - 1) as f64;
+            let (mut corrected, mut naive, mut rejected) = (0, 0, 0);
+            for _ in 0..draws {
+                let d = fold_sweep(&mut rng, 0.4, seeds, folds);
+                let (low, high) = corrected_t_interval(&d, ratio, 0.95).expect("n >= 2");
+                corrected += usize::from(low <= 0.4 && 0.4 <= high);
+                let (low, high) = t_interval(&d, 0.95).expect("n >= 2");
+                naive += usize::from(low <= 0.4 && 0.4 <= high);
+                let centred: Vec<f64> = d.iter().map(|x| x - 0.4).collect();
+                let p = corrected_t_p_value(&centred, ratio).expect("p");
+                rejected += usize::from(p < 0.05);
+            }
+            let share = |k: usize| k as f64 / draws as f64;
+            table.push(format!(
+                "{seeds} seed(s) x {folds} folds: corrected {:.1}%, uncorrected {:.1}%, corrected test rejects a true null {:.1}%",
+                100.0 * share(corrected),
+                100.0 * share(naive),
+                100.0 * share(rejected)
+            ));
+            assert!(
+                share(corrected) >= 0.93,
+                "{seeds} x {folds}: the corrected interval covered {}",
+                share(corrected)
+            );
+            assert!(
+                share(rejected) <= 0.07,
+                "{seeds} x {folds}: {}",
+                share(rejected)
+            );
+            assert!(
+                share(naive) < 0.93,
+                "{seeds} x {folds}: the uncorrected interval covered {}, so this draw would not catch a missing correction",
+                share(naive)
+            );
+        }
+        println!(
+            "coverage of the 95% intervals over {draws} simulated fold sweeps each:\n{}",
+            table.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_corrected_test_with_no_overlap_is_the_paired_t_test_and_seeds_cannot_beat_the_fold_floor(
+    ) {
+        let d = [0.1, 0.3, -0.05, 0.2, 0.15];
+        assert_eq!(corrected_t_interval(&d, 0.0, 0.95), t_interval(&d, 0.95));
+        assert_eq!(corrected_t_p_value(&d, 0.0), paired_t_p_value(&d));
+        let (low, high) = corrected_t_interval(&d, 0.25, 0.95).expect("interval");
+        let (plain_low, plain_high) = t_interval(&d, 0.95).expect("interval");
+        let ratio = (high - low) / (plain_high - plain_low);
+        assert!(
+            (ratio - (1.0f64 + 5.0 * 0.25).sqrt()).abs() < 1e-12,
+            "{ratio}"
+        );
+        // With 5 folds the variance of the mean never falls below sd²/4: an effect of a
+        // tenth of sd is out of reach of any number of seeds, one of 2 sd is not.
+        assert_eq!(seeds_for_power_over_folds(0.1, 1.0, 5, 0.05, 0.8), None);
+        let seeds = seeds_for_power_over_folds(2.0, 1.0, 5, 0.05, 0.8).expect("reachable");
+        assert!(seeds >= 1);
+        assert!(corrected_t_power(2.0, 1.0, seeds * 5, 0.25, 0.05) >= 0.8);
+        if seeds > 1 {
+            assert!(corrected_t_power(2.0, 1.0, (seeds - 1) * 5, 0.25, 0.05) < 0.8);
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub enum Standing {
 pub fn metric_words(metric: &str) -> String {
     match metric {
         "val_miou" => "mIoU".to_string(),
+        "test_miou" => "test mIoU".to_string(),
         "pixel_accuracy" => "pixel accuracy".to_string(),
         "binary_accuracy" => "binary accuracy".to_string(),
         other => other.to_string(),
@@ -112,14 +113,43 @@ pub(super) fn exclusion_sentence(table: &[RunRow]) -> String {
     )
 }
 
-/// "at both seeds", "at all 5 seeds", "at 3 of 5 seeds": how many pairs put the loss on the
-/// side of its mean difference.
+/// What the comparison's pairs are: seeds, or (seed, fold) pairs in a fold sweep.
+fn pair_words(d: &PairedDifference) -> &'static str {
+    if d.folds >= 2 {
+        "(seed, fold) pairs"
+    } else {
+        "seeds"
+    }
+}
+
+/// The independent units a comparison rests on: its seeds, or its (seed, fold) pairs.
+fn units(d: &PairedDifference) -> usize {
+    if d.folds >= 2 {
+        d.n
+    } else {
+        distinct(&d.seeds)
+    }
+}
+
+/// `5 seeds`, or `2 seeds × 5 folds` in a fold sweep.
+fn sample_words(d: &PairedDifference) -> String {
+    let seeds = count(distinct(&d.seeds), "seed", "seeds");
+    if d.folds >= 2 {
+        format!("{seeds} × {}", count(d.folds, "fold", "folds"))
+    } else {
+        seeds
+    }
+}
+
+/// "at both seeds", "at all 5 seeds", "at 3 of 5 seeds", "at 7 of 10 (seed, fold) pairs":
+/// how many pairs put the loss on the side of its mean difference.
 fn agreement(d: &PairedDifference) -> String {
+    let pairs = pair_words(d);
     if d.mean == 0.0 {
         let above = d.differences.iter().filter(|&&x| x > 0.0).count();
         let below = d.differences.iter().filter(|&&x| x < 0.0).count();
         return format!(
-            "it is above at {above} and below at {below} of {} seeds",
+            "it is above at {above} and below at {below} of {} {pairs}",
             d.n
         );
     }
@@ -129,17 +159,16 @@ fn agreement(d: &PairedDifference) -> String {
         .filter(|&&x| x != 0.0 && (x > 0.0) == (d.mean > 0.0))
         .count();
     match (same_side, d.n) {
-        (2, 2) => "at both seeds".to_string(),
-        (k, n) if k == n => format!("at all {n} seeds"),
-        (k, n) => format!("at {k} of {n} seeds"),
+        (2, 2) => format!("at both {pairs}"),
+        (k, n) if k == n => format!("at all {n} {pairs}"),
+        (k, n) => format!("at {k} of {n} {pairs}"),
     }
 }
 
 /// The sentence comparing one loss (or group) with the reference.
 fn comparison_sentence(d: &PairedDifference, settings: &Settings) -> String {
     let name = who(&d.loss, &d.group);
-    let seeds = distinct(&d.seeds);
-    if seeds <= 1 {
+    if units(d) <= 1 {
         return format!(
             "{name} has only one seed paired with {}; one seed is not evidence, so no comparison is made.",
             d.reference
@@ -166,7 +195,7 @@ fn comparison_sentence(d: &PairedDifference, settings: &Settings) -> String {
             "{name} is {} {} by {points:.2} {words} points on average over {} ({}; {numbers}).",
             if ahead { "better than" } else { "worse than" },
             d.reference,
-            count(seeds, "seed", "seeds"),
+            sample_words(d),
             agreement(d)
         ),
         Standing::Equivalent => format!(
@@ -180,6 +209,16 @@ fn comparison_sentence(d: &PairedDifference, settings: &Settings) -> String {
         Standing::NotCalled => {
             let needed = match d.seeds_for_80_power {
                 _ if d.mean == 0.0 => "with a mean difference of 0 no number of seeds shows a direction; to test whether the two are equivalent, set report.equivalence (in points)".to_string(),
+                Some(k) if d.folds >= 2 => format!(
+                    "about {k} seeds, each on all {} folds, would detect a difference of this size with {:.0}% power under the corrected resampled t-test: add seeds",
+                    d.folds,
+                    100.0 * TARGET_POWER
+                ),
+                None if d.folds >= 2 => format!(
+                    "no number of seeds would: the {} folds share training data, so the corrected variance of the mean stays above σ²/{} however many seeds run; add folds (a larger data.folds), not seeds",
+                    d.folds,
+                    d.folds - 1
+                ),
                 Some(k) => format!(
                     "about {k} seeds would detect a difference of this size with {:.0}% power",
                     100.0 * TARGET_POWER
@@ -208,7 +247,7 @@ fn comparison_sentence(d: &PairedDifference, settings: &Settings) -> String {
             format!(
                 "{name} {direction} {} ({numbers}); {} cannot establish {}: {needed}{min_effect}.",
                 agreement(d),
-                count(seeds, "seed", "seeds"),
+                sample_words(d),
                 if d.mean == 0.0 { "where it lies" } else { "this" },
             )
         }
@@ -314,7 +353,8 @@ pub fn verdict(
             losses.push(&row.loss);
         }
     }
-    let one_seed = summaries.iter().all(|s| distinct(&s.seeds) <= 1);
+    let one_seed = summaries.iter().all(|s| distinct(&s.seeds) <= 1)
+        && differences.iter().all(|d| d.folds < 2);
     let has_reference = summaries.iter().any(|s| s.loss == reference);
     let mut compared: Vec<&PairedDifference> = Vec::new();
     if summaries.is_empty() {
@@ -344,6 +384,13 @@ pub fn verdict(
                 compared.push(d);
             }
         }
+        if let Some(d) = compared.iter().find(|d| d.folds >= 2) {
+            sentences.push(format!(
+                "Over folds, the intervals and p-values are the corrected resampled t-test's (Nadeau & Bengio 2003; Bouckaert & Frank 2004): the {} folds' training sets overlap, so the variance of the mean difference is taken as (1/n + 1/{})·σ² over the n (seed, fold) pairs, not σ²/n.",
+                d.folds,
+                d.folds - 1
+            ));
+        }
         if compared.len() > 1 {
             sentences.push(format!(
                 "The p-values are adjusted for the {} comparisons with {reference} by Holm's method; a comparison is called only when its adjusted p is below {ALPHA}.",
@@ -362,9 +409,7 @@ pub fn verdict(
     let undecided: Vec<&PairedDifference> = compared
         .iter()
         .copied()
-        .filter(|d| {
-            distinct(&d.seeds) > 1 && standing(d, settings.equivalence) == Standing::NotCalled
-        })
+        .filter(|d| units(d) > 1 && standing(d, settings.equivalence) == Standing::NotCalled)
         .collect();
     let target = undecided
         .iter()

@@ -29,7 +29,7 @@ pub fn train(
     );
     let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
     let _finishing = exit::finishing();
-    let trained = train::train(
+    let mut trained = train::train(
         &config,
         &data,
         threads,
@@ -42,6 +42,9 @@ pub fn train(
         );
         },
     )?;
+    if let Some(selection) = &trained.selection {
+        store::record_selection(&mut trained.rows, selection);
+    }
     let mut frame = store::epoch_frame(&trained.rows)?;
     println!("{frame}");
     if let Some(dir) = out {
@@ -51,7 +54,7 @@ pub fn train(
             &dir.join("config.toml"),
             toml::to_string(&config)?.as_bytes(),
         )?;
-        trained.save_weights(&dir.join("weights.safetensors"))?;
+        trained.save_weights(&dir.join(store::WEIGHTS))?;
         println!("results in {}", dir.display());
     }
     Ok(match trained.ending {

@@ -217,6 +217,8 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "optim.eps",
             "optim.eps_hat",
             "preset",
+            "train.select",
+            "train.select_metric",
         ]
         .map(String::from),
     );

@@ -206,6 +206,44 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Drop the last, smaller batch of each epoch (PyTorch's DataLoader keeps it: false).
     pub drop_last: bool,
+    /// Which epoch's weights the run keeps and is judged by: `last` (default) or
+    /// `best_val` (the best validation `select_metric`).
+    #[serde(skip_serializing_if = "Select::is_last")]
+    pub select: Select,
+    /// The validation metric `best_val` selects on (default `val_miou`): one of
+    /// [`SELECT_METRICS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub select_metric: Option<String>,
+}
+
+/// Which epoch's weights a run keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    /// The last epoch's (today's behaviour).
+    #[default]
+    Last,
+    /// The epoch with the best validation score: kept in memory and in the checkpoint, and
+    /// evaluated on the test split.
+    BestVal,
+}
+
+impl Select {
+    /// Whether this is `last` (left out of a configuration's canonical form, so that
+    /// configurations written before selection existed keep their run ids).
+    pub fn is_last(&self) -> bool {
+        *self == Select::Last
+    }
+}
+
+/// The validation metrics `train.select_metric` accepts; the first is the default.
+pub const SELECT_METRICS: [&str; 4] = ["val_miou", "val_loss", "pixel_accuracy", "binary_accuracy"];
+
+impl TrainConfig {
+    /// The metric `best_val` selects on.
+    pub fn select_metric(&self) -> &str {
+        self.select_metric.as_deref().unwrap_or(SELECT_METRICS[0])
+    }
 }
 
 impl Default for TrainConfig {
@@ -216,6 +254,8 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             drop_last: false,
+            select: Select::Last,
+            select_metric: None,
         }
     }
 }
@@ -314,6 +354,23 @@ impl RunConfig {
                 "train.seed",
                 format!("must be at most {}, got {}", i64::MAX, self.train.seed),
             );
+        }
+        if let Some(metric) = &self.train.select_metric {
+            if !SELECT_METRICS.contains(&metric.as_str()) {
+                return invalid(
+                    "train.select_metric",
+                    format!(
+                        "`{metric}` is not a validation metric to select on; valid ones are: {}",
+                        SELECT_METRICS.join(", ")
+                    ),
+                );
+            }
+            if self.train.select != Select::BestVal {
+                return invalid(
+                    "train.select_metric",
+                    "only applies with train.select = \"best_val\"; set that too, or remove train.select_metric".into(),
+                );
+            }
         }
         if let Err(message) = check_device_name(&self.device) {
             return invalid("device", message);

@@ -227,7 +227,8 @@ fn shape(config: &RunConfig) -> Option<Shape> {
             height: u128::try_from(s.height).ok()?,
             width: u128::try_from(s.width).ok()?,
             train: s.train_images as u128,
-            val: s.val_images as u128,
+            // The test split, when there is one, is held beside the validation split.
+            val: (s.val_images + s.test_images) as u128,
             counted: true,
             channels: positive(model.in_channels).unwrap_or(3),
             classes: positive(model.num_classes).unwrap_or(7),

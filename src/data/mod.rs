@@ -1,6 +1,6 @@
-//! Datasets as tensors: a train and a validation split of images `[N, C, H, W]` (f32) and
-//! masks `[N, H, W]` (int64), with class names and a palette. Built once and shared
-//! read-only by every run that uses them.
+//! Datasets as tensors: a train and a validation split (and, when the data have one, a
+//! held-out test split) of images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64), with
+//! class names and a palette. Built once and shared read-only by every run that uses them.
 
 pub mod example;
 pub mod folder;
@@ -79,8 +79,11 @@ impl DataConfig {
             Ok(t) => t.keys().cloned().collect(),
             Err(_) => Vec::new(),
         };
-        if let DataConfig::Folder(_) = self {
-            keys.extend(FolderConfig::OPTIONAL_KEYS.map(String::from));
+        match self {
+            DataConfig::Folder(_) => keys.extend(FolderConfig::OPTIONAL_KEYS.map(String::from)),
+            DataConfig::Synthetic(_) => {
+                keys.extend(SyntheticConfig::OPTIONAL_KEYS.map(String::from))
+            }
         }
         keys
     }
@@ -133,11 +136,14 @@ impl Split {
     }
 }
 
-/// A train and a validation split and what the classes are.
+/// A train and a validation split, an optional test split, and what the classes are.
 #[derive(Debug)]
 pub struct Dataset {
     pub train: Split,
     pub val: Split,
+    /// The held-out test split (`data.test`, `data.test_fraction`, `data.test_images`):
+    /// never trained on nor selected on; every run is evaluated on it once, after training.
+    pub test: Option<Split>,
     pub class_names: Vec<String>,
     pub palette: Vec<[u8; 3]>,
     pub ignore_index: Option<i64>,
@@ -155,6 +161,9 @@ pub struct Dataset {
 pub struct SplitFiles {
     pub train: Vec<String>,
     pub val: Vec<String>,
+    /// The test split's files, when the data have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<String>>,
     /// With `data.folds`, the validation files of each fold, in fold order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folds: Option<Vec<Vec<String>>>,
@@ -170,6 +179,7 @@ impl Dataset {
         Dataset {
             train: split(&self.train),
             val: split(&self.val),
+            test: self.test.as_ref().map(split),
             class_names: self.class_names.clone(),
             palette: self.palette.clone(),
             ignore_index: self.ignore_index,
@@ -179,10 +189,11 @@ impl Dataset {
         }
     }
 
-    /// Bytes held by the images and masks of both splits.
+    /// Bytes held by the images and masks of every split.
     pub fn bytes(&self) -> usize {
-        [&self.train, &self.val]
-            .iter()
+        [Some(&self.train), Some(&self.val), self.test.as_ref()]
+            .into_iter()
+            .flatten()
             .flat_map(|s| [&s.images, &s.masks])
             .map(|t| t.numel() * t.kind().elt_size_in_bytes())
             .sum()

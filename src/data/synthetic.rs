@@ -50,6 +50,9 @@ pub struct SyntheticConfig {
     pub width: i64,
     pub train_images: usize,
     pub val_images: usize,
+    /// Images of a held-out test split (none by default), drawn from their own stream.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub test_images: usize,
     /// Standard deviation of the Gaussian noise added to every pixel (images live in [0, 1]).
     pub noise: f64,
     /// The probability that a cell holds a shape.
@@ -67,6 +70,7 @@ impl Default for SyntheticConfig {
             width: 64,
             train_images: 192,
             val_images: 48,
+            test_images: 0,
             noise: 0.1,
             fill: 0.75,
             class_weights: vec![1.0, 1.0, 0.8, 0.8, 0.6, 0.12],
@@ -103,7 +107,16 @@ impl SyntheticError {
     }
 }
 
+/// Whether a count is 0 (left out of the canonical form, so that configurations written
+/// before test splits existed keep their run ids).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl SyntheticConfig {
+    /// The keys that are unset by default (so absent from the serialised default).
+    pub const OPTIONAL_KEYS: [&'static str; 1] = ["test_images"];
+
     /// Checks every field; the generator relies on these bounds.
     pub fn validate(&self) -> Result<(), SyntheticError> {
         let w = &self.class_weights;
@@ -128,12 +141,14 @@ impl SyntheticConfig {
         Ok(())
     }
 
-    /// Generates both splits. Train and validation draw from separate streams of the seed.
+    /// Generates the splits. Train, validation and test draw from separate streams of the
+    /// seed, so adding a test split leaves the other two as they were.
     pub fn generate(&self) -> Result<Dataset, SyntheticError> {
         self.validate()?;
         Ok(Dataset {
             train: self.split(self.train_images, 0),
             val: self.split(self.val_images, 1),
+            test: (self.test_images > 0).then(|| self.split(self.test_images, 2)),
             class_names: CLASS_NAMES.map(String::from).to_vec(),
             palette: PALETTE.to_vec(),
             ignore_index: None,
@@ -418,5 +433,34 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(config.validate(), Err(SyntheticError::Weights(_))));
+    }
+
+    #[test]
+    fn test_images_add_a_test_split_of_its_own_stream_and_leave_the_others_and_the_run_id() {
+        let config = SyntheticConfig {
+            height: 32,
+            width: 32,
+            train_images: 8,
+            val_images: 4,
+            ..Default::default()
+        };
+        let plain = config.generate().expect("data");
+        assert!(plain.test.is_none());
+        let with_test = SyntheticConfig {
+            test_images: 5,
+            ..config.clone()
+        };
+        let data = with_test.generate().expect("data");
+        let test = data.test.as_ref().expect("a test split");
+        assert_eq!(test.images.size(), [5, 3, 32, 32]);
+        assert!(data.train.images.equal(&plain.train.images));
+        assert!(data.val.images.equal(&plain.val.images));
+        assert!(!test.images.narrow(0, 0, 4).equal(&data.val.images));
+        // Configurations without a test split keep their canonical form (and run ids).
+        let text = serde_json::to_string(&config).expect("json");
+        assert!(!text.contains("test_images"), "{text}");
+        assert!(serde_json::to_string(&with_test)
+            .expect("json")
+            .contains("\"test_images\":5"));
     }
 }

@@ -524,3 +524,46 @@ fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
     };
     assert_ne!(run_id(&run(&config)), run_id(&run(&folds)));
 }
+
+#[test]
+fn bad_selection_and_test_split_values_are_errors_at_their_line() {
+    let msg = error("[base]\ntrain.select = \"best\"\n");
+    assert!(
+        msg.contains("p.toml:2:") && msg.contains("best_val"),
+        "{msg}"
+    );
+    let msg = error("[base]\ntrain.select = \"best_val\"\ntrain.select_metric = \"dice\"\n");
+    assert!(
+        msg.contains("p.toml:3:") && msg.contains("val_miou, val_loss"),
+        "{msg}"
+    );
+    let msg = error("[base]\ntrain.select_metric = \"val_loss\"\n");
+    assert!(
+        msg.contains("p.toml:2:") && msg.contains("best_val"),
+        "{msg}"
+    );
+    let folder = "[base]\ndata.kind = \"folder\"\ndata.root = \".\"\n";
+    let msg = error(&format!("{folder}data.test_fraction = 1.5\n"));
+    assert!(
+        msg.contains("p.toml:4:") && msg.contains("data.test_fraction"),
+        "{msg}"
+    );
+    let msg = error(&format!("{folder}data.tset = \"test\"\n"));
+    assert!(msg.contains("did you mean `data.test`"), "{msg}");
+    let plan = plan_of(
+        "[base]\ndata.test_images = 4\ntrain.select = \"best_val\"\n",
+        &[],
+    )
+    .expect("plan");
+    assert_eq!(
+        plan.runs[0].config.train.select,
+        crate::config::Select::BestVal
+    );
+    let plain = plan_of("", &[]).expect("plan");
+    assert_ne!(plan.runs[0].id, plain.runs[0].id);
+    let canonical = serde_json::to_string(&plain.runs[0].config).expect("json");
+    assert!(
+        !canonical.contains("select") && !canonical.contains("test"),
+        "defaults keep their canonical form, so their run ids: {canonical}"
+    );
+}

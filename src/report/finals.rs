@@ -34,8 +34,13 @@ pub(super) fn section(
     group_by: &[&str],
     colours: &Colours,
 ) -> anyhow::Result<Section> {
-    let pooled = analyse::summarise(runs, analyse::MAIN_METRIC, &[])?;
-    let finals = analyse::finals(runs, analyse::MAIN_METRIC)?;
+    let pooled = analyse::summarise(runs, &analysis.metric, &[])?;
+    let finals = analyse::finals(runs, &analysis.metric)?;
+    let (split, at) = if analysis.metric == analyse::TEST_METRIC {
+        ("test", "mIoU on the test split")
+    } else {
+        ("validation", "mIoU at the final epoch")
+    };
     let categories: Vec<String> = pooled.iter().map(|s| s.loss.clone()).collect();
     let groups = pooled
         .iter()
@@ -56,9 +61,9 @@ pub(super) fn section(
         })
         .collect();
     let chart = Scatter {
-        title: "Final validation mIoU per loss".into(),
+        title: format!("Final {split} mIoU per loss"),
         x_label: "loss".into(),
-        y_label: "mIoU at the last epoch".into(),
+        y_label: at.into(),
         categories,
         log_x: false,
         y_range: Some((0.0, 1.0)),
@@ -90,7 +95,7 @@ pub(super) fn section(
         let chart = Scatter {
             title: format!("Final mIoU per loss × {}", group_by.join(" × ")),
             x_label: String::new(),
-            y_label: "mIoU at the last epoch".into(),
+            y_label: at.into(),
             categories,
             log_x: false,
             y_range: Some((0.0, 1.0)),
@@ -210,8 +215,8 @@ pub(super) fn section(
         id: "findings".into(),
         heading: "Final mIoU and paired differences".into(),
         paragraphs: vec![format!(
-            "Final = the last epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). The 95% interval is the paired t-interval; the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
-            analysis.reference
+            "{} Final = the selected (else the last) epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). The 95% interval is the paired t-interval; the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
+            analysis.judged_on, analysis.reference
         )],
         figures,
         tables,

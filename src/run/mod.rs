@@ -1,5 +1,6 @@
 //! Running configurations: training one ([`train`], with its [`optim`]izers and
-//! [checkpoints](crate::store::checkpoint)) and evaluating it ([`evaluate`]), scheduling a
+//! [checkpoints](crate::store::checkpoint)), evaluating it ([`evaluate`]), keeping the weights
+//! it is judged by and testing them ([`select`]), scheduling a
 //! plan's runs ([`scheduler`]) with [`progress`] reporting, and rerunning a stored one
 //! ([`rerun`]).
 
@@ -9,4 +10,5 @@ pub mod optim;
 pub mod progress;
 pub mod rerun;
 pub mod scheduler;
+pub mod select;
 pub mod train;

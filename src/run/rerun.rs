@@ -36,7 +36,10 @@ pub fn rerun(dir: &Path, stop: &AtomicBool) -> anyhow::Result<Rerun> {
     }
     let config = store::read_run_config(dir)?;
     let data = config.data.load().context("cannot load the run's data")?;
-    let trained = train::train(&config, &data, status.threads, stop, None, |_, _| {})?;
+    let mut trained = train::train(&config, &data, status.threads, stop, None, |_, _| {})?;
+    if let Some(selection) = &trained.selection {
+        store::record_selection(&mut trained.rows, selection);
+    }
     let fresh = store::epoch_frame(&trained.rows)?;
     let stored = store::read_parquet(&stored_path)?;
     let difference = store::bitwise_difference(&stored, &fresh, &["seconds"])?;

@@ -10,7 +10,7 @@
 //! middle of the first and broke the `jobs` limit.
 //!
 //! One run's failure (an error, a panic in libtorch, a diverged loss) is recorded in its
-//! folder and the sweep goes on.
+//! folder and the sweep goes on. A finished run's selection and test scores join its rows.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -26,7 +26,7 @@ use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::criterion;
 use crate::run::progress::Progress;
 use crate::run::train::{self, Ending};
-use crate::store::{checkpoint, RunStatus, State, SweepStore};
+use crate::store::{checkpoint, RunStatus, State, SweepStore, WEIGHTS};
 
 /// How to run a plan.
 #[derive(Debug, Clone, Default)]
@@ -460,8 +460,9 @@ fn run_one(
     status.seconds = start.elapsed().as_secs_f64();
     let outcome = match result {
         Ok(Ok(trained)) => {
-            let saved = trained
-                .save_weights(&store.run_dir(&run.id).join("weights.safetensors"))
+            let saved = store
+                .write_selection(&run.id, &mut rows, trained.selection.as_ref())
+                .and_then(|()| trained.save_weights(&store.run_dir(&run.id).join(WEIGHTS)))
                 .and_then(|()| {
                     let predictions = train::predict(
                         &trained.net,

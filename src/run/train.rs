@@ -7,7 +7,8 @@
 //! thread count is fixed and recorded. Losses and metrics accumulate on the tensor side and
 //! are read back once per epoch, so the step never waits on the host. A run can write a
 //! [`checkpoint`] after each epoch and go on from one, with the same bits as if it had
-//! never stopped.
+//! never stopped. After the last epoch the weights [`super::select`] kept are evaluated on
+//! the test split, when the data have one.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::evaluate::{evaluate, gradient_share};
 use super::optim::{self, Optim};
+use super::select::{evaluate_test, Selection, Selector};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::losses::Criterion;
@@ -55,6 +57,9 @@ pub struct Trained {
     pub device: Device,
     pub vars: nn::VarStore,
     pub net: UNet,
+    /// What a finished run selected (with `train.select = "best_val"` or a test split):
+    /// `vars` and `net` then hold the selected weights.
+    pub selection: Option<Selection>,
 }
 
 impl Trained {
@@ -81,13 +86,15 @@ pub struct Snapshot<'a> {
     optim: &'a Optim,
     epoch: usize,
     rng: &'a ChaCha8Rng,
+    selector: &'a Selector,
 }
 
 impl Snapshot<'_> {
     /// Writes this state as the checkpoint at `path`, atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         crate::faults::point("checkpoint");
-        let named = optim::checkpoint_tensors(self.vars, self.optim);
+        let mut named = optim::checkpoint_tensors(self.vars, self.optim);
+        named.extend(self.selector.save());
         checkpoint::write(path, named, self.epoch, self.rng.get_word_pos())
     }
 }
@@ -108,9 +115,13 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
     rng.set_stream(2);
     let mut first_epoch = 1;
+    let mut selector = Selector::new(config);
     if let Some(from) = resume {
         optim::restore_checkpoint(&from.tensors, &learner.vars, &mut learner.opt)
             .context("cannot resume from the checkpoint")?;
+        selector
+            .restore(&from.tensors)
+            .context("cannot resume the selection from the checkpoint")?;
         rng.set_word_pos(from.rng_word_pos);
         first_epoch = from.epoch + 1;
     }
@@ -190,12 +201,16 @@ pub fn train(
             grad_share,
             lr: lr_at(0),
             seconds: start.elapsed().as_secs_f64(),
+            selected_epoch: None,
+            test: None,
         };
+        selector.observe(&row, &learner.vars);
         let snapshot = Snapshot {
             vars: &learner.vars,
             optim: &learner.opt,
             epoch,
             rng: &rng,
+            selector: &selector,
         };
         on_epoch(&row, &snapshot);
         rows.push(row);
@@ -204,6 +219,20 @@ pub fn train(
             break;
         }
     }
+    let selection = if ending == Ending::Done && selector.records(data) {
+        let epoch = selector.finish(&mut learner.vars, config.train.epochs)?;
+        let test = evaluate_test(
+            &learner.net,
+            &learner.criterion,
+            config,
+            data,
+            classes,
+            device,
+        )?;
+        Some(Selection { epoch, test })
+    } else {
+        None
+    };
     Ok(Trained {
         rows,
         ending,
@@ -211,6 +240,7 @@ pub fn train(
         device,
         vars: learner.vars,
         net: learner.net,
+        selection,
     })
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A run's epoch rows as `metrics.parquet` holds them and back, the run columns the sweep's
 //! frame adds in front of them, the one-row-per-run frame, and a bitwise comparison of two
-//! frames.
+//! frames. A run whose weights were selected (`train.select`) or judged on a test split
+//! also has a `selected_epoch` column and, on the selected epoch's row, the test split's
+//! scores in the columns of [`TEST_PREFIX`].
 
 use polars::prelude::*;
 
@@ -10,7 +12,7 @@ use super::status::{RunStatus, State};
 use crate::plan::{display_value, Plan, PlannedRun};
 
 /// What one epoch measured.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpochRow {
     /// 1-based.
     pub epoch: usize,
@@ -34,6 +36,70 @@ pub struct EpochRow {
     /// The learning rate of the epoch's first step.
     pub lr: f64,
     pub seconds: f64,
+    /// The epoch whose weights the run kept (`train.select`), on every row of a finished
+    /// run that selects or has a test split; `None` otherwise.
+    pub selected_epoch: Option<usize>,
+    /// The test split's scores of the kept weights, on the selected epoch's row only.
+    pub test: Option<SplitScores>,
+}
+
+/// What one evaluation measured on a split: the `test_` columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitScores {
+    /// The run's own loss, mean over images.
+    pub loss: f64,
+    pub miou: f64,
+    pub pixel_accuracy: f64,
+    /// On the run's own activation.
+    pub binary_accuracy: f64,
+    pub binary_accuracy_sigmoid: f64,
+    pub binary_accuracy_softmax: f64,
+    /// `NaN` where a class has an empty union on the split.
+    pub iou_per_class: Vec<f64>,
+}
+
+pub use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
+
+/// A score's column name after [`TEST_PREFIX`] and how to read it.
+type ScoreColumn = (&'static str, fn(&SplitScores) -> f64);
+
+/// Per row, the selected epoch and the test scores.
+type Selections = (Vec<Option<usize>>, Vec<Option<SplitScores>>);
+
+/// The scalar scores of [`SplitScores`], by the name their column takes after
+/// [`TEST_PREFIX`].
+const SCORE_COLUMNS: [ScoreColumn; 6] = [
+    ("loss", |s| s.loss),
+    ("miou", |s| s.miou),
+    ("pixel_accuracy", |s| s.pixel_accuracy),
+    ("binary_accuracy", |s| s.binary_accuracy),
+    ("binary_accuracy_sigmoid", |s| s.binary_accuracy_sigmoid),
+    ("binary_accuracy_softmax", |s| s.binary_accuracy_softmax),
+];
+
+/// The test split's column of `score` (`miou` → `test_miou`, `iou_3` → `test_iou_3`).
+pub fn test_column(score: &str) -> String {
+    format!("{TEST_PREFIX}{score}")
+}
+
+/// What a finished run selected: the epoch whose weights it kept, and their test scores
+/// when the data have a test split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    pub epoch: usize,
+    pub test: Option<SplitScores>,
+}
+
+/// Records `selection` on a run's rows: its epoch on every row, and the test scores on that
+/// epoch's.
+pub fn record_selection(rows: &mut [EpochRow], selection: &Selection) {
+    for row in rows.iter_mut() {
+        row.selected_epoch = Some(selection.epoch);
+        row.test = selection
+            .test
+            .clone()
+            .filter(|_| row.epoch == selection.epoch);
+    }
 }
 
 /// `rows` with a constant `lr` column (before `seconds`) when they have none: frames written
@@ -220,7 +286,83 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     };
     columns.extend(per_class(iou_column, |r| &r.iou_per_class));
     columns.extend(per_class(grad_share_column, |r| &r.grad_share));
+    if rows.iter().any(|r| r.selected_epoch.is_some()) {
+        columns.push(Column::new(
+            SELECTED_EPOCH.into(),
+            rows.iter()
+                .map(|r| r.selected_epoch.map(|e| e as u32))
+                .collect::<Vec<Option<u32>>>(),
+        ));
+    }
+    if let Some(first) = rows.iter().find_map(|r| r.test.as_ref()) {
+        for (name, get) in SCORE_COLUMNS {
+            let values: Vec<f64> = rows
+                .iter()
+                .map(|r| r.test.as_ref().map_or(f64::NAN, get))
+                .collect();
+            columns.push(Column::new(test_column(name).into(), values));
+        }
+        for k in 0..first.iou_per_class.len() {
+            let values: Vec<f64> = rows
+                .iter()
+                .map(|r| {
+                    r.test
+                        .as_ref()
+                        .and_then(|t| t.iou_per_class.get(k).copied())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
+            columns.push(Column::new(test_column(&iou_column(k)).into(), values));
+        }
+    }
     DataFrame::new(rows.len(), columns)
+}
+
+/// The selected epochs and test scores of `frame`'s rows, when it has those columns.
+fn selections(
+    frame: &DataFrame,
+    epochs: &[usize],
+    floats: &dyn Fn(&str) -> anyhow::Result<Vec<f64>>,
+) -> anyhow::Result<Selections> {
+    let n = frame.height();
+    let selected: Vec<Option<usize>> = match frame.column(SELECTED_EPOCH) {
+        Ok(c) => c
+            .u32()
+            .map_err(|_| {
+                anyhow::anyhow!("the run's frame has no {SELECTED_EPOCH} column of its type")
+            })?
+            .iter()
+            .map(|e| e.map(|e| e as usize))
+            .collect(),
+        Err(_) => vec![None; n],
+    };
+    if frame.column(&test_column("miou")).is_err() {
+        return Ok((selected, vec![None; n]));
+    }
+    let scores = SCORE_COLUMNS
+        .iter()
+        .map(|(name, _)| floats(&test_column(name)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let iou = (0..)
+        .map(|k| test_column(&iou_column(k)))
+        .take_while(|c| frame.column(c).is_ok())
+        .map(|c| floats(&c))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let test = (0..n)
+        .map(|i| {
+            // Only the selected epoch's row holds the test scores; the others are NaN.
+            (selected[i] == Some(epochs[i])).then(|| SplitScores {
+                loss: scores[0][i],
+                miou: scores[1][i],
+                pixel_accuracy: scores[2][i],
+                binary_accuracy: scores[3][i],
+                binary_accuracy_sigmoid: scores[4][i],
+                binary_accuracy_softmax: scores[5][i],
+                iou_per_class: iou.iter().map(|c| c[i]).collect(),
+            })
+        })
+        .collect();
+    Ok((selected, test))
 }
 
 /// The rows [`epoch_frame`] wrote, read back from `frame` exactly.
@@ -260,6 +402,7 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
     let grad_norm = floats("grad_norm")?;
     let lr = floats("lr")?;
     let seconds = floats("seconds")?;
+    let (selected, test) = selections(frame, &epochs, &floats)?;
     Ok(epochs
         .iter()
         .enumerate()
@@ -277,6 +420,8 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
             grad_share: share.iter().map(|c| c[i]).collect(),
             lr: lr[i],
             seconds: seconds[i],
+            selected_epoch: selected[i],
+            test: test[i].clone(),
         })
         .collect())
 }

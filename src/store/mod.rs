@@ -28,7 +28,8 @@ pub use dataset::{
     dataset_dir, read_dataset_info, read_sweep_info, DatasetInfo, SweepInfo, EXAMPLES,
 };
 pub use frame::{
-    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column, EpochRow,
+    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column, record_selection,
+    test_column, EpochRow, Selection, SplitScores, SELECTED_EPOCH, TEST_PREFIX,
 };
 pub use status::{
     damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,
@@ -39,6 +40,9 @@ use crate::plan::{Plan, PlannedRun};
 use checkpoint::Checkpoint;
 use frame::{runs_frame, with_lr, with_run_columns};
 use status::{file_hash, inspect};
+
+/// The trained (or selected) weights' file in a run's folder.
+pub const WEIGHTS: &str = "weights.safetensors";
 
 /// The folders of one sweep under `results/<sweep>/`.
 #[derive(Debug, Clone)]
@@ -219,6 +223,22 @@ impl SweepStore {
         }
     }
 
+    /// Records a finished run's `selection` (when it made one) on its `rows` and writes them.
+    pub fn write_selection(
+        &self,
+        id: &str,
+        rows: &mut [EpochRow],
+        selection: Option<&Selection>,
+    ) -> anyhow::Result<()> {
+        match selection {
+            Some(selection) => {
+                record_selection(rows, selection);
+                self.write_rows(id, rows)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Writes the run's rows so far as `metrics.parquet`.
     pub fn write_rows(&self, id: &str, rows: &[EpochRow]) -> anyhow::Result<()> {
         let mut frame = epoch_frame(rows)?;
@@ -252,7 +272,8 @@ impl SweepStore {
                     let rows = with_run_columns(rows, run, plan, status.state)?;
                     epochs = Some(match epochs {
                         None => rows,
-                        Some(mut all) => {
+                        Some(all) => {
+                            let (mut all, rows) = aligned(all, rows)?;
                             anyhow::Context::with_context(all.vstack_mut(&rows), || {
                                 format!("run {} has other columns than the runs before it", run.id)
                             })?;
@@ -289,4 +310,24 @@ impl SweepStore {
         )?;
         Ok(frame)
     }
+}
+
+/// `all` and `rows` with the same columns in the same order: a column that only one has
+/// (a run's `selected_epoch` and `test_` columns, which an unfinished run or a dataset
+/// without a test split lacks) is added to the other as nulls, after the columns of `all`.
+fn aligned(mut all: DataFrame, mut rows: DataFrame) -> anyhow::Result<(DataFrame, DataFrame)> {
+    fn add_missing(from: &DataFrame, to: &mut DataFrame) -> PolarsResult<()> {
+        for column in from.columns() {
+            if to.column(column.name()).is_err() {
+                let nulls = Column::full_null(column.name().clone(), to.height(), column.dtype());
+                to.with_column(nulls)?;
+            }
+        }
+        Ok(())
+    }
+    add_missing(&rows, &mut all)?;
+    add_missing(&all, &mut rows)?;
+    let order: Vec<PlSmallStr> = all.get_column_names().into_iter().cloned().collect();
+    let rows = rows.select(order)?;
+    Ok((all, rows))
 }

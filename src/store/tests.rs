@@ -17,6 +17,8 @@ fn row(epoch: usize) -> EpochRow {
         grad_share: vec![0.2, 0.3, 0.5],
         lr: 1e-3,
         seconds: 0.1,
+        selected_epoch: None,
+        test: None,
     }
 }
 
@@ -55,4 +57,77 @@ fn parquet_round_trip_keeps_every_value() {
         })
         .count();
     assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn a_selection_puts_the_selected_epoch_on_every_row_and_test_scores_on_its_row_only() {
+    let mut rows = vec![row(1), row(2), row(3)];
+    let plain = epoch_frame(&rows).expect("frame");
+    assert!(plain.column(SELECTED_EPOCH).is_err() && plain.column("test_miou").is_err());
+    let test = SplitScores {
+        loss: 0.4,
+        miou: 0.3,
+        pixel_accuracy: 0.8,
+        binary_accuracy: 0.9,
+        binary_accuracy_sigmoid: 0.9,
+        binary_accuracy_softmax: 0.85,
+        iou_per_class: vec![0.2, f64::NAN, 0.4],
+    };
+    record_selection(
+        &mut rows,
+        &Selection {
+            epoch: 2,
+            test: Some(test.clone()),
+        },
+    );
+    let frame = epoch_frame(&rows).expect("frame");
+    let selected: Vec<Option<u32>> = frame
+        .column(SELECTED_EPOCH)
+        .and_then(|c| c.u32().map(|c| c.iter().collect()))
+        .expect("selected_epoch");
+    assert_eq!(selected, [Some(2); 3]);
+    let miou: Vec<f64> = frame
+        .column(&test_column("miou"))
+        .and_then(|c| {
+            c.f64()
+                .map(|c| c.iter().map(|v| v.unwrap_or(0.0)).collect())
+        })
+        .expect("test_miou");
+    assert!(
+        miou[0].is_nan() && miou[1] == 0.3 && miou[2].is_nan(),
+        "{miou:?}"
+    );
+    for name in [
+        "test_loss",
+        "test_pixel_accuracy",
+        "test_binary_accuracy",
+        "test_binary_accuracy_sigmoid",
+        "test_binary_accuracy_softmax",
+        "test_iou_0",
+        "test_iou_2",
+    ] {
+        assert!(frame.column(name).is_ok(), "{name}");
+    }
+    let back = epoch_rows(&frame).expect("rows");
+    assert_eq!(format!("{back:?}"), format!("{rows:?}"), "NaN included");
+    assert_eq!(format!("{:?}", back[1].test), format!("{:?}", Some(test)));
+}
+
+#[test]
+fn runs_with_and_without_selection_columns_stack_with_nulls_in_the_sweep_frame() {
+    let mut selected = vec![row(1), row(2)];
+    record_selection(
+        &mut selected,
+        &Selection {
+            epoch: 1,
+            test: None,
+        },
+    );
+    let a = epoch_frame(&[row(1)]).expect("frame");
+    let b = epoch_frame(&selected).expect("frame");
+    let (mut all, rows) = aligned(a, b).expect("aligned");
+    all.vstack_mut(&rows).expect("stacks");
+    assert_eq!(all.height(), 3);
+    let column = all.column(SELECTED_EPOCH).expect("column");
+    assert_eq!(column.null_count(), 1);
 }

@@ -107,6 +107,21 @@ pub fn check(config: &FolderConfig) -> Check {
             overlap.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
+    if let Some(test) = &splits.test {
+        let held = stems(test);
+        let seen: BTreeSet<String> = stems(&splits.train)
+            .union(&stems(&splits.val))
+            .cloned()
+            .collect();
+        let leaked: Vec<&String> = held.intersection(&seen).collect();
+        if !leaked.is_empty() {
+            out.warnings.push(format!(
+                "{} test image name(s) are also in train or validation (e.g. {}): the test split would not be held out",
+                leaked.len(),
+                leaked.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
     out.fold_sizes = splits
         .files
         .folds
@@ -129,7 +144,16 @@ pub fn check(config: &FolderConfig) -> Check {
     };
     let train = decode(&splits.train, &mut out.problems);
     let val = decode(&splits.val, &mut out.problems);
-    for (name, decoded) in [(&config.train, &train), (&config.val, &val)] {
+    let test = splits.test.as_deref().map(|t| decode(t, &mut out.problems));
+    let mut named = vec![(&config.train, &train), (&config.val, &val)];
+    if let (Some(name), Some(test)) = (&config.test, &test) {
+        named.push((name, test));
+    }
+    let test_name = String::from("test");
+    if let (None, Some(test)) = (&config.test, &test) {
+        named.push((&test_name, test));
+    }
+    for (name, decoded) in named {
         let mut summary = SplitSummary {
             name: name.clone(),
             images: decoded.len(),
@@ -491,5 +515,22 @@ mod tests {
         assert!(check.usable(), "{check}");
         assert_eq!(check.fold_sizes.iter().sum::<usize>(), 11);
         assert_eq!(check.fold_sizes.len(), 5);
+    }
+
+    #[test]
+    fn a_test_split_is_listed_beside_train_and_validation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = write_flat(dir.path(), 10);
+        config.val_fraction = Some(0.2);
+        config.test_fraction = Some(0.2);
+        let check = check(&config);
+        assert!(check.usable(), "{check}");
+        let splits: Vec<(&str, usize)> = check
+            .splits
+            .iter()
+            .map(|s| (s.name.as_str(), s.images))
+            .collect();
+        assert_eq!(splits, [("train", 6), ("val", 2), ("test", 2)]);
+        assert!(check.warnings.is_empty(), "{:?}", check.warnings);
     }
 }

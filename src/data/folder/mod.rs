@@ -1,6 +1,8 @@
 //! Datasets on disk: a root with, per split, a folder of images and a folder of masks paired
 //! by file stem (`images/<split>/x.jpg` with `masks/<split>/x.png`), or one folder of each
-//! that a seeded validation fraction, k seeded folds or a `file,split` CSV list splits.
+//! that a seeded validation fraction, k seeded folds or a `file,split` CSV list splits; and
+//! an optional held-out test split (`test`: a folder or a row of the list; or
+//! `test_fraction` of the training images).
 //!
 //! Images are PNG, JPEG or TIFF, RGB or grayscale (alpha dropped, 16-bit scaled to [0, 1]).
 //! Masks are PNG or TIFF in the forms users have: 8- or 16-bit index images, palette
@@ -46,6 +48,10 @@ pub struct FolderConfig {
     pub train: String,
     /// The validation split's name.
     pub val: String,
+    /// The held-out test split's name: a folder like `train` and `val` (`{split}` in
+    /// `images` and `masks`), or the rows of `split_file` with this split. None by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
     /// The image folder under `root`, with `{split}` for the split's name.
     pub images: String,
     /// The mask folder under `root`, with `{split}` for the split's name.
@@ -86,7 +92,11 @@ pub struct FolderConfig {
     /// The fold that validates, `0..folds` (a grid axis: `fold = [0, 1, 2]` or `"all"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fold: Option<u32>,
-    /// The seed of `val_fraction` and `folds` (0 when unset).
+    /// Hold out this share (0 < f < 1) of the training folder's images as the test split,
+    /// drawn with `split_seed` before validation or folds are made from the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// The seed of `val_fraction`, `test_fraction` and `folds` (0 when unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split_seed: Option<u64>,
     /// A CSV list under `root` with the columns `file,split` (file name or stem; split
@@ -110,6 +120,7 @@ impl Default for FolderConfig {
             root: PathBuf::new(),
             train: "train".into(),
             val: "val".into(),
+            test: None,
             images: "images/{split}".into(),
             masks: "masks/{split}".into(),
             ignore_index: None,
@@ -125,6 +136,7 @@ impl Default for FolderConfig {
             val_fraction: None,
             folds: None,
             fold: None,
+            test_fraction: None,
             split_seed: None,
             split_file: None,
             mask_name: None,
@@ -157,7 +169,9 @@ fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
 
 impl FolderConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 15] = [
+    pub const OPTIONAL_KEYS: [&'static str; 17] = [
+        "test",
+        "test_fraction",
         "ignore_index",
         "classes",
         "palette",
@@ -309,6 +323,7 @@ impl FolderConfig {
                 "needs data.folds, the number of folds (e.g. 5)".into(),
             );
         }
+        self.validate_test()?;
         if self.split_file.is_some() && (self.val_fraction.is_some() || self.folds.is_some()) {
             return invalid(
                 "split_file",
@@ -344,7 +359,54 @@ impl FolderConfig {
         Ok(())
     }
 
-    /// Reads, decodes and checks both splits.
+    /// Checks the keys that make the test split.
+    fn validate_test(&self) -> Result<(), FolderError> {
+        if let Some(f) = self.test_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return invalid(
+                    "test_fraction",
+                    format!("must lie between 0 and 1 (e.g. 0.2), got {f}"),
+                );
+            }
+            if self.test.is_some() {
+                return invalid(
+                    "test_fraction",
+                    "and data.test both make the test split; set one".into(),
+                );
+            }
+            if self.split_file.is_some() {
+                return invalid(
+                    "test_fraction",
+                    "cannot be set with data.split_file, which lists the splits: put the test files in its rows with a split of their own and set data.test to that name".into(),
+                );
+            }
+            if let Some(v) = self.val_fraction {
+                if f + v >= 1.0 {
+                    return invalid(
+                        "test_fraction",
+                        format!("and data.val_fraction take {f} + {v} >= 1 of the images, leaving none to train on; lower one"),
+                    );
+                }
+            }
+        }
+        if let Some(test) = &self.test {
+            if test.is_empty() || *test == self.train || *test == self.val {
+                return invalid(
+                    "test",
+                    format!("is `{test}`, which must name a split of its own, neither data.train (`{}`) nor data.val (`{}`), e.g. \"test\"", self.train, self.val),
+                );
+            }
+            if self.split_file.is_none() && !self.images.contains("{split}") {
+                return invalid(
+                    "test",
+                    format!("names a folder split, but data.images (`{}`) has no {{split}}; write data.images and data.masks with {{split}} (e.g. \"images/{{split}}\"), or hold out a share with data.test_fraction", self.images),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads, decodes and checks every split.
     pub fn load(&self) -> anyhow::Result<Dataset> {
         self.validate()
             .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
@@ -366,7 +428,11 @@ impl FolderConfig {
         };
         let train = decode(&splits.train)?;
         let val = decode(&splits.val)?;
+        let test = splits.test.as_deref().map(decode).transpose()?;
         check_uniform(&train, &val)?;
+        if let Some(test) = &test {
+            check_uniform(&train, test)?;
+        }
 
         let labels = self.labels(&meta, ignore, &train, &val)?;
         let map = |decoded: &[Decoded]| -> anyhow::Result<Split> {
@@ -378,6 +444,7 @@ impl FolderConfig {
         };
         let mut train_split = map(&train)?;
         let mut val_split = map(&val)?;
+        let mut test_split = test.as_deref().map(map).transpose()?;
         let normalization = if self.normalize {
             let (mean, std) = channel_statistics(&train_split.images)?;
             let shape = [1, mean.len() as i64, 1, 1];
@@ -385,6 +452,9 @@ impl FolderConfig {
             let s = Tensor::from_slice(&std).to_kind(Kind::Float).view(shape);
             train_split.images = (&train_split.images - &m) / &s;
             val_split.images = (&val_split.images - &m) / &s;
+            if let Some(test) = &mut test_split {
+                test.images = (&test.images - &m) / &s;
+            }
             Some((mean, std))
         } else {
             None
@@ -393,6 +463,7 @@ impl FolderConfig {
         Ok(Dataset {
             train: train_split,
             val: val_split,
+            test: test_split,
             class_names: labels.names,
             palette: report_palette,
             ignore_index: ignore,
@@ -538,5 +609,7 @@ fn channel_statistics(images: &Tensor) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     Ok((read(&mean)?, read(&std)?))
 }
 
+#[cfg(test)]
+mod test_split;
 #[cfg(test)]
 mod tests;

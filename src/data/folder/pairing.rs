@@ -1,7 +1,9 @@
 //! Which files make a dataset's splits: the image and mask files of a folder, paired by file
 //! stem (or by `mask_name`, e.g. `{stem}_mask.png`), and the train and validation splits:
 //! from one folder per split, from a seeded validation fraction of one folder, from the k-th
-//! of k seeded disjoint folds, or from a `file,split` CSV list.
+//! of k seeded disjoint folds, or from a `file,split` CSV list; and the held-out test split,
+//! from its own folder, from the list's rows of its name, or a seeded share of the training
+//! images taken out before anything else is split.
 //!
 //! Pairing collects every problem it finds (an image without a mask, a mask without an image,
 //! two files of one name) rather than stopping at the first, so the data check can show them
@@ -51,6 +53,8 @@ pub(crate) enum Splitting {
 pub(crate) struct Splits {
     pub(super) train: Vec<Pair>,
     pub(super) val: Vec<Pair>,
+    /// The held-out test split, when the configuration makes one.
+    pub(super) test: Option<Vec<Pair>>,
     /// File names (relative to the root) of each split, and of each fold's validation part.
     pub(crate) files: SplitFiles,
     /// Every problem found, each naming the file and the fix.
@@ -88,9 +92,18 @@ impl FolderConfig {
     /// problem found instead of the first. A folder that cannot be read is an error.
     pub(crate) fn splits(&self) -> anyhow::Result<Splits> {
         let mut out = Splits::default();
-        let (train, val) = match self.splitting() {
+        let splitting = self.splitting();
+        let mut test = match (&self.test, &splitting) {
+            (
+                Some(name),
+                Splitting::Folders | Splitting::Fraction { .. } | Splitting::Folds { .. },
+            ) => Some(self.pairs_in(name, &mut out.problems)?),
+            _ => None,
+        };
+        let (train, val) = match splitting {
             Splitting::Folders => {
                 let train = self.pairs_in(&self.train, &mut out.problems)?;
+                let train = self.hold_out(train, &mut test)?;
                 let val = self.pairs_in(&self.val, &mut out.problems)?;
                 out.same_folder =
                     self.folder(&self.images, &self.train) == self.folder(&self.images, &self.val);
@@ -111,6 +124,10 @@ impl FolderConfig {
                     );
                 }
                 let all = self.pairs_in(&self.train, &mut out.problems)?;
+                let all = self.hold_out(all, &mut test)?;
+                if let (Some(name), Splitting::File(path)) = (&self.test, &splitting) {
+                    test = Some(self.listed_as(&all, path, name)?);
+                }
                 match self.divide(all, &splitting, &mut out) {
                     Ok(splits) => splits,
                     // Pairing problems explain a division that fails; keep them all.
@@ -132,8 +149,10 @@ impl FolderConfig {
         let limit = self.limit.unwrap_or(usize::MAX);
         out.train = train.into_iter().take(limit).collect();
         out.val = val.into_iter().take(limit).collect();
+        out.test = test.map(|t| t.into_iter().take(limit).collect());
         out.files.train = out.train.iter().map(name).collect();
         out.files.val = out.val.iter().map(name).collect();
+        out.files.test = out.test.as_ref().map(|t| t.iter().map(name).collect());
         if let Some(folds) = &mut out.files.folds {
             for part in folds.iter_mut() {
                 for file in part.iter_mut() {
@@ -144,6 +163,60 @@ impl FolderConfig {
             }
         }
         Ok(out)
+    }
+
+    /// With `test_fraction`, `pool` less a seeded share of it, which becomes `test` (both
+    /// kept in name order); `pool` unchanged otherwise. The draw has a stream of its own, so
+    /// the validation fraction and folds of the rest are drawn as without a test split.
+    fn hold_out(&self, pool: Vec<Pair>, test: &mut Option<Vec<Pair>>) -> anyhow::Result<Vec<Pair>> {
+        let Some(fraction) = self.test_fraction else {
+            return Ok(pool);
+        };
+        let n = pool.len();
+        if n < 3 {
+            bail!(
+                "data.test_fraction needs at least 3 images (to train, validate and test), but {} holds {n}",
+                self.folder(&self.images, &self.train).display()
+            );
+        }
+        let k = ((n as f64 * fraction).round() as usize).clamp(1, n - 2);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.split_seed.unwrap_or(0));
+        rng.set_stream(1);
+        order.shuffle(&mut rng);
+        let held: BTreeSet<usize> = order.into_iter().take(k).collect();
+        let (mut rest, mut out) = (Vec::with_capacity(n - k), Vec::with_capacity(k));
+        for (i, pair) in pool.into_iter().enumerate() {
+            if held.contains(&i) {
+                out.push(pair);
+            } else {
+                rest.push(pair);
+            }
+        }
+        *test = Some(out);
+        Ok(rest)
+    }
+
+    /// The pairs of `all` that the CSV list at `path` puts in the split `name`; an error
+    /// when it puts none there.
+    fn listed_as(&self, all: &[Pair], path: &Path, name: &str) -> anyhow::Result<Vec<Pair>> {
+        let listed = read_split_file(path)?;
+        let pairs: Vec<Pair> = all
+            .iter()
+            .filter(|p| {
+                [file_name(&p.image), stem(&p.image)]
+                    .iter()
+                    .any(|f| listed.get(f).map(String::as_str) == Some(name))
+            })
+            .cloned()
+            .collect();
+        if pairs.is_empty() {
+            bail!(
+                "data.test is `{name}`, but {} puts no file in split `{name}`; name the test rows' split in data.test",
+                path.display()
+            );
+        }
+        Ok(pairs)
     }
 
     /// `all` (sorted by name) divided into train and validation by `splitting`.

@@ -7,7 +7,7 @@ use std::fs::File;
 
 /// A 16×16 image whose pixels encode `seed`, and its index mask: the left half class
 /// `a`, the right half class `b`.
-fn write_pair(root: &Path, split: &str, stem: &str, seed: u8, a: u8, b: u8) {
+pub(super) fn write_pair(root: &Path, split: &str, stem: &str, seed: u8, a: u8, b: u8) {
     let (images, masks) = (
         root.join("images").join(split),
         root.join("masks").join(split),
@@ -51,7 +51,7 @@ pub(super) fn write_flat(root: &Path, n: usize) -> FolderConfig {
 }
 
 /// Two training and one validation pair with labels 0, 1, 2 and 255.
-fn small(root: &Path) -> FolderConfig {
+pub(super) fn small(root: &Path) -> FolderConfig {
     write_pair(root, "train", "a", 10, 0, 1);
     write_pair(root, "train", "b", 20, 2, 255);
     write_pair(root, "val", "c", 30, 1, 2);
@@ -63,7 +63,7 @@ fn small(root: &Path) -> FolderConfig {
     }
 }
 
-fn error(config: &FolderConfig) -> String {
+pub(super) fn error(config: &FolderConfig) -> String {
     match config.load() {
         Ok(_) => panic!("expected an error"),
         Err(e) => format!("{e:#}"),
