@@ -47,7 +47,8 @@ pub const MAIN_METRIC: &str = "val_miou";
 pub const DONE: &str = "done";
 /// Two-sided level of the tests and intervals (95% intervals, p < 0.05).
 pub const ALPHA: f64 = 0.05;
-/// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`.
+/// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`, the other
+/// per-class columns ([`PER_CLASS`]) and the quality columns `val_*` ([`QUALITY`]).
 pub const METRICS: [&str; 10] = [
     "train_loss",
     "val_loss",
@@ -61,9 +62,41 @@ pub const METRICS: [&str; 10] = [
     "seconds",
 ];
 
-/// Whether a larger value of `metric` is better (losses, gradient norms and times are not).
+/// The validation quality columns of the frame (`store::frame::QUALITY_SCALARS` with
+/// their split's prefix).
+pub const QUALITY: [&str; 9] = [
+    "val_dice",
+    "val_ece",
+    "val_brier",
+    "val_nll",
+    "val_hd95",
+    "val_nsd",
+    "val_biou",
+    "val_boundary_both_empty",
+    "val_boundary_one_empty",
+];
+
+/// The prefixes of the per-class and per-bin metric columns, each followed by a number.
+pub const PER_CLASS: [&str; 9] = [
+    "iou_",
+    "grad_share_",
+    "dice_",
+    "hd95_",
+    "nsd_",
+    "biou_",
+    "reliability_count_",
+    "reliability_confidence_",
+    "reliability_accuracy_",
+];
+
+pub use crate::metrics::SUMMARY_METRICS;
+
+/// Whether a larger value of `metric` is better (losses, gradient norms, times,
+/// calibration errors and distances are not).
 pub fn higher_is_better(metric: &str) -> bool {
-    !(metric.ends_with("loss") || ["seconds", "grad_norm", "lr"].contains(&metric))
+    !(metric.ends_with("loss")
+        || ["seconds", "grad_norm", "lr"].contains(&metric)
+        || crate::metrics::lower_is_better(metric))
 }
 
 /// What the user asked of the analysis (the sweep file's `[report]` table) and where the

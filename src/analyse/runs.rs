@@ -8,7 +8,7 @@ use std::hash::Hash;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::{AnalyseError, DONE, METRICS};
+use super::{AnalyseError, DONE, METRICS, PER_CLASS, QUALITY};
 use crate::config::loss::parameter_keys;
 
 /// The columns of axes over a loss's parameters or its label.
@@ -233,7 +233,7 @@ fn is_metric(name: &str) -> bool {
         name.strip_prefix(prefix)
             .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
     };
-    METRICS.contains(&name) || per_class("iou_") || per_class("grad_share_")
+    METRICS.contains(&name) || QUALITY.contains(&name) || PER_CLASS.iter().any(|p| per_class(p))
 }
 
 /// The frame's column `name`, or an error naming it.

@@ -206,7 +206,15 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
         keys.extend(run.into_iter().filter(|k| !k.starts_with("data.")));
     }
     // Keys left out of the canonical form while unset.
-    keys.extend(["model.in_channels", "model.num_classes", "optim.schedule"].map(String::from));
+    keys.extend(
+        [
+            "model.in_channels",
+            "model.num_classes",
+            "optim.schedule",
+            "train.boundary_tolerance",
+        ]
+        .map(String::from),
+    );
     keys.extend(super::loss::parameter_keys());
     keys.push("loss.label".to_string());
     let kinds = match kind {

@@ -157,6 +157,12 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Drop the last, smaller batch of each epoch (PyTorch's DataLoader keeps it: false).
     pub drop_last: bool,
+    /// The surface Dice's tolerance and the boundary IoU's band width in pixels (the
+    /// sweep's `report.boundary_tolerance`); unset is
+    /// [`crate::metrics::DEFAULT_BOUNDARY_TOLERANCE`], and left out of the canonical form
+    /// (so run ids stay those of runs before it existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary_tolerance: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -167,6 +173,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             drop_last: false,
+            boundary_tolerance: None,
         }
     }
 }
@@ -236,6 +243,16 @@ impl RunConfig {
             return invalid(
                 "model.depth",
                 format!("must lie in 1..=8, got {}", self.model.depth),
+            );
+        }
+        if let Some(t) = self
+            .train
+            .boundary_tolerance
+            .filter(|t| !(t.is_finite() && *t >= 0.0 && *t <= 1000.0))
+        {
+            return invalid(
+                "train.boundary_tolerance",
+                format!("must be a number of pixels in [0, 1000], got {t}"),
             );
         }
         if self.train.seed > i64::MAX as u64 {

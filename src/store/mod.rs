@@ -28,7 +28,9 @@ pub use dataset::{
     dataset_dir, read_dataset_info, read_sweep_info, DatasetInfo, SweepInfo, EXAMPLES,
 };
 pub use frame::{
-    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column, EpochRow,
+    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column,
+    quality_class_column, quality_column, quality_columns, read_quality, reliability_column,
+    EpochRow, QUALITY_PER_CLASS, QUALITY_SCALARS, RELIABILITY_PARTS, VAL,
 };
 pub use status::{
     damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,
