@@ -19,6 +19,7 @@ pub mod datasets;
 pub mod findings;
 pub mod folds;
 pub mod runs;
+pub mod scorecard;
 pub mod stats;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use findings::{
     InflationRun, LossSummary, PairedDifference,
 };
 pub use runs::{finals, run_table, Final, Run, RunRow, Runs};
+pub use scorecard::{scorecard, Scorecard};
 pub use stats::mean;
 pub use verdict::{verdict, Standing, Verdict};
 
@@ -111,6 +113,8 @@ pub struct Settings {
     pub min_effect: Option<f64>,
     /// The sweep file, as the user named it.
     pub sweep_file: Option<String>,
+    /// The metric that decides the headline (`report.metric`); [`MAIN_METRIC`] when unset.
+    pub metric: Option<String>,
 }
 
 /// Why a frame cannot be analysed.
@@ -176,21 +180,25 @@ pub struct Analysis {
     /// Per loss and fold, and the fold and seed variance components, when the sweep has a
     /// fold axis.
     pub folds: Option<Vec<folds::FoldSummary>>,
+    /// Every loss on every metric the frame has, and the multi-metric verdict.
+    pub scorecard: Option<Scorecard>,
 }
 
 /// The analysis of a sweep frame: the run table, summaries and paired differences of the
-/// final [`MAIN_METRIC`] against [`REFERENCE_LOSS`] per loss and group of `group_by`, the
-/// inflation of [`INFLATION_LOSS`], and the verdict.
+/// final primary metric (`settings.metric`, else [`MAIN_METRIC`]) against
+/// [`REFERENCE_LOSS`] per loss and group of `group_by`, the inflation of
+/// [`INFLATION_LOSS`], the verdict, and the scorecard of every metric.
 pub fn analyse(
     frame: &DataFrame,
     group_by: &[&str],
     settings: &Settings,
 ) -> Result<Analysis, AnalyseError> {
     let runs = Runs::from_frame(frame)?;
-    let table = run_table(&runs, MAIN_METRIC)?;
-    let pooled_summaries = summarise(&runs, MAIN_METRIC, &[])?;
+    let metric = settings.metric.as_deref().unwrap_or(MAIN_METRIC);
+    let table = run_table(&runs, metric)?;
+    let pooled_summaries = summarise(&runs, metric, &[])?;
     let pooled_differences =
-        paired_differences(&runs, MAIN_METRIC, REFERENCE_LOSS, &[], settings.min_effect)?;
+        paired_differences(&runs, metric, REFERENCE_LOSS, &[], settings.min_effect)?;
     let inflation = binary_inflation(&runs, INFLATION_LOSS)?;
     let verdict = verdict(
         &table,
@@ -202,7 +210,7 @@ pub fn analyse(
     );
     let answer = answer(
         &runs,
-        MAIN_METRIC,
+        metric,
         &pooled_summaries,
         &pooled_differences,
         inflation.as_ref(),
@@ -210,18 +218,19 @@ pub fn analyse(
     )?;
     Ok(Analysis {
         answer,
-        metric: MAIN_METRIC.to_string(),
+        metric: metric.to_string(),
         reference: REFERENCE_LOSS.to_string(),
-        summaries: summarise(&runs, MAIN_METRIC, group_by)?,
+        summaries: summarise(&runs, metric, group_by)?,
         differences: paired_differences(
             &runs,
-            MAIN_METRIC,
+            metric,
             REFERENCE_LOSS,
             group_by,
             settings.min_effect,
         )?,
-        datasets: by_dataset(&runs, MAIN_METRIC, REFERENCE_LOSS, settings)?,
-        folds: folds::by_fold(&runs, MAIN_METRIC)?,
+        datasets: by_dataset(&runs, metric, REFERENCE_LOSS, settings)?,
+        folds: folds::by_fold(&runs, metric)?,
+        scorecard: scorecard(&runs, metric, REFERENCE_LOSS)?,
         pooled_differences,
         runs: table,
         inflation,

@@ -34,8 +34,8 @@ pub(super) fn section(
     group_by: &[&str],
     colours: &Colours,
 ) -> anyhow::Result<Section> {
-    let pooled = analyse::summarise(runs, analyse::MAIN_METRIC, &[])?;
-    let finals = analyse::finals(runs, analyse::MAIN_METRIC)?;
+    let pooled = analyse::summarise(runs, &analysis.metric, &[])?;
+    let finals = analyse::finals(runs, &analysis.metric)?;
     let categories: Vec<String> = pooled.iter().map(|s| s.loss.clone()).collect();
     let groups = pooled
         .iter()
