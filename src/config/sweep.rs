@@ -584,6 +584,33 @@ mod tests {
     }
 
     #[test]
+    fn report_boundary_tolerance_becomes_every_runs_train_boundary_tolerance() {
+        let sweep = load_text("[report]\nboundary_tolerance = 3\n", &[]).expect("sweep");
+        assert_eq!(sweep.report.boundary_tolerance, Some(3.0));
+        let plan = crate::plan::expand(sweep).expect("plan");
+        assert!(plan
+            .runs
+            .iter()
+            .all(|r| r.config.train.boundary_tolerance == Some(3.0)));
+        let msg = error("[report]\nboundary_tolerance = -1\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:") && msg.contains("number of pixels"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn report_metric_must_be_a_metric_the_report_summarises() {
+        let sweep = load_text("[report]\nmetric = \"val_ece\"\n", &[]).expect("sweep");
+        assert_eq!(sweep.report.metric.as_deref(), Some("val_ece"));
+        let msg = error("[report]\nmetric = \"miou\"\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:") && msg.contains("fix: one of val_miou, val_dice"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn report_table_sets_equivalence_and_min_effect_in_points() {
         let sweep =
             load_text("[report]\nequivalence = 1.0\n", &["report.min_effect=2"]).expect("sweep");

@@ -102,6 +102,14 @@ pub fn class_boundary(
     tolerance: f64,
 ) -> ClassBoundary {
     let (has_p, has_t) = (prediction.contains(&true), target.contains(&true));
+    if !(has_p || has_t) {
+        return ClassBoundary {
+            hd95: f64::NAN,
+            nsd: f64::NAN,
+            band_intersection: 0,
+            band_union: 0,
+        };
+    }
     let width = tolerance.max(0.0).floor() as usize;
     let (band_p, band_t) = (band(prediction, h, w, width), band(target, h, w, width));
     let band_intersection = band_p.iter().zip(&band_t).filter(|(&a, &b)| a && b).count() as u64;
