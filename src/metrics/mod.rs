@@ -45,9 +45,11 @@ pub fn is_summary_metric(metric: &str) -> bool {
 /// Whether a smaller value of `metric` (a frame column, per class ones included) is
 /// better: calibration errors, distances and the counts of empty masks.
 pub fn lower_is_better(metric: &str) -> bool {
-    let name = metric
-        .trim_end_matches(|c: char| c.is_ascii_digit())
-        .trim_end_matches('_');
+    // A per-class column's `_<k>` suffix; `val_hd95`'s own digits stay.
+    let name = match metric.rsplit_once('_') {
+        Some((head, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => metric,
+    };
     [
         "ece",
         "brier",
@@ -269,6 +271,25 @@ mod tests {
         acc.update(&logits, &target);
         let m = acc.finish().expect("metrics");
         assert!((m.binary_accuracy_sigmoid - 6.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn errors_and_distances_are_lower_is_better_scores_are_not() {
+        for m in [
+            "val_ece",
+            "val_brier",
+            "val_nll",
+            "val_hd95",
+            "hd95_3",
+            "val_boundary_one_empty",
+        ] {
+            assert!(lower_is_better(m), "{m}");
+        }
+        for m in [
+            "val_miou", "val_dice", "val_nsd", "val_biou", "nsd_10", "dice_0",
+        ] {
+            assert!(!lower_is_better(m), "{m}");
+        }
     }
 
     #[test]
