@@ -182,6 +182,7 @@ fn sentences(
     };
     let losses = primary_cells.len();
     let mut changes = Vec::new();
+    let mut kept = Vec::new();
     for metric in metrics.iter().filter(|m| m.as_str() != primary) {
         let here = of(metric);
         let (Some(mine), Some(best)) = (
@@ -190,7 +191,9 @@ fn sentences(
         ) else {
             continue;
         };
-        if mine.rank != 1 {
+        if mine.rank == 1 {
+            kept.push(metric_name(metric));
+        } else {
             changes.push(format!(
                 "{} ranks {} of {} in {} ({} against {}'s {})",
                 leader.loss,
@@ -221,7 +224,15 @@ fn sentences(
                 .join(", ")
         )
     } else {
-        format!("{lead}, but the ranking changes: {}.", changes.join("; "))
+        let stays = if kept.is_empty() {
+            String::new()
+        } else {
+            format!("; it stays first in {}", kept.join(", "))
+        };
+        format!(
+            "{lead}, but the ranking changes: {}{stays}.",
+            changes.join("; ")
+        )
     });
     let held: Vec<String> = comparisons
         .iter()
