@@ -20,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build libtorch lint clean-results bench reference script-losses
+.PHONY: demo test build libtorch lint clean-results bench reference reference-metrics script-losses
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -49,6 +49,12 @@ bench: build
 # with, from the venv's PyTorch (peer/reference.py).
 reference: $(SETUP)
 	$(PYTHON) peer/reference.py
+
+# Rewrites tests/reference/metrics.json, the Dice, calibration and boundary values the
+# tests compare with, from MONAI and torchmetrics in the venv (peer/metrics.py; they are
+# needed by this script only, not by the tests).
+reference-metrics: $(SETUP)
+	$(PYTHON) peer/metrics.py
 
 # The TorchScript losses experiments/losses.toml trains (cross-entropy and focal in PyTorch).
 script-losses: $(SETUP)

@@ -55,6 +55,25 @@ pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<us
     Ok(plan.runs.len())
 }
 
+/// Quality metrics that follow the run's mIoU: a Dice of the IoU, calibration that worsens
+/// as it rises, boundary distances that shrink.
+fn made_up_quality(miou: f64, classes: usize) -> crate::metrics::Quality {
+    let mut q = crate::metrics::Quality::missing(classes);
+    let dice = 2.0 * miou / (1.0 + miou);
+    q.dice_per_class = vec![Some(dice); classes];
+    q.mean_dice = dice;
+    q.calibration.ece = 0.02 + 0.1 * miou;
+    q.calibration.brier = 1.0 - miou;
+    q.calibration.nll = 2.0 * (1.0 - miou);
+    q.boundary.hd95_per_class = vec![Some(10.0 * (1.0 - miou)); classes];
+    q.boundary.nsd_per_class = vec![Some(miou); classes];
+    q.boundary.biou_per_class = vec![Some(0.8 * miou); classes];
+    q.boundary.hd95 = 10.0 * (1.0 - miou);
+    q.boundary.nsd = miou;
+    q.boundary.biou = 0.8 * miou;
+    q
+}
+
 /// Saturating learning curves with noise: loss falls, mIoU rises towards a per-run ceiling.
 fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -81,6 +100,7 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
                 iou_per_class,
                 grad_norm: 1.0 + noise(),
                 grad_share: vec![share; classes],
+                quality: made_up_quality(miou, classes),
                 lr: 1e-3,
                 seconds: 1.0 + noise(),
                 selected_epoch: None,

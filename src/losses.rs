@@ -424,8 +424,11 @@ impl Overlap {
         }
     }
 
-    /// Each class's score, smoothed by `smooth` (segmentation_models_pytorch's form:
-    /// `(num + smooth) / (den + smooth).clamp_min(eps)`).
+    /// Each class's score, smoothed by `smooth`: `(num + smooth) / (den + smooth)
+    /// .clamp_min(eps)` with Dice's `num = 2I`, MONAI's form (`smooth_nr = smooth_dr =
+    /// smooth`). segmentation_models_pytorch 0.6.0 computes Dice as `(2I + 2s) / (P + A +
+    /// 2s)`, so its `smooth = s` is this `smooth = 2s`; its IoU and Tversky smoothing is
+    /// this one (`peer/libraries.py` checks both against the libraries).
     fn score(&self, score: Score, p: &Params) -> Tensor {
         let (i, s) = (&self.intersection, p.smooth);
         let (numerator, denominator) = match score {

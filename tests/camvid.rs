@@ -9,9 +9,12 @@ use std::process::Command;
 mod common;
 use common::BIN;
 
-/// The dataset beside the checkout, if it is there.
+/// The dataset beside the checkout (or at `LOSSBENCH_CAMVID`), if it is there.
 fn camvid() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/camvid-small");
+    let root = std::env::var_os("LOSSBENCH_CAMVID").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/camvid-small"),
+        PathBuf::from,
+    );
     if root.join("dataset.json").is_file() {
         Some(root)
     } else {
@@ -144,4 +147,74 @@ fn camvid7_experiment_merges_the_classes_into_seven() {
             "moving"
         ]
     );
+}
+
+/// The Dice, calibration and boundary metrics cost under 5% of a camvid-small epoch: one
+/// epoch of `experiments/camvid-parity.toml`'s first run (cce, seed 1: training and the
+/// whole evaluation, as the frame's `seconds` times it) against the same metrics computed
+/// again on its validation split from the trained network's logits.
+#[test]
+fn the_new_metrics_take_under_five_percent_of_a_camvid_epoch() {
+    use lossbench::metrics::{BoundaryAccumulator, CalibrationAccumulator};
+    use tch::nn::ModuleT;
+    let Some(root) = camvid() else { return };
+    let sets: Vec<String> = [
+        "data.kind=\"folder\"".to_string(),
+        format!(
+            "data.root={}",
+            toml::Value::String(root.display().to_string())
+        ),
+        "data.ignore_index=255".into(),
+        "data.normalize=false".into(),
+        "model.base_channels=16".into(),
+        "train.epochs=1".into(),
+        "train.batch_size=16".into(),
+        "train.seed=1".into(),
+    ]
+    .to_vec();
+    let config = lossbench::config::RunConfig::from_overrides(&sets).expect("config");
+    let data = config.data.load().expect("camvid-small loads");
+    let threads = config.threads_or(std::thread::available_parallelism().map_or(1, usize::from));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let trained = lossbench::run::train::train(&config, &data, threads, &stop, None, |_, _| {})
+        .expect("one epoch trains");
+    let epoch = trained.rows[0].seconds;
+
+    let _guard = tch::no_grad_guard();
+    let classes = data.class_names.len();
+    let size = data.val.masks.size();
+    let (n, h, w) = (size[0], size[1] as usize, size[2] as usize);
+    let mut logits = Vec::new();
+    for start in (0..n).step_by(16) {
+        let len = 16.min(n - start);
+        logits.push((
+            start,
+            len,
+            trained
+                .net
+                .forward_t(&data.val.images.narrow(0, start, len), false),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let activation = lossbench::losses::Loss::Cce.activation();
+    let mut calibration = CalibrationAccumulator::new(activation, Some(255), tch::Device::Cpu);
+    let mut boundary = BoundaryAccumulator::new(classes, Some(255), 2.0);
+    for (start, len, z) in &logits {
+        let ys = data.val.masks.narrow(0, *start, *len);
+        calibration.update(z, &ys);
+        let predicted = Vec::<i64>::try_from(&z.argmax(1, false).reshape([-1])).expect("argmax");
+        let target = Vec::<i64>::try_from(&ys.reshape([-1])).expect("masks");
+        boundary.update(&predicted, &target, h, w);
+    }
+    let c = calibration.finish().expect("calibration");
+    let b = boundary.finish();
+    let cost = started.elapsed().as_secs_f64();
+    eprintln!(
+        "camvid-small: {n} validation images; the new metrics take {cost:.3} s, the epoch {epoch:.2} s: {:.2}% (ECE {:.4}, HD95 {:.2} px, surface Dice {:.4})",
+        100.0 * cost / epoch,
+        c.ece,
+        b.hd95,
+        b.nsd
+    );
+    assert!(cost < 0.05 * epoch, "{cost} s of a {epoch} s epoch");
 }

@@ -19,6 +19,7 @@ pub mod datasets;
 pub mod findings;
 pub mod folds;
 pub mod runs;
+pub mod scorecard;
 pub mod stats;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use findings::{
     InflationRun, LossSummary, PairedDifference,
 };
 pub use runs::{finals, run_table, Final, Run, RunRow, Runs};
+pub use scorecard::{scorecard, Scorecard};
 pub use stats::mean;
 pub use verdict::{verdict, Standing, Verdict};
 
@@ -46,21 +48,27 @@ pub const MAIN_METRIC: &str = "val_miou";
 /// The metric they are about when the sweep has a test split.
 pub const TEST_METRIC: &str = "test_miou";
 
-/// The metric a sweep is judged on: [`TEST_METRIC`] when a finished run has a finite
-/// test score, [`MAIN_METRIC`] (validation) otherwise.
-pub fn judged_metric(runs: &Runs) -> &'static str {
-    let tested = runs.metrics.iter().any(|m| m == TEST_METRIC)
+/// The metric a sweep is judged on: the test split's column of `primary` (`val_miou` →
+/// [`TEST_METRIC`], `pixel_accuracy` → `test_pixel_accuracy`) when a finished run has a
+/// finite score in it, `primary` (validation) otherwise.
+pub fn judged_metric(runs: &Runs, primary: &str) -> String {
+    let test = format!(
+        "{}{}",
+        crate::metrics::TEST_PREFIX,
+        primary.strip_prefix("val_").unwrap_or(primary)
+    );
+    let tested = runs.metrics.iter().any(|m| *m == test)
         && runs.runs.iter().any(|r| {
             r.is_done()
-                && r.last(TEST_METRIC)
+                && r.last(&test)
                     .ok()
                     .flatten()
                     .is_some_and(|(_, v)| v.is_finite())
         });
     if tested {
-        TEST_METRIC
+        test
     } else {
-        MAIN_METRIC
+        primary.to_string()
     }
 }
 
@@ -76,7 +84,7 @@ pub fn judged_on(runs: &Runs, metric: &str) -> String {
     } else {
         "the weights of each run's last epoch"
     };
-    if metric == TEST_METRIC {
+    if metric.starts_with(crate::metrics::TEST_PREFIX) {
         format!("Judged on the held-out test split, which no training step or selection saw: {weights}, evaluated once on it.")
     } else {
         format!("Judged on the validation split, with {weights}: the sweep has no test split (data.test, data.test_fraction or data.test_images), so these numbers come from the split any choice of settings would also be made on.")
@@ -86,7 +94,8 @@ pub fn judged_on(runs: &Runs, metric: &str) -> String {
 pub const DONE: &str = "done";
 /// Two-sided level of the tests and intervals (95% intervals, p < 0.05).
 pub const ALPHA: f64 = 0.05;
-/// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`.
+/// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`, the other
+/// per-class columns ([`PER_CLASS`]) and the quality columns `val_*` ([`QUALITY`]).
 pub const METRICS: [&str; 10] = [
     "train_loss",
     "val_loss",
@@ -100,9 +109,41 @@ pub const METRICS: [&str; 10] = [
     "seconds",
 ];
 
-/// Whether a larger value of `metric` is better (losses, gradient norms and times are not).
+/// The validation quality columns of the frame (`store::frame::QUALITY_SCALARS` with
+/// their split's prefix).
+pub const QUALITY: [&str; 9] = [
+    "val_dice",
+    "val_ece",
+    "val_brier",
+    "val_nll",
+    "val_hd95",
+    "val_nsd",
+    "val_biou",
+    "val_boundary_both_empty",
+    "val_boundary_one_empty",
+];
+
+/// The prefixes of the per-class and per-bin metric columns, each followed by a number.
+pub const PER_CLASS: [&str; 9] = [
+    "iou_",
+    "grad_share_",
+    "dice_",
+    "hd95_",
+    "nsd_",
+    "biou_",
+    "reliability_count_",
+    "reliability_confidence_",
+    "reliability_accuracy_",
+];
+
+pub use crate::metrics::SUMMARY_METRICS;
+
+/// Whether a larger value of `metric` is better (losses, gradient norms, times,
+/// calibration errors and distances are not).
 pub fn higher_is_better(metric: &str) -> bool {
-    !(metric.ends_with("loss") || ["seconds", "grad_norm", "lr"].contains(&metric))
+    !(metric.ends_with("loss")
+        || ["seconds", "grad_norm", "lr"].contains(&metric)
+        || crate::metrics::lower_is_better(metric))
 }
 
 /// What the user asked of the analysis (the sweep file's `[report]` table) and where the
@@ -117,6 +158,8 @@ pub struct Settings {
     pub min_effect: Option<f64>,
     /// The sweep file, as the user named it.
     pub sweep_file: Option<String>,
+    /// The metric that decides the headline (`report.metric`); [`MAIN_METRIC`] when unset.
+    pub metric: Option<String>,
 }
 
 /// Why a frame cannot be analysed.
@@ -185,18 +228,23 @@ pub struct Analysis {
     /// Per loss and fold, and the fold and seed variance components, when the sweep has a
     /// fold axis.
     pub folds: Option<Vec<folds::FoldSummary>>,
+    /// Every loss on every metric the frame has, and the multi-metric verdict.
+    pub scorecard: Option<Scorecard>,
 }
 
 /// The analysis of a sweep frame: the run table, summaries and paired differences of the
-/// final [`judged_metric`] against [`REFERENCE_LOSS`] per loss and group of `group_by`, the
-/// inflation of [`INFLATION_LOSS`], and the verdict, which opens with [`judged_on`].
+/// final primary metric (`settings.metric`, else [`MAIN_METRIC`]; on the test split when
+/// the frame has its scores, [`judged_metric`]) against [`REFERENCE_LOSS`] per loss and group
+/// of `group_by`, the inflation of [`INFLATION_LOSS`], the verdict, which opens with
+/// [`judged_on`], and the scorecard of every metric.
 pub fn analyse(
     frame: &DataFrame,
     group_by: &[&str],
     settings: &Settings,
 ) -> Result<Analysis, AnalyseError> {
     let runs = Runs::from_frame(frame)?;
-    let metric = judged_metric(&runs);
+    let metric = judged_metric(&runs, settings.metric.as_deref().unwrap_or(MAIN_METRIC));
+    let metric = metric.as_str();
     let judged = judged_on(&runs, metric);
     let table = run_table(&runs, metric)?;
     let pooled_summaries = summarise(&runs, metric, &[])?;
@@ -235,6 +283,7 @@ pub fn analyse(
         )?,
         datasets: by_dataset(&runs, metric, REFERENCE_LOSS, settings)?,
         folds: folds::by_fold(&runs, metric)?,
+        scorecard: scorecard(&runs, metric, REFERENCE_LOSS)?,
         pooled_differences,
         runs: table,
         inflation,

@@ -8,7 +8,7 @@ use std::hash::Hash;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::{AnalyseError, DONE, METRICS};
+use super::{AnalyseError, DONE, METRICS, PER_CLASS, QUALITY};
 use crate::config::loss::parameter_keys;
 use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
 
@@ -258,8 +258,8 @@ fn is_metric(name: &str) -> bool {
             .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
     };
     METRICS.contains(&name)
-        || per_class("iou_")
-        || per_class("grad_share_")
+        || QUALITY.contains(&name)
+        || PER_CLASS.iter().any(|p| per_class(p))
         || name.starts_with(TEST_PREFIX)
 }
 

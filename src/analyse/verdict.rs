@@ -38,7 +38,7 @@ pub fn metric_words(metric: &str) -> String {
         "test_miou" => "test mIoU".to_string(),
         "pixel_accuracy" => "pixel accuracy".to_string(),
         "binary_accuracy" => "binary accuracy".to_string(),
-        other => other.to_string(),
+        other => super::scorecard::metric_name(other),
     }
 }
 

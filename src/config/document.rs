@@ -219,6 +219,7 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "preset",
             "train.select",
             "train.select_metric",
+            "train.boundary_tolerance",
         ]
         .map(String::from),
     );

@@ -214,6 +214,12 @@ pub struct TrainConfig {
     /// [`SELECT_METRICS`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub select_metric: Option<String>,
+    /// The surface Dice's tolerance and the boundary IoU's band width in pixels (the
+    /// sweep's `report.boundary_tolerance`); unset is
+    /// [`crate::metrics::DEFAULT_BOUNDARY_TOLERANCE`], and left out of the canonical form
+    /// (so run ids stay those of runs before it existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary_tolerance: Option<f64>,
 }
 
 /// Which epoch's weights a run keeps.
@@ -256,6 +262,7 @@ impl Default for TrainConfig {
             drop_last: false,
             select: Select::Last,
             select_metric: None,
+            boundary_tolerance: None,
         }
     }
 }
@@ -347,6 +354,16 @@ impl RunConfig {
             return invalid(
                 "model.depth",
                 format!("must lie in 1..=8, got {}", self.model.depth),
+            );
+        }
+        if let Some(t) = self
+            .train
+            .boundary_tolerance
+            .filter(|t| !(t.is_finite() && *t >= 0.0 && *t <= 1000.0))
+        {
+            return invalid(
+                "train.boundary_tolerance",
+                format!("must be a number of pixels in [0, 1000], got {t}"),
             );
         }
         if self.train.seed > i64::MAX as u64 {

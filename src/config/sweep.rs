@@ -90,6 +90,12 @@ pub struct ReportConfig {
     /// The smallest difference worth detecting: the verdict says how many seeds detect it
     /// with 80% power.
     pub min_effect: Option<f64>,
+    /// The metric whose ranking decides the verdict's headline (a frame column, default
+    /// `val_miou`); every other metric is reported beside it with Holm's adjustment.
+    pub metric: Option<String>,
+    /// The surface Dice's tolerance and the boundary IoU's band width in pixels (default
+    /// 2); the runs take it as `train.boundary_tolerance`.
+    pub boundary_tolerance: Option<f64>,
 }
 
 /// One grid axis.
@@ -207,8 +213,37 @@ impl Sweep {
             &doc,
             "report",
             report_table,
-            "[report] takes equivalence and min_effect, each in metric points (e.g. 1.0 for one mIoU point)",
+            "[report] takes equivalence and min_effect, each in metric points (e.g. 1.0 for one mIoU point), metric (the verdict's primary metric) and boundary_tolerance (pixels)",
         )?;
+        if let Some(t) = report.boundary_tolerance {
+            if !(t.is_finite() && (0.0..=1000.0).contains(&t)) {
+                return Err(ConfigError::new(
+                    doc.locate(&["report", "boundary_tolerance"]),
+                    format!("`report.boundary_tolerance` must be a number of pixels in [0, 1000], got {t}"),
+                )
+                .with_fix("e.g. 2 for a tolerance of two pixels"));
+            }
+            if !base.contains_key("train") {
+                base.insert("train".into(), toml::Value::Table(toml::Table::new()));
+            }
+            if let Some(toml::Value::Table(train)) = base.get_mut("train") {
+                train
+                    .entry("boundary_tolerance")
+                    .or_insert(toml::Value::Float(t));
+            }
+        }
+        if let Some(metric) = &report.metric {
+            if !crate::metrics::is_summary_metric(metric) {
+                return Err(ConfigError::new(
+                    doc.locate(&["report", "metric"]),
+                    format!("`report.metric` must be a metric of the frame, got `{metric}`"),
+                )
+                .with_fix(format!(
+                    "one of {}",
+                    crate::metrics::SUMMARY_METRICS.join(", ")
+                )));
+            }
+        }
         for (key, value) in [
             ("equivalence", report.equivalence),
             ("min_effect", report.min_effect),
@@ -546,6 +581,33 @@ mod tests {
             Ok(_) => String::from("(no error)"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn report_boundary_tolerance_becomes_every_runs_train_boundary_tolerance() {
+        let sweep = load_text("[report]\nboundary_tolerance = 3\n", &[]).expect("sweep");
+        assert_eq!(sweep.report.boundary_tolerance, Some(3.0));
+        let plan = crate::plan::expand(sweep).expect("plan");
+        assert!(plan
+            .runs
+            .iter()
+            .all(|r| r.config.train.boundary_tolerance == Some(3.0)));
+        let msg = error("[report]\nboundary_tolerance = -1\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:") && msg.contains("number of pixels"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn report_metric_must_be_a_metric_the_report_summarises() {
+        let sweep = load_text("[report]\nmetric = \"val_ece\"\n", &[]).expect("sweep");
+        assert_eq!(sweep.report.metric.as_deref(), Some("val_ece"));
+        let msg = error("[report]\nmetric = \"miou\"\n", &[]);
+        assert!(
+            msg.contains("s.toml:2:") && msg.contains("fix: one of val_miou, val_dice"),
+            "{msg}"
+        );
     }
 
     #[test]

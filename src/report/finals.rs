@@ -36,7 +36,7 @@ pub(super) fn section(
 ) -> anyhow::Result<Section> {
     let pooled = analyse::summarise(runs, &analysis.metric, &[])?;
     let finals = analyse::finals(runs, &analysis.metric)?;
-    let (split, at) = if analysis.metric == analyse::TEST_METRIC {
+    let (split, at) = if analysis.metric.starts_with(crate::metrics::TEST_PREFIX) {
         ("test", "mIoU on the test split")
     } else {
         ("validation", "mIoU at the final epoch")

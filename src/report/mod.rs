@@ -17,6 +17,7 @@ pub mod html;
 mod illusion;
 mod per_class;
 pub mod plots;
+mod quality;
 mod runs;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,17 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     sections.push(finals::section(
         &analysis, &runs, &dir, &group_by, &colours,
     )?);
+    if quality::has_quality(&runs) {
+        sections.push(quality::calibration_section(&runs, &dir, &colours)?);
+        let tolerance = info
+            .report
+            .boundary_tolerance
+            .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE);
+        sections.push(quality::boundary_section(&runs, &dir, &colours, tolerance)?);
+    }
+    if let Some(card) = &analysis.scorecard {
+        sections.push(quality::summary_section(card));
+    }
     if let Some(datasets) = &analysis.datasets {
         sections.push(datasets::section(datasets, &dir, &colours)?);
     }
@@ -133,6 +145,7 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
             .text
             .split("\n\n")
             .map(String::from)
+            .chain(analysis.scorecard.iter().map(|c| c.sentences.join(" ")))
             .collect(),
         sections,
     };
@@ -148,6 +161,7 @@ fn settings(info: &SweepInfo) -> analyse::Settings {
         equivalence: info.report.equivalence.map(|p| p / 100.0),
         min_effect: info.report.min_effect.map(|p| p / 100.0),
         sweep_file: info.file.clone(),
+        metric: info.report.metric.clone(),
     }
 }
 

@@ -1,13 +1,14 @@
-//! Evaluates a network on a split: its argmax predictions, its validation loss and metrics,
-//! and where its loss's gradient at the logits falls among the classes.
+//! Evaluates a network on a split: its argmax predictions, its loss and metrics (overlap,
+//! calibration, boundaries), and where its loss's gradient at the logits falls among the
+//! classes.
 
 use anyhow::Context;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::Split;
-use crate::losses::Criterion;
-use crate::metrics::{Accumulator, Metrics};
+use crate::losses::{Activation, Criterion};
+use crate::metrics::{Accumulator, BoundaryAccumulator, CalibrationAccumulator, Metrics, Quality};
 use crate::model::UNet;
 
 /// The argmax prediction `[k, H, W]` (int64, on the CPU) of `net` for the first `k` images
@@ -28,11 +29,22 @@ pub struct Evaluation {
     /// The loss, mean over images.
     pub loss: f64,
     pub metrics: Metrics,
+    /// Dice, calibration and boundary metrics.
+    pub quality: Quality,
     /// The logits of the first batch, for [`gradient_share`].
     pub first_logits: Tensor,
 }
 
-/// The validation loss and metrics of `net` on `split`, in batches of `train.batch_size`.
+/// How a split's quality metrics are taken: the activation whose probabilities are
+/// calibrated, and the boundary tolerance in pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Scoring {
+    pub activation: Activation,
+    pub boundary_tolerance: f64,
+}
+
+/// The loss and metrics of `net` on `split` (any split), in batches of `train.batch_size`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     net: &UNet,
     criterion: &Criterion,
@@ -41,9 +53,15 @@ pub fn evaluate(
     classes: i64,
     ignore: Option<i64>,
     device: Device,
+    scoring: Scoring,
 ) -> anyhow::Result<Evaluation> {
     let _guard = tch::no_grad_guard();
     let mut acc = Accumulator::new(classes, ignore, device);
+    let mut calibration = CalibrationAccumulator::new(scoring.activation, ignore, device);
+    let size = split.masks.size();
+    let (h, w) = (size[1] as usize, size[2] as usize);
+    let mut boundary =
+        BoundaryAccumulator::new(classes as usize, ignore, scoring.boundary_tolerance);
     let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
     let mut first_logits = None;
     let n = split.len();
@@ -62,11 +80,20 @@ pub fn evaluate(
             .to_kind(Kind::Double)
             * len as f64;
         acc.update(&logits, &ys);
+        calibration.update(&logits, &ys);
+        let cpu = |t: Tensor| Vec::<i64>::try_from(&t.to_device(Device::Cpu).reshape([-1]));
+        let predicted = cpu(logits.argmax(1, false)).context("cannot read the predictions")?;
+        let target = cpu(split.masks.narrow(0, start, len)).context("cannot read the masks")?;
+        boundary.update(&predicted, &target, h, w);
         start += len;
     }
     let metrics = acc.finish().context("cannot read the validation metrics")?;
+    let calibration = calibration
+        .finish()
+        .context("cannot read the calibration sums")?;
     Ok(Evaluation {
         loss: loss_sum.double_value(&[]) / n as f64,
+        quality: Quality::new(&metrics, calibration, boundary.finish()),
         metrics,
         first_logits: first_logits.context("the validation split has no image")?,
     })

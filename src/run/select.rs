@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use tch::{nn, Device, Tensor};
 
-use super::evaluate::evaluate;
+use super::evaluate::{evaluate, Scoring};
 use crate::config::{RunConfig, Select};
 use crate::data::Dataset;
 use crate::losses::{Criterion, Loss};
@@ -193,6 +193,13 @@ pub fn evaluate_test(
         classes,
         data.ignore_index,
         device,
+        Scoring {
+            activation: config.loss.name.activation(),
+            boundary_tolerance: config
+                .train
+                .boundary_tolerance
+                .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
+        },
     )
     .context("cannot evaluate on the test split")?;
     Ok(Some(scores(eval.loss, &eval.metrics, config.loss.name)))
@@ -256,8 +263,21 @@ mod tests {
         assert_eq!(selection.epoch, argmax(&trained.rows), "{:?}", trained.rows);
         // The network now holds that epoch's weights: validating it again gives that row.
         let criterion = Criterion::built_in(config.loss.name, Default::default());
-        let again = evaluate(&trained.net, &criterion, 8, &data.val, 7, None, Device::Cpu)
-            .expect("evaluates");
+        let scoring = Scoring {
+            activation: config.loss.name.activation(),
+            boundary_tolerance: crate::metrics::DEFAULT_BOUNDARY_TOLERANCE,
+        };
+        let again = evaluate(
+            &trained.net,
+            &criterion,
+            8,
+            &data.val,
+            7,
+            None,
+            Device::Cpu,
+            scoring,
+        )
+        .expect("evaluates");
         let row = &trained.rows[selection.epoch - 1];
         assert_eq!(again.metrics.miou.to_bits(), row.val_miou.to_bits());
         let test = selection.test.expect("test scores");

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use super::evaluate::{evaluate, gradient_share};
+use super::evaluate::{evaluate, gradient_share, Scoring};
 use super::optim::{self, Optim};
 use super::select::{evaluate_test, Selection, Selector};
 use crate::config::RunConfig;
@@ -174,6 +174,13 @@ pub fn train(
             classes,
             ignore,
             device,
+            Scoring {
+                activation: config.loss.name.activation(),
+                boundary_tolerance: config
+                    .train
+                    .boundary_tolerance
+                    .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
+            },
         )?;
         let (val_loss, metrics) = (eval.loss, eval.metrics);
         let grad_share = gradient_share(
@@ -199,6 +206,7 @@ pub fn train(
                 .collect(),
             grad_norm,
             grad_share,
+            quality: eval.quality,
             lr: lr_at(0),
             seconds: start.elapsed().as_secs_f64(),
             selected_epoch: None,
@@ -665,9 +673,22 @@ mod tests {
         let net_config = model_config(&config, &data).expect("model");
         let (_vars, untrained) = init(&net_config, config.train.seed, Device::Cpu);
         let cce = Criterion::built_in(Loss::Cce, Params::default());
-        let before = evaluate(&untrained, &cce, 8, &data.val, 7, None, Device::Cpu)
-            .expect("eval")
-            .metrics;
+        let scoring = Scoring {
+            activation: Loss::Cce.activation(),
+            boundary_tolerance: 2.0,
+        };
+        let before = evaluate(
+            &untrained,
+            &cce,
+            8,
+            &data.val,
+            7,
+            None,
+            Device::Cpu,
+            scoring,
+        )
+        .expect("eval")
+        .metrics;
         let trained = run(&config, &data);
         let after = trained.rows.last().expect("rows").val_miou;
         assert_eq!(trained.ending, Ending::Done);

@@ -9,6 +9,8 @@
 use polars::prelude::*;
 
 use super::status::{RunStatus, State};
+use crate::metrics::calibration::{Bin, BINS};
+use crate::metrics::Quality;
 use crate::plan::{display_value, Plan, PlannedRun};
 
 /// What one epoch measured.
@@ -33,6 +35,8 @@ pub struct EpochRow {
     /// Where the loss pushes: per class, the share of `Σ |∂loss/∂z|` at the logits over that
     /// class's pixels, from one backward pass on the first validation batch.
     pub grad_share: Vec<f64>,
+    /// Dice, calibration and boundary metrics on the validation split.
+    pub quality: Quality,
     /// The learning rate of the epoch's first step.
     pub lr: f64,
     pub seconds: f64,
@@ -252,8 +256,185 @@ pub fn grad_share_column(k: usize) -> String {
     format!("grad_share_{k}")
 }
 
+/// The scalar quality metrics of a split, each a column `{split}_{name}` (`val_ece`):
+/// mean Dice, calibration, boundary means and the counts of image × class pairs left out.
+pub const QUALITY_SCALARS: [&str; 9] = [
+    "dice",
+    "ece",
+    "brier",
+    "nll",
+    "hd95",
+    "nsd",
+    "biou",
+    "boundary_both_empty",
+    "boundary_one_empty",
+];
+
+/// The per-class quality metrics, each a column `{class_prefix}{name}_{k}` (`dice_3`).
+pub const QUALITY_PER_CLASS: [&str; 4] = ["dice", "hd95", "nsd", "biou"];
+
+/// The reliability bins, each a column `{class_prefix}reliability_{part}_{b}`.
+pub const RELIABILITY_PARTS: [&str; 3] = ["count", "confidence", "accuracy"];
+
+/// The split prefix of the validation split's scalar quality columns.
+pub const VAL: &str = "val";
+
+/// The column of the scalar quality metric `name` of `split`.
+pub fn quality_column(split: &str, name: &str) -> String {
+    format!("{split}_{name}")
+}
+
+/// The column of class `k`'s quality metric `name`; `class_prefix` is empty for the
+/// validation split.
+pub fn quality_class_column(class_prefix: &str, name: &str, k: usize) -> String {
+    format!("{class_prefix}{name}_{k}")
+}
+
+/// The column of reliability bin `b`'s `part` (count, confidence or accuracy).
+pub fn reliability_column(class_prefix: &str, part: &str, b: usize) -> String {
+    format!("{class_prefix}reliability_{part}_{b}")
+}
+
+/// The quality metrics of one split in `rows` as columns: the scalars, the per-class
+/// values (NaN where a class has none) and the reliability bins.
+pub fn quality_columns(
+    split: &str,
+    class_prefix: &str,
+    rows: &[&Quality],
+    classes: usize,
+) -> Vec<Column> {
+    let column = |name: String, get: &dyn Fn(&Quality) -> f64| {
+        Column::new(
+            name.into(),
+            rows.iter().map(|q| get(q)).collect::<Vec<f64>>(),
+        )
+    };
+    let scalar = |q: &Quality, name: &str| match name {
+        "dice" => q.mean_dice,
+        "ece" => q.calibration.ece,
+        "brier" => q.calibration.brier,
+        "nll" => q.calibration.nll,
+        "hd95" => q.boundary.hd95,
+        "nsd" => q.boundary.nsd,
+        "biou" => q.boundary.biou,
+        "boundary_both_empty" => q.boundary.both_empty as f64,
+        _ => q.boundary.one_empty as f64,
+    };
+    let per_class = |q: &Quality, name: &str| -> Vec<Option<f64>> {
+        match name {
+            "dice" => q.dice_per_class.clone(),
+            "hd95" => q.boundary.hd95_per_class.clone(),
+            "nsd" => q.boundary.nsd_per_class.clone(),
+            _ => q.boundary.biou_per_class.clone(),
+        }
+    };
+    let mut columns: Vec<Column> = QUALITY_SCALARS
+        .iter()
+        .map(|&name| column(quality_column(split, name), &|q| scalar(q, name)))
+        .collect();
+    for name in QUALITY_PER_CLASS {
+        for k in 0..classes {
+            let get = |q: &Quality| {
+                per_class(q, name)
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(f64::NAN)
+            };
+            columns.push(column(quality_class_column(class_prefix, name, k), &get));
+        }
+    }
+    for part in RELIABILITY_PARTS {
+        for b in 0..BINS {
+            let get = |q: &Quality| {
+                q.calibration
+                    .bins
+                    .get(b)
+                    .map_or(f64::NAN, |bin| match part {
+                        "count" => bin.count,
+                        "confidence" => bin.confidence,
+                        _ => bin.accuracy,
+                    })
+            };
+            columns.push(column(reliability_column(class_prefix, part, b), &get));
+        }
+    }
+    columns
+}
+
+/// The quality metrics of one split read back from `frame`, one per row; NaN (and no
+/// counts) where the frame has no such columns (frames written before they were recorded).
+pub fn read_quality(
+    frame: &DataFrame,
+    split: &str,
+    class_prefix: &str,
+    classes: usize,
+) -> Vec<Quality> {
+    let floats = |name: &str| -> Vec<f64> {
+        match frame.column(name).and_then(|c| c.f64().cloned()) {
+            Ok(values) => values.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+            Err(_) => vec![f64::NAN; frame.height()],
+        }
+    };
+    let scalars: Vec<Vec<f64>> = QUALITY_SCALARS
+        .iter()
+        .map(|name| floats(&quality_column(split, name)))
+        .collect();
+    let per_class: Vec<Vec<Vec<f64>>> = QUALITY_PER_CLASS
+        .iter()
+        .map(|name| {
+            (0..classes)
+                .map(|k| floats(&quality_class_column(class_prefix, name, k)))
+                .collect()
+        })
+        .collect();
+    let bins: Vec<Vec<Vec<f64>>> = RELIABILITY_PARTS
+        .iter()
+        .map(|part| {
+            (0..BINS)
+                .map(|b| floats(&reliability_column(class_prefix, part, b)))
+                .collect()
+        })
+        .collect();
+    let option = |v: f64| (!v.is_nan()).then_some(v);
+    let count = |v: f64| if v.is_nan() { 0 } else { v as u64 };
+    (0..frame.height())
+        .map(|i| {
+            let mut q = Quality::missing(classes);
+            let class_values = |m: usize| {
+                per_class[m]
+                    .iter()
+                    .map(|c| option(c[i]))
+                    .collect::<Vec<_>>()
+            };
+            q.mean_dice = scalars[0][i];
+            q.calibration.ece = scalars[1][i];
+            q.calibration.brier = scalars[2][i];
+            q.calibration.nll = scalars[3][i];
+            q.boundary.hd95 = scalars[4][i];
+            q.boundary.nsd = scalars[5][i];
+            q.boundary.biou = scalars[6][i];
+            q.boundary.both_empty = count(scalars[7][i]);
+            q.boundary.one_empty = count(scalars[8][i]);
+            q.dice_per_class = class_values(0);
+            q.boundary.hd95_per_class = class_values(1);
+            q.boundary.nsd_per_class = class_values(2);
+            q.boundary.biou_per_class = class_values(3);
+            q.calibration.bins = (0..BINS)
+                .map(|b| Bin {
+                    count: bins[0][b][i],
+                    confidence: bins[1][b][i],
+                    accuracy: bins[2][b][i],
+                })
+                .collect();
+            q
+        })
+        .collect()
+}
+
 /// One row per epoch: the scalar columns, then `iou_0 .. iou_{C-1}` and
-/// `grad_share_0 .. grad_share_{C-1}`.
+/// `grad_share_0 .. grad_share_{C-1}`, then the validation split's quality columns
+/// ([`quality_columns`]).
 pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     let f = |name: &str, get: fn(&EpochRow) -> f64| {
         Column::new(name.into(), rows.iter().map(get).collect::<Vec<f64>>())
@@ -286,6 +467,8 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     };
     columns.extend(per_class(iou_column, |r| &r.iou_per_class));
     columns.extend(per_class(grad_share_column, |r| &r.grad_share));
+    let quality: Vec<&Quality> = rows.iter().map(|r| &r.quality).collect();
+    columns.extend(quality_columns(VAL, "", &quality, classes));
     if rows.iter().any(|r| r.selected_epoch.is_some()) {
         columns.push(Column::new(
             SELECTED_EPOCH.into(),
@@ -403,10 +586,14 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
     let lr = floats("lr")?;
     let seconds = floats("seconds")?;
     let (selected, test) = selections(frame, &epochs, &floats)?;
+    let mut quality = read_quality(frame, VAL, "", iou.len()).into_iter();
     Ok(epochs
         .iter()
         .enumerate()
         .map(|(i, &epoch)| EpochRow {
+            quality: quality
+                .next()
+                .unwrap_or_else(|| Quality::missing(iou.len())),
             epoch,
             train_loss: train_loss[i],
             val_loss: val_loss[i],

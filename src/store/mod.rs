@@ -28,8 +28,10 @@ pub use dataset::{
     dataset_dir, read_dataset_info, read_sweep_info, DatasetInfo, SweepInfo, EXAMPLES,
 };
 pub use frame::{
-    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column, record_selection,
-    test_column, EpochRow, Selection, SplitScores, SELECTED_EPOCH, TEST_PREFIX,
+    bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column,
+    quality_class_column, quality_column, quality_columns, read_quality, record_selection,
+    reliability_column, test_column, EpochRow, Selection, SplitScores, QUALITY_PER_CLASS,
+    QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST_PREFIX, VAL,
 };
 pub use status::{
     damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,

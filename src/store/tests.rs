@@ -15,11 +15,55 @@ fn row(epoch: usize) -> EpochRow {
         iou_per_class: vec![0.5, f64::NAN, 0.1],
         grad_norm: 2.0,
         grad_share: vec![0.2, 0.3, 0.5],
+        quality: quality(epoch),
         lr: 1e-3,
         seconds: 0.1,
         selected_epoch: None,
         test: None,
     }
+}
+
+/// Quality metrics with every kind of cell: values, classes without one, counts.
+fn quality(epoch: usize) -> crate::metrics::Quality {
+    let mut q = crate::metrics::Quality::missing(3);
+    q.dice_per_class = vec![Some(0.5), None, Some(0.25 * epoch as f64)];
+    q.mean_dice = 0.375;
+    q.calibration.ece = 0.04;
+    q.calibration.brier = 0.3;
+    q.calibration.nll = 0.9;
+    q.calibration.bins[14].count = 12.0;
+    q.calibration.bins[14].confidence = 0.97;
+    q.calibration.bins[14].accuracy = 0.9;
+    q.boundary.hd95_per_class = vec![Some(1.5), None, Some(3.0)];
+    q.boundary.nsd_per_class = vec![Some(0.8), None, Some(0.5)];
+    q.boundary.biou_per_class = vec![Some(0.7), Some(0.1), None];
+    q.boundary.hd95 = 2.25;
+    q.boundary.nsd = 0.65;
+    q.boundary.biou = 0.4;
+    q.boundary.both_empty = 3;
+    q.boundary.one_empty = 1;
+    q
+}
+
+#[test]
+fn a_frame_without_quality_columns_reads_back_as_missing_quality() {
+    let frame = epoch_frame(&[row(1)]).expect("frame");
+    let old: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .filter(|n| !n.starts_with("val_") || n == "val_loss" || n == "val_miou")
+        .filter(|n| {
+            !["dice_", "hd95_", "nsd_", "biou_", "reliability_"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .collect();
+    let back = epoch_rows(&frame.select(old).expect("old columns")).expect("rows");
+    assert_eq!(
+        format!("{:?}", back[0].quality),
+        format!("{:?}", crate::metrics::Quality::missing(3))
+    );
 }
 
 #[test]

@@ -1,9 +1,18 @@
-//! Segmentation metrics of the argmax prediction, accumulated on the tensor side over a
-//! whole split and read back once: the confusion matrix (by `bincount`), per-class IoU and
-//! Dice, mIoU, pixel accuracy, and Keras-style binary accuracy under sigmoid and softmax.
+//! Segmentation metrics of a split, one family per file: overlap here (the confusion
+//! matrix of the argmax prediction, by `bincount` on the tensor side and read back once:
+//! per-class IoU and Dice, mIoU, mean Dice, pixel accuracy, Keras-style binary accuracy
+//! under sigmoid and softmax), calibration of the probabilities in [`calibration`], and
+//! boundary distances in [`boundary`] (on the CPU, through the distance transform of
+//! [`distance`]).
 //!
 //! Definitions follow `peer/README.md`; pixels whose target is `ignore_index`
 //! take no part in any of them.
+
+pub mod boundary;
+pub mod calibration;
+pub mod distance;
+#[cfg(test)]
+mod reference_tests;
 
 use tch::{Kind, Tensor};
 
@@ -16,6 +25,104 @@ pub const TEST_PREFIX: &str = "test_";
 
 /// The frame column of the epoch whose weights a run kept (`train.select`).
 pub const SELECTED_EPOCH: &str = "selected_epoch";
+pub use boundary::{Boundary, BoundaryAccumulator};
+pub use calibration::{Calibration, CalibrationAccumulator};
+
+/// The surface Dice's tolerance and the boundary IoU's band width, in pixels, when the
+/// sweep does not set `report.boundary_tolerance`.
+pub const DEFAULT_BOUNDARY_TOLERANCE: f64 = 2.0;
+
+/// The frame's columns of a validation metric per loss the report summarises and the
+/// verdict weighs, the overlap ones first: each is one value per epoch.
+pub const SUMMARY_METRICS: [&str; 9] = [
+    "val_miou",
+    "val_dice",
+    "pixel_accuracy",
+    "val_ece",
+    "val_brier",
+    "val_nll",
+    "val_hd95",
+    "val_nsd",
+    "val_biou",
+];
+
+/// Whether `metric` is one of [`SUMMARY_METRICS`].
+pub fn is_summary_metric(metric: &str) -> bool {
+    SUMMARY_METRICS.contains(&metric)
+}
+
+/// Whether a smaller value of `metric` (a frame column, per class ones included) is
+/// better: calibration errors, distances and the counts of empty masks.
+pub fn lower_is_better(metric: &str) -> bool {
+    // A per-class column's `_<k>` suffix; `val_hd95`'s own digits stay.
+    let name = match metric.rsplit_once('_') {
+        Some((head, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => metric,
+    };
+    [
+        "ece",
+        "brier",
+        "nll",
+        "hd95",
+        "boundary_both_empty",
+        "boundary_one_empty",
+    ]
+    .iter()
+    .any(|m| name.ends_with(m))
+}
+
+/// The metrics of a split beyond its overlap counts: Dice, calibration and boundaries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quality {
+    /// `None` where a class is in neither the target nor the prediction.
+    pub dice_per_class: Vec<Option<f64>>,
+    /// Mean Dice over the classes that have one.
+    pub mean_dice: f64,
+    pub calibration: Calibration,
+    pub boundary: Boundary,
+}
+
+impl Quality {
+    /// A split's quality from its overlap metrics and its calibration and boundary sums.
+    pub fn new(metrics: &Metrics, calibration: Calibration, boundary: Boundary) -> Self {
+        Quality {
+            mean_dice: boundary::mean_of_present(&metrics.dice_per_class),
+            dice_per_class: metrics.dice_per_class.clone(),
+            calibration,
+            boundary,
+        }
+    }
+
+    /// NaN everywhere for `classes` classes: what a frame written before these metrics
+    /// were recorded holds (and, for no class, the [`Default`]).
+    pub fn missing(classes: usize) -> Self {
+        let nan_bin = calibration::Bin {
+            count: f64::NAN,
+            confidence: f64::NAN,
+            accuracy: f64::NAN,
+        };
+        Quality {
+            dice_per_class: vec![None; classes],
+            mean_dice: f64::NAN,
+            calibration: Calibration {
+                ece: f64::NAN,
+                brier: f64::NAN,
+                nll: f64::NAN,
+                bins: vec![nan_bin; calibration::BINS],
+            },
+            boundary: Boundary {
+                hd95_per_class: vec![None; classes],
+                nsd_per_class: vec![None; classes],
+                biou_per_class: vec![None; classes],
+                hd95: f64::NAN,
+                nsd: f64::NAN,
+                biou: f64::NAN,
+                both_empty: 0,
+                one_empty: 0,
+            },
+        }
+    }
+}
 
 /// Running sums for one split; call [`Accumulator::update`] per batch and
 /// [`Accumulator::finish`] once.
@@ -176,11 +283,36 @@ mod tests {
     }
 
     #[test]
+    fn errors_and_distances_are_lower_is_better_scores_are_not() {
+        for m in [
+            "val_ece",
+            "val_brier",
+            "val_nll",
+            "val_hd95",
+            "hd95_3",
+            "val_boundary_one_empty",
+        ] {
+            assert!(lower_is_better(m), "{m}");
+        }
+        for m in [
+            "val_miou", "val_dice", "val_nsd", "val_biou", "nsd_10", "dice_0",
+        ] {
+            assert!(!lower_is_better(m), "{m}");
+        }
+    }
+
+    #[test]
     fn ignored_pixels_are_not_counted() {
         let logits = Tensor::zeros([1, 3, 2, 2], (Kind::Float, tch::Device::Cpu));
         let target = Tensor::from_slice(&[0i64, 255, 255, 1]).reshape([1, 2, 2]);
         let mut acc = Accumulator::new(3, Some(255), tch::Device::Cpu);
         acc.update(&logits, &target);
         assert_eq!(acc.finish().expect("metrics").pixels(), 2);
+    }
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Quality::missing(0)
     }
 }
