@@ -110,8 +110,12 @@ impl<'a> PlannedRun<'a> {
 
     /// `(axis label, value)` in axis order.
     pub fn axes(&self) -> impl Iterator<Item = (&'a str, &'a toml::Value)> + 'a {
-        point_values(&self.plan.sweep.axes, &self.plan.strides, self.entry().point)
-            .map(|(axis, value)| (axis.label.as_str(), value))
+        point_values(
+            &self.plan.sweep.axes,
+            &self.plan.strides,
+            self.entry().point,
+        )
+        .map(|(axis, value)| (axis.label.as_str(), value))
     }
 
     /// `loss=bce,seed=2` (the loss axis by the run's loss name); `base` for a sweep without

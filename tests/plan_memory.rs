@@ -114,8 +114,7 @@ fn a_plan_of_100k_runs_holds_about_24_bytes_a_run_and_planning_it_peaks_far_belo
     // `lossbench plan`: the selection, then each run's id and label, one at a time.
     let store = SweepStore::new(plan.sweep.results_dir());
     reset_peak();
-    let (selected, todo) =
-        scheduler::select(&plan, &store, &Options::default()).expect("selects");
+    let (selected, todo) = scheduler::select(&plan, &store, &Options::default()).expect("selects");
     let mut printed = 0;
     for run in &selected {
         printed += run.to_string().len();
@@ -132,8 +131,14 @@ fn a_plan_of_100k_runs_holds_about_24_bytes_a_run_and_planning_it_peaks_far_belo
     // sweep and the distinct loss names are held once.
     assert!(held <= 32.0, "{held:.1} bytes a run held");
     // On the way: the records, the ids seen (a hash set) and each run's loss number.
-    assert!(expanding <= 128.0, "{expanding:.1} bytes a run while expanding");
+    assert!(
+        expanding <= 128.0,
+        "{expanding:.1} bytes a run while expanding"
+    );
     // Then the selection and the runs to do (16 bytes a run each) and one line at a time;
     // `make bench`'s target for the whole `lossbench plan` is 512.
-    assert!(selecting <= 128.0, "{selecting:.1} bytes a run while selecting");
+    assert!(
+        selecting <= 128.0,
+        "{selecting:.1} bytes a run while selecting"
+    );
 }

@@ -84,11 +84,7 @@ impl Losses {
         // Per name, the losses that carry it and on how many runs.
         let mut carriers: HashMap<usize, HashMap<usize, usize>> = HashMap::new();
         for (&name, &number) in named.iter().zip(runs) {
-            *carriers
-                .entry(name)
-                .or_default()
-                .entry(number)
-                .or_default() += 1;
+            *carriers.entry(name).or_default().entry(number).or_default() += 1;
         }
         let shared = |carriers: &HashMap<usize, HashMap<usize, usize>>, name: usize| {
             carriers.get(&name).is_some_and(|losses| losses.len() > 1)
@@ -96,8 +92,7 @@ impl Losses {
         // In run order, as each rename changes which names the later runs share.
         for (i, &number) in runs.iter().enumerate() {
             let loss = refs[number];
-            if loss.name == Loss::Script && loss.label.is_none() && shared(&carriers, named[i])
-            {
+            if loss.name == Loss::Script && loss.label.is_none() && shared(&carriers, named[i]) {
                 let renamed = names.of(format!("{} (script)", names.names[named[i]]));
                 if let Some(losses) = carriers.get_mut(&named[i]) {
                     if let Some(n) = losses.get_mut(&number) {

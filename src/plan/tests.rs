@@ -23,7 +23,9 @@ fn run(plan: &Plan, i: usize) -> PlannedRun<'_> {
 
 /// Run `i`'s configuration.
 fn config(plan: &Plan, i: usize) -> RunConfig {
-    run(plan, i).config().expect("a planned run's configuration resolves")
+    run(plan, i)
+        .config()
+        .expect("a planned run's configuration resolves")
 }
 
 #[test]
@@ -93,7 +95,9 @@ fn initialisation_is_a_grid_axis_like_any_key() {
         &[],
     )
     .expect("plan");
-    let inits: Vec<crate::model::Init> = (0..plan.len()).map(|i| config(&plan, i).model.init).collect();
+    let inits: Vec<crate::model::Init> = (0..plan.len())
+        .map(|i| config(&plan, i).model.init)
+        .collect();
     use crate::model::Init;
     assert_eq!(inits, [Init::Pytorch, Init::Keras, Init::Kaiming]);
     assert_eq!(run(&plan, 1).label(), "model.init=keras");
@@ -528,8 +532,7 @@ fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
 }
 
 #[test]
-fn a_runs_configuration_built_on_demand_is_the_one_its_id_hashes_without_reading_scripts_again()
-{
+fn a_runs_configuration_built_on_demand_is_the_one_its_id_hashes_without_reading_scripts_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("mine.pt");
     std::fs::write(&script, b"a loss module").expect("write");

@@ -78,11 +78,7 @@ pub(super) fn with_run_columns(
 ) -> anyhow::Result<DataFrame> {
     let n = rows.height();
     let mut columns = vec![
-        Column::new_scalar(
-            "run_id".into(),
-            Scalar::from(PlSmallStr::from(run.id())),
-            n,
-        ),
+        Column::new_scalar("run_id".into(), Scalar::from(PlSmallStr::from(run.id())), n),
         Column::new_scalar(
             "label".into(),
             Scalar::from(PlSmallStr::from(run.label())),

@@ -267,8 +267,7 @@ impl SweepStore {
             None => {
                 let first = plan.run(0).context("the sweep has no runs")?;
                 let config = first.config()?;
-                with_run_columns(epoch_frame(&[])?, &first, &config, plan, State::Running)?
-                    .clear()
+                with_run_columns(epoch_frame(&[])?, &first, &config, plan, State::Running)?.clear()
             }
         };
         std::fs::create_dir_all(&self.root)
