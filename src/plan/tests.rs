@@ -300,7 +300,7 @@ fn a_cap_raised_past_the_machine_refuses_a_plan_that_cannot_fit() {
     );
     let msg = error(&text);
     assert!(
-        msg.contains("the grid makes 100,000,000,000 runs, whose plan alone needs about 5.8 TiB (64 bytes a run), this machine has"),
+        msg.contains("the grid makes 100,000,000,000 runs, whose plan alone needs about 11.6 TiB (128 bytes a run), this machine has"),
         "{msg}"
     );
 }
