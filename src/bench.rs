@@ -33,26 +33,27 @@ pub fn step(config: &RunConfig, warmup: usize, steps: usize) -> anyhow::Result<(
 pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<usize> {
     let plan = plan::expand(Sweep::load(path, overrides)?)?;
     let store = SweepStore::new(plan.sweep.results_dir());
-    let Some(first) = plan.runs.first() else {
+    let Some(first) = plan.run(0) else {
         anyhow::bail!("{} has no runs", path.display());
     };
-    let data = first.config.data.load()?;
+    let data = first.config()?.data.load()?;
     store.write_dataset(&data, None)?;
     let classes = data.num_classes() as usize;
     let predictions = data.val.masks.narrow(0, 0, EXAMPLES.min(data.val.len()));
-    for (index, run) in plan.runs.iter().enumerate() {
-        let mut status = RunStatus::starting(run, tch::Device::Cpu, 1);
-        store.start_run(run, &toml::to_string(&run.config)?, &status)?;
-        let rows = made_up_rows(index as u64, run.config.train.epochs, classes);
-        store.write_rows(&run.id, &rows)?;
-        store.write_predictions(&run.id, &predictions)?;
+    for run in plan.runs() {
+        let config = run.config()?;
+        let mut status = RunStatus::starting(&run, config.train.epochs, tch::Device::Cpu, 1);
+        store.start_run(&run, &toml::to_string(&config)?, &status)?;
+        let rows = made_up_rows(run.index() as u64, config.train.epochs, classes);
+        store.write_rows(&status.id, &rows)?;
+        store.write_predictions(&status.id, &predictions)?;
         status.state = State::Done;
         status.epochs_done = rows.len();
         status.seconds = rows.iter().map(|r| r.seconds).sum();
         store.write_status(&status)?;
     }
     store.rebuild_frame(&plan)?;
-    Ok(plan.runs.len())
+    Ok(plan.len())
 }
 
 /// Quality metrics that follow the run's mIoU: a Dice of the IoU, calibration that worsens

@@ -3,48 +3,170 @@
 //! configuration has the same id whatever the order of keys in the file) and a readable
 //! label (`loss=bce,seed=2`). Also the `--only` filter.
 //!
+//! A plan keeps each run as a compact record (its grid point, its id as a number, the index
+//! of its loss name), about 24 bytes, so that a million runs fit in a few tens of MiB; the
+//! axes' values are kept once, in the sweep. A run's label and configuration are built when
+//! asked for ([`PlannedRun::label`], [`PlannedRun::config`]), the configuration resolved
+//! again from the sweep's base and the run's point, which expansion already validated.
+//!
 //! A value of the `loss` axis is a name or a whole `[loss]` table (`{ name = "focal",
 //! gamma = 1 }`); each run's loss is named by what varies among the sweep's losses of its
-//! name (`focal γ=1`), in its label, the frame's `loss` column and the report. A script
-//! loss's file is hashed into its configuration, so that editing the file makes new runs.
+//! name (`focal γ=1`, [`names`]), in its label, the frame's `loss` column and the report. A
+//! script loss's file is hashed into its configuration, so that editing the file makes new
+//! runs; each file is read once, when the sweep is expanded.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 
-use crate::config::loss::{script_hash, shown_parameters};
+use crate::config::loss::script_hash;
 use crate::config::size::{bytes, machine_memory, thousands};
 use crate::config::sweep::{Axis, Sweep, DATASET_AXIS};
-use crate::config::{resolve, set_dotted, ConfigError, LossConfig, Origins, RunConfig};
+use crate::config::{resolve, set_dotted, ConfigError, Origins, RunConfig};
 use crate::losses::Loss;
+
+mod names;
 
 /// The axis of the loss (`loss`, short for `loss.name`).
 const LOSS_AXIS: &str = "loss.name";
 
-/// One run of a sweep.
-#[derive(Debug, Clone)]
-pub struct PlannedRun {
-    pub id: String,
-    pub label: String,
-    /// The loss as frames and reports name it (`cce`, `focal γ=1`, a script's stem).
-    pub loss: String,
-    /// `(axis label, value)` in axis order.
-    pub axes: Vec<(String, toml::Value)>,
-    pub config: RunConfig,
-}
-
-/// A sweep's runs, in grid order (the first axis varies slowest).
+/// A sweep's runs, in grid order (the first axis varies slowest): [`Plan::runs`],
+/// [`Plan::run`], [`Plan::len`].
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub sweep: Sweep,
-    pub runs: Vec<PlannedRun>,
+    /// One record per run, in grid order.
+    runs: Vec<Entry>,
+    /// Per axis, the points one step of its value spans: the product of the lengths of the
+    /// axes after it.
+    strides: Vec<usize>,
+    /// The distinct loss names, which the records index.
+    losses: Vec<String>,
+    /// The BLAKE3 hash of each script loss's file, read once at expansion.
+    scripts: HashMap<PathBuf, String>,
+}
+
+/// What a plan keeps of one run.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The grid point: axis `k` takes value `(point / strides[k]) % len_k`.
+    point: usize,
+    /// The run id's 12 hex digits as a number.
+    id: u64,
+    /// The index of the run's loss name in [`Plan::losses`].
+    loss: usize,
+}
+
+/// One run of a plan, as its position in it: its id, label, loss name and axis values,
+/// and its configuration on demand.
+#[derive(Clone, Copy)]
+pub struct PlannedRun<'a> {
+    plan: &'a Plan,
+    index: usize,
+}
+
+impl Plan {
+    /// The number of runs.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether the plan has no run (a grid always has at least one point).
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Run `index` (its position in grid order), if the plan has so many.
+    pub fn run(&self, index: usize) -> Option<PlannedRun<'_>> {
+        (index < self.runs.len()).then_some(PlannedRun { plan: self, index })
+    }
+
+    /// Every run, in grid order.
+    pub fn runs(&self) -> impl ExactSizeIterator<Item = PlannedRun<'_>> + '_ {
+        (0..self.runs.len()).map(move |index| PlannedRun { plan: self, index })
+    }
+}
+
+impl<'a> PlannedRun<'a> {
+    fn entry(&self) -> Entry {
+        self.plan.runs[self.index]
+    }
+
+    /// The run's position in its plan.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The run id: the first 12 hex digits of the BLAKE3 hash of its configuration
+    /// ([`run_id`]).
+    pub fn id(&self) -> String {
+        format!("{:012x}", self.entry().id)
+    }
+
+    /// The loss as frames and reports name it (`cce`, `focal γ=1`, a script's stem).
+    pub fn loss(&self) -> &'a str {
+        &self.plan.losses[self.entry().loss]
+    }
+
+    /// `(axis label, value)` in axis order.
+    pub fn axes(&self) -> impl Iterator<Item = (&'a str, &'a toml::Value)> + 'a {
+        point_values(
+            &self.plan.sweep.axes,
+            &self.plan.strides,
+            self.entry().point,
+        )
+        .map(|(axis, value)| (axis.label.as_str(), value))
+    }
+
+    /// `loss=bce,seed=2` (the loss axis by the run's loss name); `base` for a sweep without
+    /// axes.
+    pub fn label(&self) -> String {
+        if self.plan.sweep.axes.is_empty() {
+            return "base".to_string();
+        }
+        self.axes()
+            .map(|(k, v)| match v {
+                toml::Value::Table(_) if k == "loss" => format!("{k}={}", self.loss()),
+                _ => format!("{k}={}", display_value(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The run's fully resolved configuration, built again from the sweep's base and the
+    /// run's point (expansion resolved it once already, so an error here is one of a sweep
+    /// changed since, such as a script whose hash the plan lacks).
+    pub fn config(&self) -> Result<RunConfig, ConfigError> {
+        let scripts = &self.plan.scripts;
+        configure(
+            &self.plan.sweep,
+            &self.plan.strides,
+            self.entry().point,
+            &mut |path| {
+                scripts.get(path).cloned().ok_or_else(|| {
+                    format!(
+                        "loss.path {} was not hashed when the sweep was planned; plan the sweep again",
+                        path.display()
+                    )
+                })
+            },
+        )
+    }
 }
 
 /// The stable id of a configuration: the first 12 hex digits of the BLAKE3 hash of its
 /// canonical JSON form (fields in declaration order, every default written out).
 pub fn run_id(config: &RunConfig) -> String {
+    format!("{:012x}", id_number(config))
+}
+
+/// [`run_id`] as a number: the hash's first 6 bytes, big-endian.
+fn id_number(config: &RunConfig) -> u64 {
     let canonical = serde_json::to_string(config).unwrap_or_default();
-    blake3::hash(canonical.as_bytes()).to_hex()[..12].to_string()
+    let hash = blake3::hash(canonical.as_bytes());
+    let mut number = [0u8; 8];
+    number[2..].copy_from_slice(&hash.as_bytes()[..6]);
+    u64::from_be_bytes(number)
 }
 
 /// A value as written in labels and frames: strings bare, numbers as TOML writes them.
@@ -85,9 +207,9 @@ pub fn check_size(sweep: &Sweep) -> Result<usize, ConfigError> {
     usize::try_from(n).map_err(|_| too_many(sweep, size))
 }
 
-/// About what one planned run holds in memory (its configuration, id, label, loss name and
-/// axis values), as `make bench` measures it.
-const PLANNED_RUN_BYTES: u128 = 1200;
+/// About what planning takes in memory per run (its record, and the selection and the ids
+/// seen on the way), rounded up from the 54 to 71 bytes `make bench` measures.
+const PLANNED_RUN_BYTES: u128 = 128;
 
 /// The error of a grid of `size` runs (`None`: more than `u64` counts) over the cap.
 fn too_many(sweep: &Sweep, size: Option<u64>) -> ConfigError {
@@ -125,223 +247,116 @@ fn too_many(sweep: &Sweep, size: Option<u64>) -> ConfigError {
 /// linearly with the runs.
 pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
     let size = check_size(&sweep)?;
+    let strides = strides(&sweep.axes);
     // Room for every run, up to a million at first (duplicates give fewer).
-    let mut runs: Vec<PlannedRun> = Vec::with_capacity(size.min(1 << 20));
-    // The ids seen so far, as numbers (an id is 12 hex digits): a configuration that two
-    // points of the grid give runs once.
-    let mut seen: HashSet<u64> = HashSet::with_capacity(size.min(1 << 20));
-    for point in Points::new(&sweep.axes, size) {
-        let mut table = sweep.base.clone();
-        let mut origins = Origins {
-            set: sweep.set.clone(),
-            prefix: vec!["base".to_string()],
-            ..Default::default()
-        };
-        let mut axes = Vec::with_capacity(point.len());
-        for (axis, value) in sweep.axes.iter().zip(point) {
-            // The `dataset` axis sets the whole `data` table to the named dataset's, and a
-            // table on the `loss` axis the keys of the `loss` table it gives.
-            let settings = match (
-                sweep.datasets.get(value.as_str().unwrap_or_default()),
-                value,
-            ) {
-                (Some(data), _) if axis.key == DATASET_AXIS => {
-                    vec![("data".to_string(), data.clone())]
-                }
-                (_, toml::Value::Table(loss)) if axis.key == LOSS_AXIS => loss
-                    .iter()
-                    .map(|(k, v)| (format!("loss.{k}"), v.clone()))
-                    .collect(),
-                _ => vec![(axis.key.clone(), value.clone())],
-            };
-            for (key, setting) in settings {
-                set_dotted(&mut table, &key, setting)
-                    .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
-                origins.grid.insert(key, (axis.name.clone(), value.clone()));
+    let room = size.min(1 << 20);
+    let mut runs: Vec<Entry> = Vec::with_capacity(room);
+    // Each run's loss, scale aside, as the number of its first appearance.
+    let mut identities: Vec<usize> = Vec::with_capacity(room);
+    let mut losses = names::Losses::default();
+    let mut scripts: HashMap<PathBuf, String> = HashMap::new();
+    // The ids seen so far: a configuration that two points of the grid give runs once.
+    let mut seen: HashSet<u64> = HashSet::with_capacity(room);
+    for point in 0..size {
+        let mut hash = |path: &Path| match scripts.get(path) {
+            Some(hash) => Ok(hash.clone()),
+            None => {
+                let hash = script_hash(path)?;
+                scripts.insert(path.to_path_buf(), hash.clone());
+                Ok(hash)
             }
-            axes.push((axis.label.clone(), value.clone()));
-        }
-        let mut config = resolve(&table, &sweep.doc, &origins)?;
-        if let (Loss::Script, Some(path)) = (config.loss.name, &config.loss.path) {
-            let hash = script_hash(path).map_err(|message| {
-                ConfigError::new(origins.origin(&sweep.doc, "loss.path"), message)
-            })?;
-            config.loss.script_hash = Some(hash);
-        }
-        let id = run_id(&config);
-        if !seen.insert(id_number(&id)) {
+        };
+        let config = configure(&sweep, &strides, point, &mut hash)?;
+        let id = id_number(&config);
+        if !seen.insert(id) {
             continue;
         }
-        runs.push(PlannedRun {
-            id,
-            label: String::new(),
-            loss: String::new(),
-            axes,
-            config,
-        });
+        identities.push(losses.number(&config.loss));
+        runs.push(Entry { point, id, loss: 0 });
     }
     drop(seen);
     runs.shrink_to_fit();
-    let names = loss_names(&runs, &sweep)?;
-    for (run, loss) in runs.iter_mut().zip(names) {
-        run.label = label(&run.axes, &loss);
-        run.loss = loss;
+    let (names, named) = losses.names(&identities, &sweep)?;
+    drop(identities);
+    for (run, name) in runs.iter_mut().zip(named) {
+        run.loss = name;
     }
-    Ok(Plan { sweep, runs })
-}
-
-/// A run id (12 hex digits) as a number, for telling ids apart cheaply.
-fn id_number(id: &str) -> u64 {
-    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
-        // Not hex (no id of [`run_id`]): its hash, which tells different strings apart as
-        // well as 64 bits can.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut hasher);
-        hasher.finish()
+    Ok(Plan {
+        sweep,
+        runs,
+        strides,
+        losses: names,
+        scripts,
     })
 }
 
-/// Each run's loss name ([`LossConfig::describe`] by what varies among the sweep's losses).
-/// A script whose name is another loss's becomes `stem (script)`; two other losses of one
-/// name are an error that asks for a `loss.label`.
-///
-/// Two losses are the same loss when their configurations, scale aside, serialise alike;
-/// each run's loss is serialised once and numbered, and each name keeps how many runs of
-/// each loss carry it, so that telling whether a name is shared by different losses costs
-/// one look-up, not a pass over every run.
-fn loss_names(runs: &[PlannedRun], sweep: &Sweep) -> Result<Vec<String>, ConfigError> {
-    let losses: Vec<&LossConfig> = runs.iter().map(|r| &r.config.loss).collect();
-    let shown = shown_parameters(&losses);
-    // The loss itself, whatever its scale (a setting the losses are compared under), as
-    // the number of its first appearance.
-    let mut identities: Vec<String> = Vec::new();
-    let mut numbers: HashMap<String, usize> = HashMap::new();
-    let mut names: Vec<String> = Vec::with_capacity(losses.len());
-    let mut first_names: Vec<String> = Vec::new();
-    let mut identity: Vec<usize> = Vec::with_capacity(losses.len());
-    for l in &losses {
-        let mut unscaled = (*l).clone();
-        unscaled.scale = 1.0;
-        let text = serde_json::to_string(&unscaled).unwrap_or_default();
-        let next = identities.len();
-        let number = *numbers.entry(text.clone()).or_insert(next);
-        if number == next {
-            identities.push(text);
-            first_names.push(l.describe(&shown[&l.name]));
-        }
-        names.push(first_names[number].clone());
-        identity.push(number);
-    }
-    drop(numbers);
-    // Per name, the losses that carry it and on how many runs.
-    let mut carriers: HashMap<String, HashMap<usize, usize>> = HashMap::new();
-    for (name, &number) in names.iter().zip(&identity) {
-        *carriers
-            .entry(name.clone())
-            .or_default()
-            .entry(number)
-            .or_default() += 1;
-    }
-    let shared = |carriers: &HashMap<String, HashMap<usize, usize>>, name: &str| {
-        carriers.get(name).is_some_and(|losses| losses.len() > 1)
+/// The configuration of grid point `point` of `sweep` (`strides` its axes' [`strides`]),
+/// resolved and checked; `hash` gives a script loss's file hash. A configuration error
+/// names the axis value or key at fault.
+fn configure(
+    sweep: &Sweep,
+    strides: &[usize],
+    point: usize,
+    hash: &mut dyn FnMut(&Path) -> Result<String, String>,
+) -> Result<RunConfig, ConfigError> {
+    let mut table = sweep.base.clone();
+    let mut origins = Origins {
+        set: sweep.set.clone(),
+        prefix: vec!["base".to_string()],
+        ..Default::default()
     };
-    // In run order, as each rename changes which names the later runs share.
-    for i in 0..losses.len() {
-        if losses[i].name == Loss::Script
-            && losses[i].label.is_none()
-            && shared(&carriers, &names[i])
-        {
-            let renamed = format!("{} (script)", names[i]);
-            if let Some(losses) = carriers.get_mut(&names[i]) {
-                if let Some(n) = losses.get_mut(&identity[i]) {
-                    *n -= 1;
-                    if *n == 0 {
-                        losses.remove(&identity[i]);
-                    }
-                }
+    for (axis, value) in point_values(&sweep.axes, strides, point) {
+        // The `dataset` axis sets the whole `data` table to the named dataset's, and a
+        // table on the `loss` axis the keys of the `loss` table it gives.
+        let settings = match (
+            sweep.datasets.get(value.as_str().unwrap_or_default()),
+            value,
+        ) {
+            (Some(data), _) if axis.key == DATASET_AXIS => {
+                vec![("data".to_string(), data.clone())]
             }
-            *carriers
-                .entry(renamed.clone())
-                .or_default()
-                .entry(identity[i])
-                .or_default() += 1;
-            names[i] = renamed;
-        }
-    }
-    if let Some(i) = (0..losses.len()).find(|&i| shared(&carriers, &names[i])) {
-        let j = (0..losses.len())
-            .find(|&j| names[j] == names[i] && identity[j] != identity[i])
-            .unwrap_or(i);
-        return Err(ConfigError::new(
-            sweep.doc.locate(&["grid"]),
-            format!(
-                "two different losses are both named `{}` ({} and {})",
-                names[i], identities[identity[i]], identities[identity[j]]
-            ),
-        )
-        .with_fix("give one of them its own name with loss.label"));
-    }
-    Ok(names)
-}
-
-/// `loss=bce,seed=2` (the loss axis by the run's loss name `loss`); `base` for a sweep
-/// without axes.
-fn label(axes: &[(String, toml::Value)], loss: &str) -> String {
-    if axes.is_empty() {
-        return "base".to_string();
-    }
-    axes.iter()
-        .map(|(k, v)| match v {
-            toml::Value::Table(_) if k == "loss" => format!("{k}={loss}"),
-            _ => format!("{k}={}", display_value(v)),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Every combination of axis values, the first axis varying slowest, one at a time: point
-/// `i` takes value `(i / stride) % len` of each axis, its stride the product of the lengths
-/// of the axes after it.
-struct Points<'a> {
-    axes: &'a [Axis],
-    strides: Vec<usize>,
-    next: usize,
-    size: usize,
-}
-
-impl<'a> Points<'a> {
-    /// The `size` points of `axes` (`size` the product of their lengths, [`check_size`]).
-    fn new(axes: &'a [Axis], size: usize) -> Self {
-        let mut strides = vec![1; axes.len()];
-        for k in (0..axes.len().saturating_sub(1)).rev() {
-            strides[k] = strides[k + 1] * axes[k + 1].values.len();
-        }
-        Points {
-            axes,
-            strides,
-            next: 0,
-            size,
-        }
-    }
-}
-
-impl<'a> Iterator for Points<'a> {
-    type Item = Vec<&'a toml::Value>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.size {
-            return None;
-        }
-        let i = self.next;
-        self.next += 1;
-        Some(
-            self.axes
+            (_, toml::Value::Table(loss)) if axis.key == LOSS_AXIS => loss
                 .iter()
-                .zip(&self.strides)
-                .map(|(axis, stride)| &axis.values[(i / stride) % axis.values.len()])
+                .map(|(k, v)| (format!("loss.{k}"), v.clone()))
                 .collect(),
-        )
+            _ => vec![(axis.key.clone(), value.clone())],
+        };
+        for (key, setting) in settings {
+            set_dotted(&mut table, &key, setting)
+                .map_err(|m| ConfigError::new(sweep.doc.locate(&["grid", &axis.name]), m))?;
+            origins.grid.insert(key, (axis.name.clone(), value.clone()));
+        }
     }
+    let mut config = resolve(&table, &sweep.doc, &origins)?;
+    if let (Loss::Script, Some(path)) = (config.loss.name, &config.loss.path) {
+        let hash = hash(path).map_err(|message| {
+            ConfigError::new(origins.origin(&sweep.doc, "loss.path"), message)
+        })?;
+        config.loss.script_hash = Some(hash);
+    }
+    Ok(config)
+}
+
+/// Per axis, the points one step of its value spans: the product of the lengths of the
+/// axes after it, so that point `i` takes value `(i / stride) % len` of each axis, the
+/// first axis varying slowest.
+fn strides(axes: &[Axis]) -> Vec<usize> {
+    let mut strides = vec![1; axes.len()];
+    for k in (0..axes.len().saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * axes[k + 1].values.len();
+    }
+    strides
+}
+
+/// Each axis with its value at grid point `point`.
+fn point_values<'a>(
+    axes: &'a [Axis],
+    strides: &'a [usize],
+    point: usize,
+) -> impl Iterator<Item = (&'a Axis, &'a toml::Value)> + 'a {
+    axes.iter()
+        .zip(strides)
+        .map(move |(axis, stride)| (axis, &axis.values[(point / stride) % axis.values.len()]))
 }
 
 /// `--only loss=bce,seed=2`: the runs whose axes take these values.
@@ -416,19 +431,21 @@ impl Filter {
     }
 
     /// Whether `run` matches every term.
-    pub fn matches(&self, run: &PlannedRun) -> bool {
+    pub fn matches(&self, run: &PlannedRun<'_>) -> bool {
         self.terms
             .iter()
-            .all(|(k, v)| run.axes.iter().any(|(rk, rv)| rk == k && rv == v))
+            .all(|(k, v)| run.axes().any(|(rk, rv)| rk == k && rv == v))
     }
 }
 
 /// The runs' loss name of a table on the loss axis `label`, the value as written otherwise.
 fn value_name(plan: &Plan, label: &str, value: &toml::Value) -> String {
-    plan.runs
-        .iter()
-        .find(|r| value.is_table() && r.axes.iter().any(|(k, v)| k == label && v == value))
-        .map_or_else(|| display_value(value), |r| r.loss.clone())
+    if !value.is_table() {
+        return display_value(value);
+    }
+    plan.runs()
+        .find(|r| r.axes().any(|(k, v)| k == label && v == value))
+        .map_or_else(|| display_value(value), |r| r.loss().to_string())
 }
 
 /// Whether `text` is the loss name of `value`, a table on the loss axis `label`; `gamma=`,
@@ -451,9 +468,19 @@ fn same(value: &toml::Value, text: &str) -> bool {
     }
 }
 
-impl fmt::Display for PlannedRun {
+impl fmt::Display for PlannedRun<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}  {}", self.id, self.label)
+        write!(f, "{}  {}", self.id(), self.label())
+    }
+}
+
+impl fmt::Debug for PlannedRun<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlannedRun")
+            .field("index", &self.index)
+            .field("id", &self.id())
+            .field("label", &self.label())
+            .finish()
     }
 }
 

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use lossbench::config::RunConfig;
 use lossbench::data::Dataset;
-use lossbench::run::evaluate::evaluate;
+use lossbench::run::evaluate::{evaluate, Scoring};
 use lossbench::run::train::{batches, Learner, StepSums};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -131,6 +131,10 @@ fn lossbench_side(config: &RunConfig, data: &Dataset, dir: &Path) -> Trace {
         data.num_classes(),
         data.ignore_index,
         tch::Device::Cpu,
+        Scoring {
+            activation: config.loss.name.activation(),
+            boundary_tolerance: lossbench::metrics::DEFAULT_BOUNDARY_TOLERANCE,
+        },
     )
     .expect("evaluate");
     Trace {

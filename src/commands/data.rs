@@ -24,8 +24,8 @@ pub fn check(target: &Path, overrides: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         let plan = plan::expand(Sweep::load(target, overrides)?)?;
         let mut configs = Vec::new();
-        for run in &plan.runs {
-            if let DataConfig::Folder(f) = &run.config.data {
+        for run in plan.runs() {
+            if let DataConfig::Folder(f) = &run.config()?.data {
                 let mut f = (**f).clone();
                 f.fold = None;
                 if !configs.contains(&f) {

@@ -225,9 +225,10 @@ pub fn plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("{d}");
     }
     for run in &selected {
-        let state = match store.sound_status(&run.id) {
+        let id = run.id();
+        let state = match store.sound_status(&id) {
             Some(status) => status.state.name(),
-            None if store.damage(&run.id).is_empty() => "pending",
+            None if store.damage(&id).is_empty() => "pending",
             None => "damaged: runs again",
         };
         println!("{run}  [{state}]");
@@ -259,7 +260,7 @@ pub fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let mut counts = [0usize; 6];
     for run in &selected {
         // A damaged run folder counts as not started, as in the frame.
-        let slot = match store.sound_status(&run.id).map(|s| s.state) {
+        let slot = match store.sound_status(&run.id()).map(|s| s.state) {
             Some(State::Done) => 0,
             Some(State::Diverged) => 1,
             Some(State::Failed) => 2,

@@ -584,14 +584,9 @@ mod tests {
     }
 
     #[test]
-    fn report_boundary_tolerance_becomes_every_runs_train_boundary_tolerance() {
+    fn report_boundary_tolerance_is_read_and_checked() {
         let sweep = load_text("[report]\nboundary_tolerance = 3\n", &[]).expect("sweep");
         assert_eq!(sweep.report.boundary_tolerance, Some(3.0));
-        let plan = crate::plan::expand(sweep).expect("plan");
-        assert!(plan
-            .runs
-            .iter()
-            .all(|r| r.config.train.boundary_tolerance == Some(3.0)));
         let msg = error("[report]\nboundary_tolerance = -1\n", &[]);
         assert!(
             msg.contains("s.toml:2:") && msg.contains("number of pixels"),

@@ -2,7 +2,8 @@
 //! the cap on a grid's size.
 
 use super::*;
-use crate::config::Schedule;
+use crate::config::loss::shown_parameters;
+use crate::config::{LossConfig, Schedule};
 use crate::data::FolderConfig;
 use crate::testing::tiny_sweep;
 use std::path::PathBuf;
@@ -15,6 +16,18 @@ fn plan_of(text: &str, overrides: &[&str]) -> Result<Plan, ConfigError> {
     expand(Sweep::load(&path, &overrides)?)
 }
 
+/// Run `i` of `plan`.
+fn run(plan: &Plan, i: usize) -> PlannedRun<'_> {
+    plan.run(i).expect("the plan has run i")
+}
+
+/// Run `i`'s configuration.
+fn config(plan: &Plan, i: usize) -> RunConfig {
+    run(plan, i)
+        .config()
+        .expect("a planned run's configuration resolves")
+}
+
 #[test]
 fn a_table_on_the_loss_axis_sets_its_keys_and_names_the_run_by_what_varies() {
     let plan = plan_of(
@@ -22,16 +35,15 @@ fn a_table_on_the_loss_axis_sets_its_keys_and_names_the_run_by_what_varies() {
         &[],
     )
     .expect("plan");
-    let losses: Vec<&str> = plan.runs.iter().map(|r| r.loss.as_str()).collect();
+    let losses: Vec<&str> = plan.runs().map(|r| r.loss()).collect();
     assert_eq!(losses, ["cce", "focal γ=2", "focal γ=1"]);
-    assert_eq!(plan.runs[2].config.loss.gamma, Some(1.0));
-    assert_eq!(plan.runs[2].label, "loss=focal γ=1");
+    assert_eq!(config(&plan, 2).loss.gamma, Some(1.0));
+    assert_eq!(run(&plan, 2).label(), "loss=focal γ=1");
     let only = Filter::parse("loss=focal gamma=1", &plan).expect("filter");
     let picked: Vec<&str> = plan
-        .runs
-        .iter()
+        .runs()
         .filter(|r| only.matches(r))
-        .map(|r| r.loss.as_str())
+        .map(|r| r.loss())
         .collect();
     assert_eq!(picked, ["focal γ=1"]);
 }
@@ -60,7 +72,7 @@ fn grid_expands_to_the_cartesian_product_first_axis_slowest() {
         &[],
     )
     .expect("plan");
-    let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
+    let labels: Vec<String> = plan.runs().map(|r| r.label()).collect();
     assert_eq!(
         labels,
         [
@@ -72,8 +84,8 @@ fn grid_expands_to_the_cartesian_product_first_axis_slowest() {
             "loss=dice,seed=2"
         ]
     );
-    assert_eq!(plan.runs[3].config.loss.name, crate::losses::Loss::Bce);
-    assert_eq!(plan.runs[3].config.train.seed, 2);
+    assert_eq!(config(&plan, 3).loss.name, crate::losses::Loss::Bce);
+    assert_eq!(config(&plan, 3).train.seed, 2);
 }
 
 #[test]
@@ -83,11 +95,13 @@ fn initialisation_is_a_grid_axis_like_any_key() {
         &[],
     )
     .expect("plan");
-    let inits: Vec<crate::model::Init> = plan.runs.iter().map(|r| r.config.model.init).collect();
+    let inits: Vec<crate::model::Init> = (0..plan.len())
+        .map(|i| config(&plan, i).model.init)
+        .collect();
     use crate::model::Init;
     assert_eq!(inits, [Init::Pytorch, Init::Keras, Init::Kaiming]);
-    assert_eq!(plan.runs[1].label, "model.init=keras");
-    assert_ne!(plan.runs[0].id, plan.runs[1].id);
+    assert_eq!(run(&plan, 1).label(), "model.init=keras");
+    assert_ne!(run(&plan, 0).id(), run(&plan, 1).id());
 }
 
 const TWO_DATASETS: &str = "[datasets.small]\nkind = \"synthetic\"\nheight = 32\nwidth = 32\n\n[datasets.tall]\nkind = \"synthetic\"\nheight = 48\nwidth = 32\nnoise = 0.2\n\n";
@@ -99,7 +113,7 @@ fn the_dataset_axis_gives_each_run_its_named_dataset_whole() {
         &[],
     )
     .expect("plan");
-    let labels: Vec<&str> = plan.runs.iter().map(|r| r.label.as_str()).collect();
+    let labels: Vec<String> = plan.runs().map(|r| r.label()).collect();
     assert_eq!(
         labels,
         [
@@ -109,14 +123,14 @@ fn the_dataset_axis_gives_each_run_its_named_dataset_whole() {
             "dataset=tall,seed=2"
         ]
     );
-    let synthetic = |r: &PlannedRun| match &r.config.data {
-        crate::data::DataConfig::Synthetic(s) => s.clone(),
+    let synthetic = |i: usize| match config(&plan, i).data {
+        crate::data::DataConfig::Synthetic(s) => s,
         other => panic!("synthetic data expected, got {other:?}"),
     };
-    let (small, tall) = (synthetic(&plan.runs[0]), synthetic(&plan.runs[2]));
+    let (small, tall) = (synthetic(0), synthetic(2));
     assert_eq!((small.height, small.width, small.noise), (32, 32, 0.1));
     assert_eq!((tall.height, tall.width, tall.noise), (48, 32, 0.2));
-    assert_ne!(plan.runs[0].id, plan.runs[2].id);
+    assert_ne!(run(&plan, 0).id(), run(&plan, 2).id());
 }
 
 #[test]
@@ -164,10 +178,11 @@ fn run_id_depends_on_the_configuration_not_on_key_order() {
         &[],
     )
     .expect("b");
-    assert_eq!(a.runs[0].id, b.runs[0].id);
+    assert_eq!(run(&a, 0).id(), run(&b, 0).id());
     let c = plan_of("[base]\ntrain.epochs = 4\n[grid]\nseed = [1]\n", &[]).expect("c");
-    assert_ne!(a.runs[0].id, c.runs[0].id);
-    assert_eq!(a.runs[0].id.len(), 12);
+    assert_ne!(run(&a, 0).id(), run(&c, 0).id());
+    assert_eq!(run(&a, 0).id().len(), 12);
+    assert_eq!(run(&a, 0).id(), run_id(&config(&a, 0)));
 }
 
 #[test]
@@ -225,9 +240,9 @@ fn only_selects_matching_runs_and_refuses_unknown_axes() {
     );
     let plan = expand(Sweep::load(&path, &[]).expect("sweep")).expect("plan");
     let f = Filter::parse("loss=bce,seed=2", &plan).expect("filter");
-    assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 2);
+    assert_eq!(plan.runs().filter(|r| f.matches(r)).count(), 2);
     let f = Filter::parse("optim.lr=1e-3", &plan).expect("filter");
-    assert_eq!(plan.runs.iter().filter(|r| f.matches(r)).count(), 4);
+    assert_eq!(plan.runs().filter(|r| f.matches(r)).count(), 4);
     let err = Filter::parse("optimizer=adam", &plan)
         .err()
         .map(|e| e.to_string())
@@ -272,7 +287,7 @@ fn a_grid_over_the_cap_is_refused_before_expansion_naming_its_axes_and_the_fix()
         .unwrap_or_default();
     assert!(msg.contains("the grid makes 6 runs"), "{msg}");
     let plan = plan_of(&format!("[sweep]\nmax_runs = 6\n{grid}"), &[]).expect("plan");
-    assert_eq!(plan.runs.len(), 6);
+    assert_eq!(plan.len(), 6);
 }
 
 #[test]
@@ -285,7 +300,7 @@ fn a_cap_raised_past_the_machine_refuses_a_plan_that_cannot_fit() {
     );
     let msg = error(&text);
     assert!(
-        msg.contains("the grid makes 100,000,000,000 runs, whose plan alone needs about 109.1 TiB (1200 bytes a run), this machine has"),
+        msg.contains("the grid makes 100,000,000,000 runs, whose plan alone needs about 11.6 TiB (128 bytes a run), this machine has"),
         "{msg}"
     );
 }
@@ -330,14 +345,14 @@ fn dotted_grid_keys_as_toml_writes_them_are_axes_in_the_order_of_the_file() {
     .expect("quoted");
     let labels: Vec<&str> = nested.sweep.axes.iter().map(|a| a.label.as_str()).collect();
     assert_eq!(labels, ["optim.lr", "seed", "optim.momentum"]);
-    let ids = |p: &Plan| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let ids = |p: &Plan| p.runs().map(|r| r.id()).collect::<Vec<_>>();
     assert_eq!(ids(&nested), ids(&quoted));
     assert_eq!(
-        nested.runs[1].label,
+        run(&nested, 1).label(),
         "optim.lr=0.001,seed=1,optim.momentum=0.9"
     );
     let section = plan_of("[grid.optim]\nlr = [1e-3, 1e-4]\n", &[]).expect("section");
-    assert_eq!(section.runs[1].config.optim.lr, 1e-4);
+    assert_eq!(config(&section, 1).optim.lr, 1e-4);
     // An error in a nested axis names it and its line.
     let msg = error("[grid]\noptim.lr = [1e-3, 0.0]\n");
     assert!(
@@ -437,20 +452,11 @@ fn loss_names_counted_per_name_are_those_of_comparing_every_pair() {
     let path = tiny_sweep(dir.path(), "names", "seed = [1]");
     let sweep = Sweep::load(&path, &[]).expect("sweep");
     for losses in cases {
-        let runs: Vec<PlannedRun> = losses
-            .iter()
-            .map(|loss| PlannedRun {
-                id: String::new(),
-                label: String::new(),
-                loss: String::new(),
-                axes: Vec::new(),
-                config: RunConfig {
-                    loss: loss.clone(),
-                    ..Default::default()
-                },
-            })
-            .collect();
-        let counted = loss_names(&runs, &sweep);
+        let mut numbered = names::Losses::default();
+        let runs: Vec<usize> = losses.iter().map(|l| numbered.number(l)).collect();
+        let counted = numbered
+            .names(&runs, &sweep)
+            .map(|(names, named)| named.iter().map(|&n| names[n].clone()).collect::<Vec<_>>());
         match loss_names_by_pairs(&losses) {
             Ok(names) => assert_eq!(counted.ok(), Some(names), "{losses:?}"),
             Err((i, j)) => {
@@ -555,15 +561,71 @@ fn bad_selection_and_test_split_values_are_errors_at_their_line() {
         &[],
     )
     .expect("plan");
+    let (selecting, plain) = (run(&plan, 0), plan_of("", &[]).expect("plan"));
     assert_eq!(
-        plan.runs[0].config.train.select,
+        selecting.config().expect("config").train.select,
         crate::config::Select::BestVal
     );
-    let plain = plan_of("", &[]).expect("plan");
-    assert_ne!(plan.runs[0].id, plain.runs[0].id);
-    let canonical = serde_json::to_string(&plain.runs[0].config).expect("json");
+    assert_ne!(selecting.id(), run(&plain, 0).id());
+    let canonical = serde_json::to_string(&run(&plain, 0).config().expect("config")).expect("json");
     assert!(
         !canonical.contains("select") && !canonical.contains("test"),
         "defaults keep their canonical form, so their run ids: {canonical}"
     );
+}
+
+#[test]
+fn a_runs_configuration_built_on_demand_is_the_one_its_id_hashes_without_reading_scripts_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("mine.pt");
+    std::fs::write(&script, b"a loss module").expect("write");
+    let plan = plan_of(
+        &format!(
+            "{TWO_DATASETS}[grid]\ndataset = [\"small\", \"tall\"]\nloss = [\"cce\", {{ name = \"focal\", gamma = 1 }}, {{ name = \"script\", path = \"{}\" }}]\nseed = [1, 2]\n\"loss.scale\" = [1.0, 2.0]\n",
+            script.display()
+        ),
+        &[],
+    )
+    .expect("plan");
+    // The plan read the script when it was expanded; its runs need the file no more.
+    std::fs::remove_file(&script).expect("remove");
+    assert_eq!(plan.len(), 2 * 3 * 2 * 2);
+    let hash = blake3::hash(b"a loss module").to_hex().to_string();
+    for run in plan.runs() {
+        let config = run.config().expect("resolves again");
+        assert_eq!(run_id(&config), run.id(), "{}", run.label());
+        let axes: Vec<(&str, &toml::Value)> = run.axes().collect();
+        assert_eq!(axes.len(), 4);
+        assert_eq!(
+            config.train.seed as i64,
+            axes[2].1.as_integer().expect("seed")
+        );
+        match config.loss.name {
+            Loss::Script => {
+                assert_eq!(config.loss.script_hash.as_deref(), Some(hash.as_str()));
+                assert_eq!(run.loss(), "mine");
+            }
+            Loss::Focal => assert_eq!(run.loss(), "focal γ=1"),
+            _ => assert_eq!(run.loss(), "cce"),
+        }
+    }
+    assert_eq!(
+        run(&plan, 9).label(),
+        "dataset=small,loss=mine,seed=1,loss.scale=2.0"
+    );
+    assert!(plan.run(plan.len()).is_none());
+}
+
+#[test]
+fn report_boundary_tolerance_becomes_every_runs_train_boundary_tolerance() {
+    let plan = plan_of(
+        "[report]\nboundary_tolerance = 3\n[grid]\nseed = [1, 2]\n",
+        &[],
+    )
+    .expect("plan");
+    assert_eq!(plan.len(), 2);
+    for run in plan.runs() {
+        let config = run.config().expect("config");
+        assert_eq!(config.train.boundary_tolerance, Some(3.0));
+    }
 }

@@ -55,25 +55,25 @@ impl Progress {
         }
     }
 
-    /// A run starts.
-    pub fn start(&self, run: &PlannedRun) -> RunProgress<'_> {
-        let epochs = run.config.train.epochs;
+    /// A run of `epochs` epochs starts.
+    pub fn start(&self, run: &PlannedRun<'_>, epochs: usize) -> RunProgress<'_> {
+        let label = run.label();
         let bar = self.bars.as_ref().map(|(multi, _)| {
             let bar = multi.add(ProgressBar::new(epochs as u64));
             bar.set_style(
                 ProgressStyle::with_template("  {prefix:<28} {bar:20} epoch {pos}/{len} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_prefix(run.label.clone());
+            bar.set_prefix(label.clone());
             bar
         });
         if bar.is_none() {
-            println!("start  {}  {}", run.id, run.label);
+            println!("start  {}  {label}", run.id());
         }
         RunProgress {
             sweep: self,
             bar,
-            label: run.label.clone(),
+            label,
             epochs,
         }
     }

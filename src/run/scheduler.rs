@@ -19,8 +19,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
+use rayon::prelude::*;
 
-use crate::config::{LossConfig, RunConfig};
+use crate::config::{ConfigError, LossConfig, RunConfig};
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::criterion;
@@ -69,10 +70,9 @@ impl Summary {
 }
 
 /// The value of the run's dataset axis (`dataset` or `data.root`), when the sweep has one.
-fn dataset_name(run: &PlannedRun) -> Option<String> {
-    run.axes
-        .iter()
-        .find(|(label, _)| crate::analyse::datasets::DATASET_AXES.contains(&label.as_str()))
+fn dataset_name(run: &PlannedRun<'_>) -> Option<String> {
+    run.axes()
+        .find(|(label, _)| crate::analyse::datasets::DATASET_AXES.contains(label))
         .map(|(_, value)| crate::plan::display_value(value))
 }
 
@@ -108,10 +108,9 @@ pub fn select<'a>(
     plan: &'a Plan,
     store: &SweepStore,
     options: &Options,
-) -> anyhow::Result<(Vec<&'a PlannedRun>, Vec<&'a PlannedRun>)> {
-    let selected: Vec<&PlannedRun> = plan
-        .runs
-        .iter()
+) -> anyhow::Result<(Vec<PlannedRun<'a>>, Vec<PlannedRun<'a>>)> {
+    let selected: Vec<PlannedRun<'a>> = plan
+        .runs()
         .filter(|r| options.only.as_ref().is_none_or(|f| f.matches(r)))
         .enumerate()
         .filter(|(i, _)| {
@@ -126,7 +125,7 @@ pub fn select<'a>(
         // A damaged folder (unreadable status, a vouched-for file missing or changed) is no
         // finished run: it is done again.
         let finished = store
-            .sound_status(&run.id)
+            .sound_status(&run.id())
             .is_some_and(|s| s.state.is_final());
         if options.force || !finished {
             todo.push(*run);
@@ -139,24 +138,28 @@ pub fn select<'a>(
 /// each, from one timed training step of the first run (evaluation counted as a third of a
 /// step per batch); also that step's seconds.
 pub fn estimate_seconds(
-    todo: &[&PlannedRun],
+    todo: &[PlannedRun<'_>],
     jobs: usize,
     threads: usize,
 ) -> anyhow::Result<(f64, Option<f64>)> {
     let Some(first) = todo.first() else {
         return Ok((0.0, None));
     };
-    let data = first.config.data.load()?;
-    let step = train::time_step(&first.config, &data, first.config.threads_or(threads))?;
-    let total: f64 = todo
-        .iter()
+    let first = first.config()?;
+    let data = first.data.load()?;
+    let step = train::time_step(&first, &data, first.threads_or(threads))?;
+    let (train, val) = (data.train.len() as f64, data.val.len() as f64);
+    // Each run's configuration is built again, on every core; the sum goes in run order.
+    let seconds: Vec<f64> = todo
+        .par_iter()
         .map(|run| {
-            let batch = run.config.train.batch_size as f64;
-            let steps = (data.train.len() as f64 / batch).floor()
-                + (data.val.len() as f64 / batch).ceil() / 3.0;
-            run.config.train.epochs as f64 * steps * step
+            let config = run.config()?;
+            let batch = config.train.batch_size as f64;
+            let steps = (train / batch).floor() + (val / batch).ceil() / 3.0;
+            Ok(config.train.epochs as f64 * steps * step)
         })
-        .sum();
+        .collect::<Result<_, ConfigError>>()?;
+    let total: f64 = seconds.iter().sum();
     Ok((total / jobs as f64, Some(step)))
 }
 
@@ -179,8 +182,13 @@ pub fn execute(
     // sweep trains each run with the thread count (and so the bits) it would have had.
     let (_, threads) = layout(options.jobs, selected.len(), cores());
     let (jobs, _) = layout(options.jobs, todo.len(), cores());
+    // Each run's configuration as planned, built once.
+    let configs: Vec<RunConfig> = todo
+        .iter()
+        .map(PlannedRun::config)
+        .collect::<Result<_, _>>()?;
     // What the runs will use: `train.threads` where a run sets it, the layout's otherwise.
-    let mut counts: Vec<usize> = todo.iter().map(|r| r.config.threads_or(threads)).collect();
+    let mut counts: Vec<usize> = configs.iter().map(|c| c.threads_or(threads)).collect();
     counts.sort_unstable();
     counts.dedup();
     let each = match counts.as_slice() {
@@ -202,30 +210,28 @@ pub fn execute(
 
     // A device this machine lacks stops the sweep before anything runs; what is wrong with
     // one configuration only (its batch, its shapes) fails that run, and the sweep goes on.
-    for run in &todo {
-        run.config
+    for (run, config) in todo.iter().zip(&configs) {
+        config
             .device()
-            .with_context(|| format!("run {} cannot start", run.label))?;
+            .with_context(|| format!("run {} cannot start", run.label()))?;
     }
 
     // Each distinct dataset is built once; every run gets a handle on the same tensors.
-    let first_data = plan
-        .runs
-        .first()
-        .map(|r| serde_json::to_string(&r.config.data))
-        .transpose()?;
+    let first_data = match plan.run(0) {
+        Some(first) => Some(serde_json::to_string(&first.config()?.data)?),
+        None => None,
+    };
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
     let mut losses: HashMap<(String, String), (LossConfig, bool)> = HashMap::new();
     let mut work = Vec::with_capacity(todo.len());
-    for run in &todo {
-        let key = serde_json::to_string(&run.config.data)?;
+    for (run, mut config) in todo.iter().zip(configs) {
+        let key = serde_json::to_string(&config.data)?;
         if !datasets.contains_key(&key) {
             let start = Instant::now();
-            let data = run
-                .config
+            let data = config
                 .data
                 .load()
-                .with_context(|| format!("cannot load the data of run {}", run.label))?;
+                .with_context(|| format!("cannot load the data of run {}", run.label()))?;
             let (height, width) = data.image_size();
             progress.println(&format!(
                 "data: {} train + {} validation images, {height}×{width}, {} channel(s), {} classes; {:.1} MiB in memory, loaded in {:.2} s",
@@ -253,13 +259,12 @@ pub fn execute(
         }
         // A loss the data cannot take (class weights of the wrong length, a script that
         // fails its checks) stops the sweep here, before any run starts.
-        let loss_key = (serde_json::to_string(&run.config.loss)?, key.clone());
+        let loss_key = (serde_json::to_string(&config.loss)?, key.clone());
         if !losses.contains_key(&loss_key) {
-            let resolved = criterion::resolve(&run.config.loss, &datasets[&key])
-                .with_context(|| format!("run {} cannot start", run.label))?;
+            let resolved = criterion::resolve(&config.loss, &datasets[&key])
+                .with_context(|| format!("run {} cannot start", run.label()))?;
             losses.insert(loss_key.clone(), resolved);
         }
-        let mut config = run.config.clone();
         config.loss = losses[&loss_key].0.clone();
         let derived = losses[&loss_key].1;
         work.push((
@@ -284,7 +289,7 @@ pub fn execute(
                     break;
                 };
                 match run_one(
-                    run, &resolved, &data, threads, worker, store, progress, stop,
+                    &run, &resolved, &data, threads, worker, store, progress, stop,
                 ) {
                     Ok(state) => endings
                         .lock()
@@ -317,13 +322,13 @@ pub fn execute(
             State::Interrupted | State::Running => summary.interrupted += 1,
         }
     }
-    let trained: std::collections::HashSet<&str> = todo.iter().map(|r| r.id.as_str()).collect();
+    let trained: std::collections::HashSet<usize> = todo.iter().map(PlannedRun::index).collect();
     for run in &selected {
-        let status = store.status(&run.id).ok().flatten();
+        let status = store.status(&run.id()).ok().flatten();
         if status.as_ref().is_none_or(|s| s.state != State::Done) {
             summary.not_done += 1;
         }
-        if let Some(s) = status.filter(|_| trained.contains(run.id.as_str())) {
+        if let Some(s) = status.filter(|_| trained.contains(&run.index())) {
             summary.seconds += s.seconds;
             summary.checkpoint_seconds += s.checkpoint_seconds;
             summary.checkpoint_bytes = summary.checkpoint_bytes.max(s.checkpoint_bytes);
@@ -374,7 +379,7 @@ fn placement(requested: &str, worker: usize, gpus: i64) -> String {
 /// every later run would meet it too.
 #[allow(clippy::too_many_arguments)]
 fn run_one(
-    run: &PlannedRun,
+    run: &PlannedRun<'_>,
     resolved: &Resolved,
     data: &Dataset,
     threads: usize,
@@ -386,24 +391,24 @@ fn run_one(
     if stop.load(Ordering::Relaxed) {
         return Ok(None);
     }
-    let threads = run.config.threads_or(threads);
+    let (id, label) = (run.id(), run.label());
+    let threads = resolved.config.threads_or(threads);
     let mut config = resolved.config.clone();
     config.device = placement(&config.device, worker, tch::Cuda::device_count());
     let config = &config;
     let device = config.device().unwrap_or(tch::Device::Cpu);
-    let mut status = RunStatus::starting(run, device, threads);
+    let mut status = RunStatus::starting(run, config.train.epochs, device, threads);
     // An unfinished earlier attempt goes on from its last checkpoint; a damaged folder, or
     // a checkpoint that cannot be used, starts over, with a line naming the file.
-    let damage = store.damage(&run.id);
+    let damage = store.damage(&id);
     let resumed = if damage.is_empty() {
-        store.resumable(&run.id).unwrap_or_else(|e| {
-            progress.println(&format!("warning: run {} starts over: {e:#}", run.label));
+        store.resumable(&id).unwrap_or_else(|e| {
+            progress.println(&format!("warning: run {label} starts over: {e:#}"));
             None
         })
     } else {
         progress.println(&format!(
-            "warning: run {} is done again: {}",
-            run.label,
+            "warning: run {label} is done again: {}",
             damage.join("; ")
         ));
         None
@@ -413,12 +418,12 @@ fn run_one(
         .map(|(_, rows)| rows.clone())
         .unwrap_or_default();
     status.epochs_done = rows.len();
-    let bar = progress.start(run);
+    let bar = progress.start(run, config.train.epochs);
     let started = match &resumed {
         Some((checkpoint, _)) => {
             progress.println(&format!(
-                "resume {}  {} from its checkpoint after epoch {}",
-                run.id, run.label, checkpoint.epoch
+                "resume {id}  {label} from its checkpoint after epoch {}",
+                checkpoint.epoch
             ));
             resolved
                 .written()
@@ -434,7 +439,7 @@ fn run_one(
     }
     let start = Instant::now();
     let mut record_error: Option<anyhow::Error> = None;
-    let checkpoint_path = store.run_dir(&run.id).join(checkpoint::FILE);
+    let checkpoint_path = store.run_dir(&id).join(checkpoint::FILE);
     let resume = resumed.as_ref().map(|(c, _)| c);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         train::train(config, data, threads, stop, resume, |row, snapshot| {
@@ -443,7 +448,7 @@ fn run_one(
             bar.epoch(row);
             status.epochs_done = rows.len();
             // The rows, then the state to go on from, then the status that vouches for both.
-            let written = store.write_rows(&run.id, &rows).and_then(|()| {
+            let written = store.write_rows(&id, &rows).and_then(|()| {
                 let saving = Instant::now();
                 snapshot.save(&checkpoint_path)?;
                 status.checkpoint_bytes = std::fs::metadata(&checkpoint_path)?.len();
@@ -461,8 +466,8 @@ fn run_one(
     let outcome = match result {
         Ok(Ok(trained)) => {
             let saved = store
-                .write_selection(&run.id, &mut rows, trained.selection.as_ref())
-                .and_then(|()| trained.save_weights(&store.run_dir(&run.id).join(WEIGHTS)))
+                .write_selection(&id, &mut rows, trained.selection.as_ref())
+                .and_then(|()| trained.save_weights(&store.run_dir(&id).join(WEIGHTS)))
                 .and_then(|()| {
                     let predictions = train::predict(
                         &trained.net,
@@ -470,7 +475,7 @@ fn run_one(
                         crate::store::EXAMPLES,
                         trained.device,
                     );
-                    store.write_predictions(&run.id, &predictions)
+                    store.write_predictions(&id, &predictions)
                 });
             // A row that could not be recorded comes first, then the weights and examples.
             if let Some(e) = record_error.or_else(|| saved.err()) {
@@ -480,7 +485,7 @@ fn run_one(
             crate::faults::point("weights");
             if trained.ending != Ending::Interrupted {
                 // A finished run keeps its weights, not the state to go on from.
-                if let Err(e) = store.remove_checkpoint(&run.id) {
+                if let Err(e) = store.remove_checkpoint(&id) {
                     bar.finish(&format!("failed: {e:#}"));
                     return Err(e);
                 }
@@ -522,7 +527,7 @@ fn run_one(
         (None, None) => state.name().to_string(),
     };
     bar.finish(&summary);
-    written.with_context(|| format!("cannot record the status of {}", run.label))?;
+    written.with_context(|| format!("cannot record the status of {label}"))?;
     crate::faults::point("run-done");
     Ok(Some(state))
 }
@@ -536,265 +541,4 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::sweep::Sweep;
-    use crate::plan::expand;
-    use crate::run::rerun::rerun;
-    use crate::store::read_parquet;
-    use crate::testing::tiny_sweep;
-
-    fn plan(path: &std::path::Path, overrides: &[&str]) -> Plan {
-        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        expand(Sweep::load(path, &overrides).expect("sweep")).expect("plan")
-    }
-
-    fn run(plan: &Plan, options: &Options) -> Summary {
-        let store = SweepStore::new(plan.sweep.results_dir());
-        execute(plan, &store, options, &AtomicBool::new(false)).expect("sweep runs")
-    }
-
-    fn two_jobs() -> Options {
-        Options {
-            jobs: Some(2),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn parallel_sweep_records_every_run_and_reruns_bitwise_alone() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(
-            dir.path(),
-            "par",
-            "loss = [\"cce\", \"bce\"]\nseed = [1, 2]",
-        );
-        let plan = plan(&path, &[]);
-        let summary = run(&plan, &two_jobs());
-        assert_eq!(
-            (summary.selected, summary.done, summary.not_done),
-            (4, 4, 0)
-        );
-        let root = plan.sweep.results_dir();
-        let frame = read_parquet(&root.join("metrics.parquet")).expect("frame");
-        assert_eq!(frame.height(), 4 * 2, "4 runs × 2 epochs");
-        for column in [
-            "run_id", "label", "loss", "seed", "epoch", "val_miou", "iou_6",
-        ] {
-            assert!(frame.column(column).is_ok(), "missing {column}");
-        }
-        assert!(root.join("metrics.csv").exists() && root.join("runs.csv").exists());
-        for run in &plan.runs {
-            let d = root.join("runs").join(&run.id);
-            for file in [
-                "config.toml",
-                "metrics.parquet",
-                "status.json",
-                "weights.safetensors",
-            ] {
-                assert!(d.join(file).exists(), "{} lacks {file}", run.label);
-            }
-        }
-        // Trained beside another run with 1 thread, rerun alone: bitwise the same rows.
-        let again = rerun(
-            &root.join("runs").join(&plan.runs[3].id),
-            &AtomicBool::new(false),
-        )
-        .expect("rerun");
-        assert_eq!(again.threads, 1);
-        assert_eq!(again.difference, None);
-    }
-
-    #[test]
-    fn resume_skips_finished_runs_and_a_new_axis_value_adds_only_its_runs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(dir.path(), "resume", "loss = [\"dice\"]\nseed = [1, 2]");
-        let first = run(&plan(&path, &[]), &two_jobs());
-        assert_eq!(first.done, 2);
-        let second = run(&plan(&path, &[]), &two_jobs());
-        assert_eq!((second.skipped, second.done), (2, 0));
-        let wider = run(&plan(&path, &["grid.seed=[1,2,3]"]), &two_jobs());
-        assert_eq!((wider.skipped, wider.done), (2, 1));
-        let forced = run(
-            &plan(&path, &[]),
-            &Options {
-                force: true,
-                ..two_jobs()
-            },
-        );
-        assert_eq!((forced.skipped, forced.done), (0, 2));
-    }
-
-    #[test]
-    fn only_runs_the_matching_subset() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(
-            dir.path(),
-            "subset",
-            "loss = [\"cce\", \"iou\"]\nseed = [1, 2]",
-        );
-        let plan = plan(&path, &[]);
-        let only = Some(Filter::parse("loss=iou,seed=2", &plan).expect("filter"));
-        let summary = run(&plan, &Options { only, ..two_jobs() });
-        assert_eq!((summary.selected, summary.done), (1, 1));
-        let store = SweepStore::new(plan.sweep.results_dir());
-        assert!(
-            store.status(&plan.runs[0].id).expect("status").is_none(),
-            "cce,seed=1 did not run"
-        );
-    }
-
-    #[test]
-    fn diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // lr 1e20 with SGD overflows to NaN; 5 classes does not match the 7-class data.
-        let path = tiny_sweep(
-            dir.path(),
-            "faults",
-            "\"optim.lr\" = [0.01, 1e20]\n\"model.num_classes\" = [7, 5]",
-        );
-        let plan = plan(&path, &["optim.name=sgd"]);
-        let summary = run(&plan, &two_jobs());
-        assert_eq!((summary.done, summary.diverged, summary.failed), (1, 1, 2));
-        assert!(!summary.all_done());
-        let store = SweepStore::new(plan.sweep.results_dir());
-        let states: Vec<(String, State, Option<String>)> = plan
-            .runs
-            .iter()
-            .map(|r| {
-                let s = store.status(&r.id).expect("read").expect("status");
-                (r.label.clone(), s.state, s.error)
-            })
-            .collect();
-        assert_eq!(states[0].1, State::Done);
-        assert_eq!(states[1].1, State::Failed);
-        assert!(
-            states[1]
-                .2
-                .as_deref()
-                .is_some_and(|e| e.contains("model.num_classes is 5")),
-            "{states:?}"
-        );
-        assert_eq!(states[2].1, State::Diverged);
-        assert!(
-            states[2]
-                .2
-                .as_deref()
-                .is_some_and(|e| e.contains("epoch 1")),
-            "{states:?}"
-        );
-        // Diverged runs are final: a resumed sweep keeps them; failed ones run again.
-        let again = run(&plan, &two_jobs());
-        assert_eq!((again.skipped, again.failed), (2, 2));
-    }
-
-    #[test]
-    fn raised_stop_flag_starts_no_run() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(dir.path(), "stopped", "seed = [1, 2]");
-        let plan = plan(&path, &[]);
-        let store = SweepStore::new(plan.sweep.results_dir());
-        let summary = execute(&plan, &store, &two_jobs(), &AtomicBool::new(true)).expect("sweep");
-        assert_eq!((summary.done, summary.not_done), (0, 2));
-        assert!(store.status(&plan.runs[0].id).expect("status").is_none());
-    }
-
-    #[test]
-    fn several_gpus_take_the_workers_runs_in_turn_and_explicit_devices_stay() {
-        assert_eq!(placement("cuda", 0, 2), "cuda:0");
-        assert_eq!(placement("cuda", 1, 2), "cuda:1");
-        assert_eq!(placement("auto", 3, 2), "cuda:1");
-        assert_eq!(placement("cuda", 1, 1), "cuda");
-        assert_eq!(placement("cuda:0", 1, 4), "cuda:0");
-        assert_eq!(placement("cpu", 1, 4), "cpu");
-        assert_eq!(placement("auto", 1, 0), "auto");
-    }
-
-    #[test]
-    fn shards_partition_the_selection_exactly_with_and_without_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(
-            dir.path(),
-            "shards",
-            "loss = [\"cce\", \"bce\", \"dice\"]\nseed = [1, 2, 3]",
-        );
-        let plan = plan(&path, &[]);
-        let store = SweepStore::new(plan.sweep.results_dir());
-        let only = Filter::parse("seed=2", &plan).expect("filter");
-        for only in [None, Some(only)] {
-            let base = Options {
-                only: only.clone(),
-                ..Default::default()
-            };
-            let (all, _) = select(&plan, &store, &base).expect("select");
-            for count in 1..=all.len() + 2 {
-                let mut ids: Vec<&str> = Vec::new();
-                for index in 0..count {
-                    let options = Options {
-                        shard: Some((index, count)),
-                        ..base.clone()
-                    };
-                    let (shard, todo) = select(&plan, &store, &options).expect("select");
-                    assert_eq!(shard.len(), todo.len());
-                    assert!(shard.len().abs_diff(all.len() / count) <= 1);
-                    ids.extend(shard.iter().map(|r| r.id.as_str()));
-                }
-                ids.sort_unstable();
-                let mut expected: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
-                expected.sort_unstable();
-                assert_eq!(ids, expected, "{count} shards, only {only:?}");
-            }
-        }
-        let one = Options {
-            shard: Some((4, 9)),
-            ..Default::default()
-        };
-        let (picked, _) = select(&plan, &store, &one).expect("select");
-        assert_eq!(picked.len(), 1);
-        assert_eq!(picked[0].id, plan.runs[4].id);
-    }
-
-    #[test]
-    fn a_shard_writes_only_its_own_run_folders_and_no_sweep_frame() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = tiny_sweep(dir.path(), "shard", "seed = [1, 2]");
-        let plan = plan(&path, &["train.epochs=1"]);
-        let summary = run(
-            &plan,
-            &Options {
-                shard: Some((1, 2)),
-                ..two_jobs()
-            },
-        );
-        assert_eq!((summary.selected, summary.done), (1, 1));
-        let store = SweepStore::new(plan.sweep.results_dir());
-        assert!(store.status(&plan.runs[0].id).expect("status").is_none());
-        assert!(store.status(&plan.runs[1].id).expect("status").is_some());
-        for file in [
-            "metrics.parquet",
-            "runs.parquet",
-            "sweep.json",
-            "dataset.json",
-        ] {
-            assert!(!store.root.join(file).exists(), "shard 1 wrote {file}");
-        }
-    }
-
-    #[test]
-    fn cores_follow_slurm_cpus_per_task_but_never_exceed_the_machine() {
-        assert_eq!(cores_of(16, None), 16);
-        assert_eq!(cores_of(16, Some("4")), 4);
-        assert_eq!(cores_of(2, Some("8")), 2);
-        assert_eq!(cores_of(8, Some("0")), 8);
-        assert_eq!(cores_of(8, Some("lots")), 8);
-    }
-
-    #[test]
-    fn layout_gives_every_core_a_job_and_never_more_jobs_than_runs() {
-        assert_eq!(layout(None, 10, 2), (2, 1));
-        assert_eq!(layout(None, 1, 2), (1, 2));
-        assert_eq!(layout(Some(1), 10, 4), (1, 4));
-        assert_eq!(layout(Some(8), 10, 2), (8, 1));
-        assert_eq!(layout(None, 0, 2), (1, 2));
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@
 use polars::prelude::*;
 
 use super::status::{RunStatus, State};
+use crate::config::RunConfig;
 use crate::metrics::calibration::{Bin, BINS};
 use crate::metrics::Quality;
 use crate::plan::{display_value, Plan, PlannedRun};
@@ -137,23 +138,20 @@ fn axis_column(name: &str, value: &toml::Value, all: &[toml::Value], len: usize)
 }
 
 /// Adds `run_id`, `label`, `status`, one column per axis, and `loss` and `seed` when they
-/// are not axes, in front of a run's epoch rows.
+/// are not axes, in front of the epoch rows of `run`, whose configuration is `config`.
 pub(super) fn with_run_columns(
     rows: DataFrame,
-    run: &PlannedRun,
+    run: &PlannedRun<'_>,
+    config: &RunConfig,
     plan: &Plan,
     state: State,
 ) -> anyhow::Result<DataFrame> {
     let n = rows.height();
     let mut columns = vec![
-        Column::new_scalar(
-            "run_id".into(),
-            Scalar::from(PlSmallStr::from(run.id.as_str())),
-            n,
-        ),
+        Column::new_scalar("run_id".into(), Scalar::from(PlSmallStr::from(run.id())), n),
         Column::new_scalar(
             "label".into(),
-            Scalar::from(PlSmallStr::from(run.label.as_str())),
+            Scalar::from(PlSmallStr::from(run.label())),
             n,
         ),
         Column::new_scalar(
@@ -162,7 +160,7 @@ pub(super) fn with_run_columns(
             n,
         ),
     ];
-    for (axis, (_, value)) in plan.sweep.axes.iter().zip(&run.axes) {
+    for (axis, (_, value)) in plan.sweep.axes.iter().zip(run.axes()) {
         if axis.label == LOSS_COLUMN {
             continue;
         }
@@ -170,19 +168,19 @@ pub(super) fn with_run_columns(
     }
     columns.push(Column::new_scalar(
         LOSS_COLUMN.into(),
-        Scalar::from(PlSmallStr::from(run.loss.as_str())),
+        Scalar::from(PlSmallStr::from(run.loss())),
         n,
     ));
     columns.push(Column::new_scalar(
         "schedule".into(),
-        Scalar::from(PlSmallStr::from(run.config.optim.schedule.name())),
+        Scalar::from(PlSmallStr::from(config.optim.schedule.name())),
         n,
     ));
     let labels: Vec<&str> = plan.sweep.axes.iter().map(|a| a.label.as_str()).collect();
     if !labels.contains(&"seed") {
         columns.push(Column::new_scalar(
             "seed".into(),
-            Scalar::from(run.config.train.seed as i64),
+            Scalar::from(config.train.seed as i64),
             n,
         ));
     }
@@ -192,20 +190,20 @@ pub(super) fn with_run_columns(
 
 /// One row per planned run: id, label, axes, status, epochs done and the error if any.
 pub(super) fn runs_frame(
-    statuses: &[(&PlannedRun, Option<RunStatus>)],
+    statuses: &[(PlannedRun<'_>, Option<RunStatus>)],
     plan: &Plan,
 ) -> anyhow::Result<DataFrame> {
     let n = statuses.len();
-    let text = |f: &dyn Fn(&PlannedRun, Option<&RunStatus>) -> String| -> Vec<String> {
+    let text = |f: &dyn Fn(&PlannedRun<'_>, Option<&RunStatus>) -> String| -> Vec<String> {
         statuses.iter().map(|(r, s)| f(r, s.as_ref())).collect()
     };
     let mut columns = vec![
-        Column::new("run_id".into(), text(&|r, _| r.id.clone())),
-        Column::new("label".into(), text(&|r, _| r.label.clone())),
+        Column::new("run_id".into(), text(&|r, _| r.id())),
+        Column::new("label".into(), text(&|r, _| r.label())),
     ];
     columns.push(Column::new(
         LOSS_COLUMN.into(),
-        text(&|r, _| r.loss.clone()),
+        text(&|r, _| r.loss().to_string()),
     ));
     for (i, axis) in plan.sweep.axes.iter().enumerate() {
         if axis.label == LOSS_COLUMN {
@@ -213,7 +211,8 @@ pub(super) fn runs_frame(
         }
         let cells: Vec<Column> = statuses
             .iter()
-            .map(|(r, _)| axis_column(&axis.label, &r.axes[i].1, &axis.values, 1))
+            .filter_map(|(r, _)| r.axes().nth(i))
+            .map(|(_, value)| axis_column(&axis.label, value, &axis.values, 1))
             .collect();
         let mut col = cells[0].clone();
         for c in &cells[1..] {

@@ -154,12 +154,12 @@ impl SweepStore {
     /// that goes on from its checkpoint, keeping its folder.
     pub fn resume_run(
         &self,
-        run: &PlannedRun,
+        run: &PlannedRun<'_>,
         config: &str,
         status: &RunStatus,
     ) -> anyhow::Result<()> {
         // Temporary files of a write the kill cut short describe nothing.
-        let dir = self.run_dir(&run.id);
+        let dir = self.run_dir(&run.id());
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
         {
@@ -170,10 +170,7 @@ impl SweepStore {
                     .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
-        write_atomic(
-            &self.run_dir(&run.id).join("config.toml"),
-            config.as_bytes(),
-        )?;
+        write_atomic(&dir.join("config.toml"), config.as_bytes())?;
         self.write_status(status)
     }
 
@@ -181,11 +178,11 @@ impl SweepStore {
     /// and a `running` status.
     pub fn start_run(
         &self,
-        run: &PlannedRun,
+        run: &PlannedRun<'_>,
         config: &str,
         status: &RunStatus,
     ) -> anyhow::Result<()> {
-        let dir = self.run_dir(&run.id);
+        let dir = self.run_dir(&run.id());
         // Nothing of an earlier, unfinished attempt (frames, weights, temporary files of a
         // killed write) describes this run any more.
         if dir.exists() {
@@ -256,28 +253,30 @@ impl SweepStore {
     /// `runs.csv`. Returns the frame.
     pub fn rebuild_frame(&self, plan: &Plan) -> anyhow::Result<DataFrame> {
         let mut epochs: Option<DataFrame> = None;
-        let mut statuses = Vec::new();
-        for run in &plan.runs {
-            let dir = self.run_dir(&run.id);
+        let mut statuses = Vec::with_capacity(plan.len());
+        for run in plan.runs() {
+            let id = run.id();
+            let dir = self.run_dir(&id);
             // A damaged run folder counts as a run not yet started: its next sweep redoes it.
-            let status = self.sound_status(&run.id);
+            let status = self.sound_status(&id);
             let frame_path = dir.join("metrics.parquet");
             if let Some(status) = &status {
                 let rows = match status.epochs_done {
                     0 => None,
                     _ => read_parquet(&frame_path).ok(),
                 };
-                // Frames written before the learning rate was recorded: their runs had a
-                // constant one.
-                let rows = rows.map(|rows| with_lr(rows, run.config.optim.lr));
                 if let Some(rows) = rows {
-                    let rows = with_run_columns(rows, run, plan, status.state)?;
+                    let config = run.config()?;
+                    // Frames written before the learning rate was recorded: their runs had a
+                    // constant one.
+                    let rows = with_lr(rows, config.optim.lr);
+                    let rows = with_run_columns(rows, &run, &config, plan, status.state)?;
                     epochs = Some(match epochs {
                         None => rows,
                         Some(all) => {
                             let (mut all, rows) = aligned(all, rows)?;
                             anyhow::Context::with_context(all.vstack_mut(&rows), || {
-                                format!("run {} has other columns than the runs before it", run.id)
+                                format!("run {id} has other columns than the runs before it")
                             })?;
                             all
                         }
@@ -289,7 +288,9 @@ impl SweepStore {
         let mut frame = match epochs {
             Some(f) => f,
             None => {
-                with_run_columns(epoch_frame(&[])?, &plan.runs[0], plan, State::Running)?.clear()
+                let first = plan.run(0).context("the sweep has no runs")?;
+                let config = first.config()?;
+                with_run_columns(epoch_frame(&[])?, &first, &config, plan, State::Running)?.clear()
             }
         };
         std::fs::create_dir_all(&self.root)
@@ -302,7 +303,7 @@ impl SweepStore {
             description: plan.sweep.description.clone(),
             plots_dir: plan.sweep.plots_dir(),
             axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
-            runs: plan.runs.len(),
+            runs: plan.len(),
             file: Some(plan.sweep.file.display().to_string()),
             report: plan.sweep.report.clone(),
         };

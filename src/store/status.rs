@@ -190,14 +190,22 @@ pub fn verify(root: &Path) -> anyhow::Result<(usize, Vec<String>)> {
 }
 
 impl RunStatus {
-    /// The status of `run` as it starts.
-    pub fn starting(run: &PlannedRun, device: tch::Device, threads: usize) -> Self {
+    /// The status of `run`, of `epochs` epochs, as it starts.
+    pub fn starting(
+        run: &PlannedRun<'_>,
+        epochs: usize,
+        device: tch::Device,
+        threads: usize,
+    ) -> Self {
         RunStatus {
-            id: run.id.clone(),
-            label: run.label.clone(),
-            axes: run.axes.clone(),
+            id: run.id(),
+            label: run.label(),
+            axes: run
+                .axes()
+                .map(|(label, value)| (label.to_string(), value.clone()))
+                .collect(),
             state: State::Running,
-            epochs: run.config.train.epochs,
+            epochs,
             epochs_done: 0,
             diverged_epoch: None,
             error: None,
