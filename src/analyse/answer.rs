@@ -65,7 +65,11 @@ pub fn answer(
     inflation: Option<&Inflation>,
     settings: &Settings,
 ) -> Result<Option<Answer>, AnalyseError> {
-    let (bce, cce) = (INFLATION_LOSS, REFERENCE_LOSS);
+    let (bce, cce) = (
+        runs.loss_named(INFLATION_LOSS),
+        runs.loss_named(REFERENCE_LOSS),
+    );
+    let (bce, cce) = (bce.as_str(), cce.as_str());
     let has = |loss: &str| runs.runs.iter().any(|r| r.is_done() && r.loss == loss);
     if !has(bce) || !has(cce) {
         return Ok(None);

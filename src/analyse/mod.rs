@@ -246,17 +246,18 @@ pub fn analyse(
     let metric = judged_metric(&runs, settings.metric.as_deref().unwrap_or(MAIN_METRIC));
     let metric = metric.as_str();
     let judged = judged_on(&runs, metric);
+    let reference = runs.loss_named(REFERENCE_LOSS);
     let table = run_table(&runs, metric)?;
     let pooled_summaries = summarise(&runs, metric, &[])?;
     let pooled_differences =
-        paired_differences(&runs, metric, REFERENCE_LOSS, &[], settings.min_effect)?;
-    let inflation = binary_inflation(&runs, INFLATION_LOSS)?;
+        paired_differences(&runs, metric, &reference, &[], settings.min_effect)?;
+    let inflation = binary_inflation(&runs, &runs.loss_named(INFLATION_LOSS))?;
     let mut verdict = verdict(
         &table,
         &pooled_summaries,
         &pooled_differences,
         inflation.as_ref(),
-        REFERENCE_LOSS,
+        &reference,
         settings,
     );
     verdict.text = format!("{judged} {}", verdict.text);
@@ -272,18 +273,12 @@ pub fn analyse(
         answer,
         metric: metric.to_string(),
         judged_on: judged,
-        reference: REFERENCE_LOSS.to_string(),
+        reference: reference.clone(),
         summaries: summarise(&runs, metric, group_by)?,
-        differences: paired_differences(
-            &runs,
-            metric,
-            REFERENCE_LOSS,
-            group_by,
-            settings.min_effect,
-        )?,
-        datasets: by_dataset(&runs, metric, REFERENCE_LOSS, settings)?,
+        differences: paired_differences(&runs, metric, &reference, group_by, settings.min_effect)?,
+        datasets: by_dataset(&runs, metric, &reference, settings)?,
         folds: folds::by_fold(&runs, metric)?,
-        scorecard: scorecard(&runs, metric, REFERENCE_LOSS)?,
+        scorecard: scorecard(&runs, metric, &reference)?,
         pooled_differences,
         runs: table,
         inflation,

@@ -121,6 +121,29 @@ pub struct Runs {
 }
 
 impl Runs {
+    /// The sweep's name of the loss `base` (`cce`, `bce`): `base` itself when a run has that
+    /// name, otherwise the one loss of the sweep named `base` with its parameters (`cce
+    /// from_logits=false` under the Keras preset, `cce w=[...]` with class weights), so that
+    /// the comparisons and the answer find it; `base` when there is none or several.
+    pub fn loss_named(&self, base: &str) -> String {
+        if self.runs.iter().any(|r| r.loss == base) {
+            return base.to_string();
+        }
+        let prefix = format!("{base} ");
+        let mut variants: Vec<&str> = self
+            .runs
+            .iter()
+            .map(|r| r.loss.as_str())
+            .filter(|l| l.starts_with(&prefix))
+            .collect();
+        variants.sort_unstable();
+        variants.dedup();
+        match variants.as_slice() {
+            [one] => one.to_string(),
+            _ => base.to_string(),
+        }
+    }
+
     /// Splits `frame` into runs. Needs `run_id`, `label`, `status`, `loss`, `seed` and
     /// `epoch`; every other column is a metric when its name is one of [`METRICS`] or
     /// `iou_<k>`, and an axis otherwise.

@@ -329,3 +329,37 @@ fn a_sweep_without_bce_has_no_answer_section() {
     let analysis = analyse(&frame(&six_seeds(0.05)), &[], &Settings::default()).expect("analysis");
     assert_eq!(analysis.answer, None);
 }
+
+#[test]
+fn the_reference_is_cce_named_with_its_parameters_when_the_sweep_has_only_that_cce() {
+    // The Keras preset names its losses `cce from_logits=false` and `bce from_logits=false`:
+    // they are still compared with cce, and bce's inflation is still measured.
+    let specs = || -> Vec<Spec> {
+        (1..=4)
+            .flat_map(|seed| {
+                let base = 0.4 + 0.01 * seed as f64;
+                [
+                    spec("cce from_logits=false", seed, &[0.2, base]),
+                    spec("bce from_logits=false", seed, &[0.2, base - 0.1]),
+                ]
+            })
+            .collect()
+    };
+    let analysis = analyse(&frame(&specs()), &[], &Settings::default()).expect("analysis");
+    assert_eq!(analysis.reference, "cce from_logits=false");
+    assert_eq!(analysis.pooled_differences.len(), 1);
+    assert!(
+        analysis.verdict.text.contains("bce from_logits=false"),
+        "{}",
+        analysis.verdict.text
+    );
+    assert!(!analysis
+        .verdict
+        .text
+        .contains("There is no finished cce run"));
+    // Two cce variants: neither is the reference, as before.
+    let mut two = specs();
+    two.push(spec("cce w=[1,2]", 1, &[0.2, 0.3]));
+    let analysis = analyse(&frame(&two), &[], &Settings::default()).expect("analysis");
+    assert_eq!(analysis.reference, "cce");
+}
