@@ -57,7 +57,7 @@ pub fn judged_metric(runs: &Runs, primary: &str) -> String {
         crate::metrics::TEST_PREFIX,
         primary.strip_prefix("val_").unwrap_or(primary)
     );
-    let tested = runs.metrics.iter().any(|m| *m == test)
+    let tested = runs.metrics.contains(&test)
         && runs.runs.iter().any(|r| {
             r.is_done()
                 && r.last(&test)

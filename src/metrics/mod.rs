@@ -264,6 +264,12 @@ impl Metrics {
     }
 }
 
+impl Default for Quality {
+    fn default() -> Self {
+        Quality::missing(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,11 +314,5 @@ mod tests {
         let mut acc = Accumulator::new(3, Some(255), tch::Device::Cpu);
         acc.update(&logits, &target);
         assert_eq!(acc.finish().expect("metrics").pixels(), 2);
-    }
-}
-
-impl Default for Quality {
-    fn default() -> Self {
-        Quality::missing(0)
     }
 }
