@@ -18,9 +18,7 @@ use std::process::Command;
 use lossbench::config::RunConfig;
 use lossbench::data::Dataset;
 use lossbench::run::evaluate::{evaluate, Scoring};
-use lossbench::run::train::{batches, Learner, StepSums};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use lossbench::run::train::Learner;
 use tch::Tensor;
 
 /// The venv's python when it has Keras.
@@ -83,30 +81,9 @@ fn lossbench_side(config: &RunConfig, data: &Dataset, dir: &Path) -> Trace {
         .map(|(name, t)| (name, t.contiguous()))
         .collect();
     Tensor::write_safetensors(&named, dir.join("weights.safetensors")).expect("write weights");
-    let n = data.train.len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let (mut order, mut lengths) = (Vec::new(), Vec::new());
-    while lengths.len() < 20 {
-        let mut epoch: Vec<i64> = (0..n).collect();
-        epoch.shuffle(&mut rng);
-        for (start, len) in batches(n, config.train.batch_size as i64, false) {
-            order.extend_from_slice(&epoch[start as usize..(start + len) as usize]);
-            lengths.push(len);
-        }
-    }
-    let mut sums = StepSums::new(tch::Device::Cpu);
-    let mut steps = Vec::new();
-    let mut start = 0;
-    for &len in &lengths[..20] {
-        let idx = Tensor::from_slice(&order[start..start + len as usize]);
-        start += len as usize;
-        steps.push(
-            learner
-                .step(&idx, &mut sums)
-                .expect("step")
-                .double_value(&[]),
-        );
-    }
+    let (order, lengths) =
+        common::batch_order(data.train.len(), config.train.batch_size as i64, 20);
+    let (steps, start) = common::train_steps(&mut learner, &order, &lengths[..20]);
     let mut tensors = vec![
         ("images", data.train.images.shallow_clone()),
         ("masks", data.train.masks.shallow_clone()),

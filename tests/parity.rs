@@ -16,9 +16,7 @@ use lossbench::config::RunConfig;
 use lossbench::data::{DataConfig, Dataset, SyntheticConfig};
 use lossbench::losses::Loss;
 use lossbench::model::Init;
-use lossbench::run::train::{batches, Learner, StepSums};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use lossbench::run::train::Learner;
 use tch::{Kind, Tensor};
 
 /// A small run: 32×32 synthetic images, a depth-3 U-Net of base 8, 18 training images in
@@ -140,30 +138,9 @@ fn trains_like_pytorch(loss: Loss) {
     }
     data.ignore_index = Some(ignore);
     let mut learner = Learner::new(&config, &data, 1).expect("learner");
-    let n = data.train.len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let (mut order, mut lengths) = (Vec::new(), Vec::new());
-    while lengths.len() < 20 {
-        let mut epoch: Vec<i64> = (0..n).collect();
-        epoch.shuffle(&mut rng);
-        for (start, len) in batches(n, config.train.batch_size as i64, false) {
-            order.extend_from_slice(&epoch[start as usize..(start + len) as usize]);
-            lengths.push(len);
-        }
-    }
-    let mut sums = StepSums::new(tch::Device::Cpu);
-    let mut ours = Vec::new();
-    let mut start = 0;
-    for &len in &lengths[..20] {
-        let idx = Tensor::from_slice(&order[start..start + len as usize]);
-        start += len as usize;
-        ours.push(
-            learner
-                .step(&idx, &mut sums)
-                .expect("step")
-                .double_value(&[]),
-        );
-    }
+    let (order, lengths) =
+        common::batch_order(data.train.len(), config.train.batch_size as i64, 20);
+    let (ours, start) = common::train_steps(&mut learner, &order, &lengths[..20]);
     let val = tch::no_grad(|| {
         use tch::nn::ModuleT;
         let logits = learner.net.forward_t(&data.val.images, false);

@@ -89,3 +89,49 @@ pub fn skip_unless_ci(what: &str) {
     );
     skipped(what);
 }
+
+/// The batches of `steps` training steps as the parity tests feed both sides: epochs of a
+/// ChaCha8 shuffle (seed 1) of `n` images, each cut by lossbench's own [`batches`] into
+/// batches of `batch` (the last smaller one kept). Returns the image indices in order and
+/// each batch's length, `steps` batches or a few more.
+///
+/// [`batches`]: lossbench::run::train::batches
+#[allow(dead_code)] // only the parity tests train step by step
+pub fn batch_order(n: i64, batch: i64, steps: usize) -> (Vec<i64>, Vec<i64>) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let (mut order, mut lengths) = (Vec::new(), Vec::new());
+    while lengths.len() < steps {
+        let mut epoch: Vec<i64> = (0..n).collect();
+        epoch.shuffle(&mut rng);
+        for (start, len) in lossbench::run::train::batches(n, batch, false) {
+            order.extend_from_slice(&epoch[start as usize..(start + len) as usize]);
+            lengths.push(len);
+        }
+    }
+    (order, lengths)
+}
+
+/// One training step of `learner` per batch of `lengths`, taking the images of `order` in
+/// turn; every step's loss, and how many indices of `order` the steps used.
+#[allow(dead_code)] // only the parity tests train step by step
+pub fn train_steps(
+    learner: &mut lossbench::run::train::Learner,
+    order: &[i64],
+    lengths: &[i64],
+) -> (Vec<f64>, usize) {
+    let mut sums = lossbench::run::train::StepSums::new(tch::Device::Cpu);
+    let (mut losses, mut start) = (Vec::new(), 0);
+    for &len in lengths {
+        let idx = tch::Tensor::from_slice(&order[start..start + len as usize]);
+        start += len as usize;
+        losses.push(
+            learner
+                .step(&idx, &mut sums)
+                .expect("step")
+                .double_value(&[]),
+        );
+    }
+    (losses, start)
+}
