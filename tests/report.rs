@@ -281,3 +281,21 @@ fn a_sweep_over_two_named_datasets_reports_each_and_their_aggregate() {
         .expect("aggregate");
     assert!((aggregate - (means[0] + means[1]) / 2.0).abs() < 1e-12);
 }
+
+#[test]
+fn the_findings_section_names_the_metric_report_metric_judges_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[sweep]\nname = \"hd\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+         [report]\nmetric = \"val_hd95\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 16\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = 1\ntrain.batch_size = 8\n\
+         [grid]\nloss = [\"cce\", \"bce\"]\nseed = [1, 2]\n",
+        r = dir.path().join("results").display(),
+        p = dir.path().join("plots").display(),
+    );
+    run_sweep(dir.path(), "hd", &text, 0);
+    let html = std::fs::read_to_string(dir.path().join("plots/hd/index.html")).expect("report");
+    assert!(html.contains("Final HD95 and paired differences"), "no HD95 heading");
+    assert!(!html.contains("Final mIoU and paired differences"));
+}

@@ -1,4 +1,4 @@
-//! The findings section: final mIoU per loss, the gradient-scale control, paired differences.
+//! The findings section: the final judged metric (mIoU unless `report.metric` names another) per loss, the gradient-scale control, paired differences.
 
 use std::path::Path;
 
@@ -36,11 +36,24 @@ pub(super) fn section(
 ) -> anyhow::Result<Section> {
     let pooled = analyse::summarise(runs, &analysis.metric, &[])?;
     let finals = analyse::finals(runs, &analysis.metric)?;
-    let (split, at) = if analysis.metric.starts_with(crate::metrics::TEST_PREFIX) {
-        ("test", "mIoU on the test split")
-    } else {
-        ("validation", "mIoU at the final epoch")
+    // The judged metric in prose (`mIoU`, `ECE`, ...), whichever split it is on.
+    let (split, base) = match analysis.metric.strip_prefix(crate::metrics::TEST_PREFIX) {
+        Some(rest)
+            if analyse::scorecard::metric_name(&format!("val_{rest}")) != format!("val_{rest}") =>
+        {
+            ("test", format!("val_{rest}"))
+        }
+        Some(rest) => ("test", rest.to_string()),
+        None => ("validation", analysis.metric.clone()),
     };
+    let name = analyse::scorecard::metric_name(&base);
+    let at = if split == "test" {
+        format!("{name} on the test split")
+    } else {
+        format!("{name} at the final epoch")
+    };
+    // Scores and calibration errors lie in [0, 1]; distances and the NLL do not.
+    let y_range = (!matches!(base.as_str(), "val_hd95" | "val_nll")).then_some((0.0, 1.0));
     let categories: Vec<String> = pooled.iter().map(|s| s.loss.clone()).collect();
     let groups = pooled
         .iter()
@@ -61,12 +74,12 @@ pub(super) fn section(
         })
         .collect();
     let chart = Scatter {
-        title: format!("Final {split} mIoU per loss"),
+        title: format!("Final {split} {name} per loss"),
         x_label: "loss".into(),
-        y_label: at.into(),
+        y_label: at.clone(),
         categories,
         log_x: false,
-        y_range: Some((0.0, 1.0)),
+        y_range,
         groups,
     };
     plots::save(&chart, &dir.join("final_miou"))?;
@@ -93,19 +106,19 @@ pub(super) fn section(
             })
             .collect();
         let chart = Scatter {
-            title: format!("Final mIoU per loss × {}", group_by.join(" × ")),
+            title: format!("Final {name} per loss × {}", group_by.join(" × ")),
             x_label: String::new(),
-            y_label: at.into(),
+            y_label: at.clone(),
             categories,
             log_x: false,
-            y_range: Some((0.0, 1.0)),
+            y_range,
             groups,
         };
         plots::save(&chart, &dir.join("final_miou_control"))?;
         figures.push(figure(
             "final_miou_control",
             format!(
-                "Final mIoU per loss and {}: the gradient-scale control.",
+                "Final {name} per loss and {}: the gradient-scale control.",
                 group_by.join(" and ")
             ),
         ));
@@ -213,7 +226,7 @@ pub(super) fn section(
     }
     Ok(Section {
         id: "findings".into(),
-        heading: "Final mIoU and paired differences".into(),
+        heading: format!("Final {name} and paired differences"),
         paragraphs: vec![format!(
             "{} Final = the selected (else the last) epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). The 95% interval is the paired t-interval; the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
             analysis.judged_on, analysis.reference
