@@ -384,15 +384,20 @@ fn cce(logits: &Tensor, target: &Tensor, ignore_index: Option<i64>, p: &Params) 
     )
 }
 
-fn bce(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
-    let classes = logits.size()[1] as f64;
-    let weight = match (&t.mask, &p.class_weights) {
+/// BCE's weight of each element: the valid-pixel mask times the channel weights, shaped to
+/// broadcast over `[N, C, H, W]`; `None` when every element weighs 1.
+fn bce_weight(logits: &Tensor, t: &Targets, p: &Params) -> Option<Tensor> {
+    match (&t.mask, &p.class_weights) {
         (Some(m), Some(w)) => Some(m * per_class(w, logits, true)),
         (Some(m), None) => Some(m.shallow_clone()),
         (None, Some(w)) => Some(per_class(w, logits, true)),
         (None, None) => None,
     }
-    .map(|w| w.expand_as(logits));
+}
+
+fn bce(logits: &Tensor, t: &Targets, p: &Params) -> Tensor {
+    let classes = logits.size()[1] as f64;
+    let weight = bce_weight(logits, t, p).map(|w| w.expand_as(logits));
     let pos_weight = p.pos_weight.as_deref().map(|w| per_class(w, logits, true));
     logits.binary_cross_entropy_with_logits(&t.one_hot, weight, pos_weight, Reduction::Sum)
         / (&t.valid * classes)
@@ -740,6 +745,24 @@ mod tests {
             let target = target.narrow(2, 1, 1);
             let a = built_in(loss, &clip, &moderate, &target, None).double_value(&[]);
             let b = built_in(loss, &Params::default(), &moderate, &target, None).double_value(&[]);
+            assert!((a - b).abs() < 1e-6 * b.abs(), "{loss}: {a} against {b}");
+        }
+    }
+
+    #[test]
+    fn keras_clipped_cross_entropies_weigh_classes_and_ignore_pixels_as_the_logits_forms() {
+        let logits = Tensor::from_slice(&[0.3f32, -0.2, 0.5, 0.1, 0.4, -0.6, 0.2, 0.0, -0.1])
+            .reshape([1, 3, 1, 3]);
+        let target = Tensor::from_slice(&[0i64, 2, 255]).reshape([1, 1, 3]);
+        let weighted = |clip| Params {
+            class_weights: Some(vec![1.0, 2.0, 0.5]),
+            clip,
+            ..Params::default()
+        };
+        for loss in [Loss::Cce, Loss::Bce] {
+            let a = built_in(loss, &weighted(Some(1e-7)), &logits, &target, Some(255));
+            let b = built_in(loss, &weighted(None), &logits, &target, Some(255));
+            let (a, b) = (a.double_value(&[]), b.double_value(&[]));
             assert!((a - b).abs() < 1e-6 * b.abs(), "{loss}: {a} against {b}");
         }
     }

@@ -4,7 +4,7 @@
 
 use tch::{Reduction, Tensor};
 
-use super::{per_class, Params, Targets};
+use super::{bce_weight, by_target, per_class, Params, Targets};
 
 /// Keras' `categorical_crossentropy` with `from_logits=False` on `probabilities` `[N, C, H,
 /// W]` (a softmax, or depth_softmax_cce's sigmoids): each pixel's probabilities divided by
@@ -13,16 +13,11 @@ use super::{per_class, Params, Targets};
 pub(super) fn cce(probabilities: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
     let kind = probabilities.kind();
     let q = probabilities / probabilities.sum_dim_intlist(1, true, kind);
-    let per_pixel = -(&t.one_hot * q.clamp(eps, 1.0 - eps).log()).sum_dim_intlist(1, false, kind);
+    // [N, 1, H, W]; the one-hot target is already 0 at invalid pixels.
+    let per_pixel = -(&t.one_hot * q.clamp(eps, 1.0 - eps).log()).sum_dim_intlist(1, true, kind);
     match &p.class_weights {
         Some(w) => {
-            let w = per_class(w, probabilities, false)
-                .index_select(0, &t.clean.reshape([-1]))
-                .reshape_as(&t.clean);
-            let w = match &t.mask {
-                Some(mask) => w * mask.squeeze_dim(1),
-                None => w,
-            };
+            let w = t.masked(by_target(w, probabilities, &t.clean.unsqueeze(1)));
             (per_pixel * &w).sum(kind) / w.sum(kind)
         }
         None => per_pixel.sum(kind) / &t.valid,
@@ -35,12 +30,7 @@ pub(super) fn cce(probabilities: &Tensor, t: &Targets, p: &Params, eps: f64) -> 
 pub(super) fn bce(logits: &Tensor, t: &Targets, p: &Params, eps: f64) -> Tensor {
     let classes = logits.size()[1] as f64;
     let s = logits.sigmoid().clamp(eps, 1.0 - eps);
-    let weight = match (&t.mask, &p.class_weights) {
-        (Some(m), Some(w)) => Some(m * per_class(w, logits, true)),
-        (Some(m), None) => Some(m.shallow_clone()),
-        (None, Some(w)) => Some(per_class(w, logits, true)),
-        (None, None) => None,
-    };
+    let weight = bce_weight(logits, t, p);
     let sum = match p.pos_weight.as_deref() {
         None => s.binary_cross_entropy(
             &t.one_hot,
