@@ -246,6 +246,15 @@ fn too_many(sweep: &Sweep, size: Option<u64>) -> ConfigError {
 /// A grid over the sweep's cap is refused first ([`check_size`]). Time and memory grow
 /// linearly with the runs.
 pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
+    expand_where(sweep, &|_| true)
+}
+
+/// [`expand`], keeping only the grid points whose axis values (in axis order) `keep`
+/// accepts: how a tuning stage trains each grid point at its own settings.
+pub fn expand_where(
+    sweep: Sweep,
+    keep: &dyn Fn(&[&toml::Value]) -> bool,
+) -> Result<Plan, ConfigError> {
     let size = check_size(&sweep)?;
     let strides = strides(&sweep.axes);
     // Room for every run, up to a million at first (duplicates give fewer).
@@ -258,6 +267,12 @@ pub fn expand(sweep: Sweep) -> Result<Plan, ConfigError> {
     // The ids seen so far: a configuration that two points of the grid give runs once.
     let mut seen: HashSet<u64> = HashSet::with_capacity(room);
     for point in 0..size {
+        let values: Vec<&toml::Value> = point_values(&sweep.axes, &strides, point)
+            .map(|(_, v)| v)
+            .collect();
+        if !keep(&values) {
+            continue;
+        }
         let mut hash = |path: &Path| match scripts.get(path) {
             Some(hash) => Ok(hash.clone()),
             None => {

@@ -8,7 +8,9 @@
 //!   per-epoch bands and the binary-accuracy inflation;
 //! - [`verdict`]: the sentences;
 //! - [`datasets`]: a sweep over several datasets, per dataset and across them;
-//! - [`folds`]: cross-validation, per fold and the fold and seed variance components.
+//! - [`folds`]: cross-validation, per fold and the fold and seed variance components;
+//! - [`scorecard`]: every loss against every metric;
+//! - [`tuning`]: what tuning changed in each loss's difference from the reference.
 //!
 //! [`analyse`] runs them all with the study's choices. Pure computation: no tensors, no
 //! files, no printing; every random draw comes from a seeded generator, so the same frame
@@ -23,6 +25,7 @@ pub mod scorecard;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod tuning;
 pub mod verdict;
 
 use polars::prelude::*;
@@ -52,11 +55,7 @@ pub const TEST_METRIC: &str = "test_miou";
 /// [`TEST_METRIC`], `pixel_accuracy` → `test_pixel_accuracy`) when a finished run has a
 /// finite score in it, `primary` (validation) otherwise.
 pub fn judged_metric(runs: &Runs, primary: &str) -> String {
-    let test = format!(
-        "{}{}",
-        crate::metrics::TEST_PREFIX,
-        primary.strip_prefix("val_").unwrap_or(primary)
-    );
+    let test = crate::metrics::test_metric(primary);
     let tested = runs.metrics.contains(&test)
         && runs.runs.iter().any(|r| {
             r.is_done()

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{AnalyseError, DONE, METRICS, PER_CLASS, QUALITY};
 use crate::config::loss::parameter_keys;
+use crate::config::tune::TUNED_PREFIX;
 use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
 
 /// The columns of axes over a loss's parameters or its label.
@@ -155,13 +156,15 @@ impl Runs {
             .collect();
         let metrics: Vec<String> = names.iter().filter(|n| is_metric(n)).cloned().collect();
         // Axes over a loss's parameters (`loss.gamma`) are part of what the `loss` column
-        // names, not settings the losses are compared under.
+        // names, and a tuned key's column (`tuned.optim.lr`) part of the loss's tuning: not
+        // settings the losses are compared under.
         let loss_parts = loss_parameter_keys();
         let axes: Vec<String> = names
             .iter()
             .filter(|n| !is_metric(n) && !RUN_COLUMNS.contains(&n.as_str()))
             .filter(|n| n.as_str() != "loss" && n.as_str() != "seed")
             .filter(|n| !loss_parts.contains(n))
+            .filter(|n| !n.starts_with(TUNED_PREFIX))
             .cloned()
             .collect();
 

@@ -10,6 +10,7 @@ use super::findings::{paired_differences, summarise};
 use super::runs::Runs;
 use super::stats::holm;
 use super::{higher_is_better, AnalyseError, ALPHA, SUMMARY_METRICS};
+use crate::metrics::{test_metric, validation_metric};
 
 /// One loss on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,8 +56,11 @@ pub struct Scorecard {
     pub sentences: Vec<String>,
 }
 
-/// A metric's name in prose, short.
+/// A metric's name in prose, short, whichever split its column is on.
 pub fn metric_name(metric: &str) -> String {
+    if let Some(val) = validation_metric(metric) {
+        return metric_name(&val);
+    }
     match metric {
         "val_miou" => "mIoU",
         "val_dice" => "mean Dice",
@@ -112,18 +116,26 @@ fn cells(runs: &Runs, metric: &str) -> Result<Vec<Cell>, AnalyseError> {
 }
 
 /// The scorecard of the sweep's losses on every summary metric the frame has, with
-/// `primary` first, against `reference`; `None` when the frame has only the primary.
+/// `primary` first, against `reference`; `None` when the frame has only the primary. The
+/// metrics are on `primary`'s split: the test split's columns when `primary` is one.
 pub fn scorecard(
     runs: &Runs,
     primary: &str,
     reference: &str,
 ) -> Result<Option<Scorecard>, AnalyseError> {
+    let on_test = validation_metric(primary).is_some();
     let mut metrics = vec![primary.to_string()];
     metrics.extend(
         SUMMARY_METRICS
             .iter()
-            .filter(|m| **m != primary && runs.metrics.iter().any(|x| x == *m))
-            .map(|m| m.to_string()),
+            .map(|m| {
+                if on_test {
+                    test_metric(m)
+                } else {
+                    m.to_string()
+                }
+            })
+            .filter(|m| m != primary && runs.metrics.contains(m)),
     );
     if metrics.len() < 2 {
         return Ok(None);

@@ -33,9 +33,11 @@ pub enum Standing {
 
 /// The metric's name in prose.
 pub fn metric_words(metric: &str) -> String {
+    if let Some(val) = crate::metrics::validation_metric(metric) {
+        return format!("test {}", metric_words(&val));
+    }
     match metric {
         "val_miou" => "mIoU".to_string(),
-        "test_miou" => "test mIoU".to_string(),
         "pixel_accuracy" => "pixel accuracy".to_string(),
         "binary_accuracy" => "binary accuracy".to_string(),
         other => super::scorecard::metric_name(other),

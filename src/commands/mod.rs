@@ -7,3 +7,4 @@ pub mod data;
 pub mod export;
 pub mod single;
 pub mod sweep;
+pub mod tune;

@@ -143,7 +143,7 @@ fn open(args: &PlanArgs) -> anyhow::Result<(Plan, SweepStore, Options)> {
 }
 
 /// Writes the report of the sweep folder `root` and says where; whether it could.
-fn write_report(root: &Path) -> bool {
+pub(super) fn write_report(root: &Path) -> bool {
     match report::build(root, None) {
         Ok(index) => {
             println!("report: {}", index.display());
@@ -160,6 +160,9 @@ fn write_report(root: &Path) -> bool {
 /// the report.
 pub fn run(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
     let (plan, mut options) = load_plan(args)?;
+    if plan.sweep.tune.is_some() {
+        return super::tune::run(args, &plan.sweep, force);
+    }
     options.force = force;
     let store = SweepStore::new(plan.sweep.results_dir());
     let shard = args
@@ -219,6 +222,9 @@ pub fn run(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
 /// `lossbench plan`: the selected runs with their state, and an estimate of the time.
 pub fn plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     let (plan, options) = load_plan(args)?;
+    if plan.sweep.tune.is_some() {
+        return super::tune::plan(args, &plan.sweep);
+    }
     let store = SweepStore::new(plan.sweep.results_dir());
     let (selected, todo) = scheduler::select(&plan, &store, &options)?;
     if let Some(d) = &plan.sweep.description {
@@ -256,6 +262,13 @@ pub fn plan(args: &SweepArgs) -> anyhow::Result<ExitCode> {
 /// when a selected run is not done.
 pub fn collect(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let (plan, store, options) = open(args)?;
+    if plan.sweep.tune.is_some() {
+        anyhow::bail!(
+            "{}: a tuned sweep's frames are written by `lossbench run`, stage by stage; run it again to finish, or `lossbench report {}` for the final comparison's report",
+            args.sweep.display(),
+            store.root.display()
+        );
+    }
     let (selected, _) = scheduler::select(&plan, &store, &options)?;
     let mut counts = [0usize; 6];
     for run in &selected {
@@ -296,6 +309,13 @@ pub fn slurm(
     submit: bool,
 ) -> anyhow::Result<ExitCode> {
     let (plan, store, options) = open(args)?;
+    if plan.sweep.tune.is_some() {
+        anyhow::bail!(
+            "{}: lossbench slurm cannot submit a tuned sweep yet (its rungs follow each other); train it with `lossbench run`, or submit `lossbench run {}` as one job",
+            args.sweep.display(),
+            args.sweep.display()
+        );
+    }
     let (selected, todo) = scheduler::select(&plan, &store, &options)?;
     let workdir = std::env::current_dir().context("cannot read the current folder")?;
     let job = slurm::Job {

@@ -6,6 +6,7 @@ pub mod loss;
 pub mod preset;
 pub mod size;
 pub mod sweep;
+pub mod tune;
 
 use std::path::Path;
 

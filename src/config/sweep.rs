@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::tune::Tune;
 use super::{closest, parse_overrides, set_dotted, valid_keys, ConfigError, Document};
 
 /// Short axis names and the keys they stand for.
@@ -74,6 +75,8 @@ pub struct Sweep {
     pub datasets: toml::Table,
     /// The most runs the grid may make ([`DEFAULT_MAX_RUNS`] unless `max_runs` is set).
     pub max_runs: u64,
+    /// The `[tune]` table: each grid point tuned on validation before the final comparison.
+    pub tune: Option<Tune>,
 }
 
 /// The axis over the named datasets of `[datasets]`.
@@ -121,7 +124,7 @@ struct Meta {
     max_runs: Option<u64>,
 }
 
-const TOP_KEYS: [&str; 5] = ["sweep", "base", "grid", "report", "datasets"];
+const TOP_KEYS: [&str; 6] = ["sweep", "base", "grid", "report", "datasets", "tune"];
 
 impl Sweep {
     /// Reads `path` and applies `overrides`: `grid.AXIS=[...]` sets an axis, `sweep.KEY=...`
@@ -133,8 +136,8 @@ impl Sweep {
             let err = ConfigError::new(doc.locate(&[key]), format!("unknown table `{key}`"));
             let valid: Vec<String> = TOP_KEYS.map(String::from).to_vec();
             return Err(match closest(key, &valid) {
-                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base], [grid], [report] and [datasets]")),
-                None => err.with_fix("a sweep file has the tables [sweep], [base], [grid], [report] and [datasets]"),
+                Some(near) => err.with_fix(format!("did you mean `[{near}]`? A sweep file has the tables [sweep], [base], [grid], [report], [datasets] and [tune]")),
+                None => err.with_fix("a sweep file has the tables [sweep], [base], [grid], [report], [datasets] and [tune]"),
             });
         }
         let table_of = |top: &mut toml::Table, key: &str| match top.remove(key) {
@@ -151,6 +154,14 @@ impl Sweep {
         let grid = table_of(&mut top, "grid")?;
         let mut report_table = table_of(&mut top, "report")?;
         let datasets = table_of(&mut top, "datasets")?;
+        let mut tune_table = top.remove("tune").map(|t| match t {
+            toml::Value::Table(t) => Ok(t),
+            other => Err(ConfigError::new(
+                doc.locate(&["tune"]),
+                format!("`tune` must be a table, got {other}"),
+            )
+            .with_fix("write it as a [tune] section")),
+        });
 
         let mut axes = Vec::new();
         for (name, values) in grid_axes(&doc, grid) {
@@ -167,6 +178,11 @@ impl Sweep {
             } else if let Some(key) = o.key.strip_prefix("sweep.") {
                 set_dotted(&mut meta_table, key, o.value)
                     .map_err(|m| ConfigError::at_set(&o.text, m))?;
+            } else if let Some(key) = o.key.strip_prefix("tune.") {
+                let table = tune_table.get_or_insert_with(|| Ok(toml::Table::new()));
+                if let Ok(table) = table {
+                    set_dotted(table, key, o.value).map_err(|m| ConfigError::at_set(&o.text, m))?;
+                }
             } else if let Some(key) = o.key.strip_prefix("report.") {
                 set_dotted(&mut report_table, key, o.value)
                     .map_err(|m| ConfigError::at_set(&o.text, m))?;
@@ -192,6 +208,13 @@ impl Sweep {
 
         check_datasets(&doc, &datasets, &axes, &base)?;
         expand_all_folds(&doc, &mut axes, &base)?;
+        let tune = tune_table
+            .transpose()?
+            .map(|t| Tune::read(&doc, &t))
+            .transpose()?;
+        if let Some(tune) = &tune {
+            tune.check_grid(&doc, &axes)?;
+        }
 
         let meta: Meta = read_table(
             &doc,
@@ -278,6 +301,7 @@ impl Sweep {
             report,
             datasets,
             max_runs,
+            tune,
         })
     }
 

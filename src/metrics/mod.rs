@@ -16,12 +16,52 @@ mod reference_tests;
 
 use tch::{Kind, Tensor};
 
-/// The prefix of the test split's frame columns: `test_loss`, `test_miou`,
-/// `test_pixel_accuracy`, `test_binary_accuracy`, `test_binary_accuracy_sigmoid`,
-/// `test_binary_accuracy_softmax` and `test_iou_0 ..`, the validation columns' names with the
-/// prefix (`val_` dropped). Defined here, below both the store that writes the columns and
-/// the analysis that reads them.
+/// The prefix of the test split's frame columns: every validation metric's column with
+/// `val_` dropped and the prefix added (`test_loss`, `test_miou`, `test_pixel_accuracy`,
+/// `test_iou_0`, `test_ece`, `test_dice_3`, `test_reliability_count_0`, ..., as
+/// [`test_metric`] names them). Defined here, below both the store that writes the columns
+/// and the analysis that reads them.
 pub const TEST_PREFIX: &str = "test_";
+
+/// The validation columns whose names start with `val_`; every other validation column
+/// (`pixel_accuracy`, `iou_3`, `dice_3`, ...) has no split prefix.
+const VAL_PREFIXED: [&str; 11] = [
+    "loss",
+    "miou",
+    "dice",
+    "ece",
+    "brier",
+    "nll",
+    "hd95",
+    "nsd",
+    "biou",
+    "boundary_both_empty",
+    "boundary_one_empty",
+];
+
+/// The test split's column of the validation metric `metric`: `val_miou` → `test_miou`,
+/// `pixel_accuracy` → `test_pixel_accuracy`, `iou_3` → `test_iou_3`. A test column is
+/// returned as it is.
+pub fn test_metric(metric: &str) -> String {
+    if metric.starts_with(TEST_PREFIX) {
+        return metric.to_string();
+    }
+    format!(
+        "{TEST_PREFIX}{}",
+        metric.strip_prefix("val_").unwrap_or(metric)
+    )
+}
+
+/// The validation metric whose test column is `metric` (the inverse of [`test_metric`]),
+/// `None` when `metric` is not a test column.
+pub fn validation_metric(metric: &str) -> Option<String> {
+    let rest = metric.strip_prefix(TEST_PREFIX)?;
+    Some(if VAL_PREFIXED.contains(&rest) {
+        format!("val_{rest}")
+    } else {
+        rest.to_string()
+    })
+}
 
 /// The frame column of the epoch whose weights a run kept (`train.select`).
 pub const SELECTED_EPOCH: &str = "selected_epoch";
@@ -286,6 +326,24 @@ mod tests {
         acc.update(&logits, &target);
         let m = acc.finish().expect("metrics");
         assert!((m.binary_accuracy_sigmoid - 6.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn test_columns_name_their_validation_metric_and_back() {
+        for (val, test) in [
+            ("val_miou", "test_miou"),
+            ("val_loss", "test_loss"),
+            ("val_ece", "test_ece"),
+            ("val_boundary_one_empty", "test_boundary_one_empty"),
+            ("pixel_accuracy", "test_pixel_accuracy"),
+            ("iou_3", "test_iou_3"),
+            ("dice_10", "test_dice_10"),
+        ] {
+            assert_eq!(test_metric(val), test);
+            assert_eq!(test_metric(test), test, "a test column stays as it is");
+            assert_eq!(validation_metric(test).as_deref(), Some(val));
+        }
+        assert_eq!(validation_metric("val_miou"), None);
     }
 
     #[test]

@@ -37,13 +37,8 @@ pub(super) fn section(
     let pooled = analyse::summarise(runs, &analysis.metric, &[])?;
     let finals = analyse::finals(runs, &analysis.metric)?;
     // The judged metric in prose (`mIoU`, `ECE`, ...), whichever split it is on.
-    let (split, base) = match analysis.metric.strip_prefix(crate::metrics::TEST_PREFIX) {
-        Some(rest)
-            if analyse::scorecard::metric_name(&format!("val_{rest}")) != format!("val_{rest}") =>
-        {
-            ("test", format!("val_{rest}"))
-        }
-        Some(rest) => ("test", rest.to_string()),
+    let (split, base) = match crate::metrics::validation_metric(&analysis.metric) {
+        Some(val) => ("test", val),
         None => ("validation", analysis.metric.clone()),
     };
     let name = analyse::scorecard::metric_name(&base);

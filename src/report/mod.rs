@@ -19,6 +19,7 @@ mod per_class;
 pub mod plots;
 mod quality;
 mod runs;
+mod tuning;
 
 use std::path::{Path, PathBuf};
 
@@ -104,16 +105,30 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     for part in &parts {
         sections.push(per_class::section(part, &dir, &colours)?);
     }
-    sections.push(finals::section(
-        &analysis, &runs, &dir, &group_by, &colours,
-    )?);
-    if quality::has_quality(&runs) {
-        sections.push(quality::calibration_section(&runs, &dir, &colours)?);
+    let mut findings = finals::section(&analysis, &runs, &dir, &group_by, &colours)?;
+    let tuned = tuning::section(
+        results,
+        &runs,
+        &analysis.metric,
+        &analysis.reference,
+        &dir,
+        &colours,
+    )?;
+    if let Some(how) = tuned.as_ref().and_then(|t| t.paragraphs.first()) {
+        findings.paragraphs.insert(0, how.clone());
+    }
+    sections.push(findings);
+    sections.extend(tuned);
+    let on = quality::On::judged(&analysis.metric);
+    if quality::has_quality(&runs, on) {
+        sections.push(quality::calibration_section(&runs, on, &dir, &colours)?);
         let tolerance = info
             .report
             .boundary_tolerance
             .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE);
-        sections.push(quality::boundary_section(&runs, &dir, &colours, tolerance)?);
+        sections.push(quality::boundary_section(
+            &runs, on, &dir, &colours, tolerance,
+        )?);
     }
     if let Some(card) = &analysis.scorecard {
         sections.push(quality::summary_section(card));

@@ -7,23 +7,58 @@ use std::path::Path;
 use crate::analyse::scorecard::metric_name;
 use crate::analyse::{self, Runs, Scorecard};
 use crate::metrics::calibration::BINS;
-use crate::store::{quality_column, reliability_column, VAL};
+use crate::store::{quality_column, reliability_column, TEST, TEST_PREFIX, VAL};
 
 use super::common::{figure, loss_order};
 use super::html::{Cell, Section, Table};
 use super::plots::{self, Bars, LineChart, Series};
 use super::Colours;
 
-/// The reliability curve of `loss`: per non-empty bin, pooled over the final epochs of its
+/// The split the quality sections read: the test split when the analysis judges on it,
+/// else validation.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct On {
+    /// The scalar columns' split prefix (`val`, `test`).
+    split: &'static str,
+    /// The per-class and reliability columns' prefix.
+    class_prefix: &'static str,
+    /// The split in prose.
+    words: &'static str,
+}
+
+impl On {
+    /// The split of the judged metric `metric`.
+    pub(super) fn judged(metric: &str) -> Self {
+        if crate::metrics::validation_metric(metric).is_some() {
+            On {
+                split: TEST,
+                class_prefix: TEST_PREFIX,
+                words: "test split",
+            }
+        } else {
+            On {
+                split: VAL,
+                class_prefix: "",
+                words: "validation split",
+            }
+        }
+    }
+
+    fn column(&self, name: &str) -> String {
+        quality_column(self.split, name)
+    }
+}
+
+/// The reliability curve of `loss`: per non-empty bin, pooled over the judged epochs of its
 /// finished runs, the mean confidence and the accuracy; and the pixels pooled.
-fn reliability(runs: &Runs, loss: &str) -> (Vec<(f64, f64)>, f64) {
+fn reliability(runs: &Runs, loss: &str, on: On) -> (Vec<(f64, f64)>, f64) {
     let mut points = Vec::new();
     let mut pixels = 0.0;
     for b in 0..BINS {
         let (mut count, mut confidence, mut correct) = (0.0, 0.0, 0.0);
         for run in runs.runs.iter().filter(|r| r.is_done() && r.loss == loss) {
             let last = |part: &str| {
-                run.last(&reliability_column("", part, b))
+                run.last(&reliability_column(on.class_prefix, part, b))
                     .ok()
                     .flatten()
                     .map(|(_, v)| v)
@@ -67,16 +102,16 @@ fn means(runs: &Runs, metric: &str, losses: &[String]) -> anyhow::Result<Vec<f64
         .collect())
 }
 
-/// Whether the frame has the quality columns (frames written before them have not).
-pub(super) fn has_quality(runs: &Runs) -> bool {
-    runs.metrics
-        .iter()
-        .any(|m| m == &quality_column(VAL, "ece"))
+/// Whether the frame has the quality columns of `on`'s split (frames written before them
+/// have not).
+pub(super) fn has_quality(runs: &Runs, on: On) -> bool {
+    runs.metrics.iter().any(|m| m == &on.column("ece"))
 }
 
 /// The calibration section.
 pub(super) fn calibration_section(
     runs: &Runs,
+    on: On,
     dir: &Path,
     colours: &Colours,
 ) -> anyhow::Result<Section> {
@@ -84,7 +119,7 @@ pub(super) fn calibration_section(
     let mut series: Vec<Series> = losses
         .iter()
         .filter_map(|loss| {
-            let (points, pixels) = reliability(runs, loss);
+            let (points, pixels) = reliability(runs, loss, on);
             (!points.is_empty()).then(|| Series {
                 name: format!("{loss} ({pixels:.0} pixels)"),
                 colour: colours.of(loss),
@@ -102,9 +137,10 @@ pub(super) fn calibration_section(
         dashed: true,
     });
     let chart = LineChart {
-        title:
-            "Reliability: accuracy against confidence (validation, last epoch, pooled over seeds)"
-                .into(),
+        title: format!(
+            "Reliability: accuracy against confidence ({}, judged weights, pooled over seeds)",
+            on.words
+        ),
         x_label: "confidence (largest probability), 15 equal-width bins".into(),
         y_label: "accuracy in the bin".into(),
         series,
@@ -114,8 +150,7 @@ pub(super) fn calibration_section(
         whole_x: false,
     };
     plots::save(&chart, &dir.join("reliability"))?;
-    let [ece, brier, nll] =
-        ["ece", "brier", "nll"].map(|m| means(runs, &quality_column(VAL, m), &losses));
+    let [ece, brier, nll] = ["ece", "brier", "nll"].map(|m| means(runs, &on.column(m), &losses));
     let (ece, brier, nll) = (ece?, brier?, nll?);
     let table = Table {
         header: vec!["loss".into(), "ECE".into(), "Brier".into(), "NLL".into()],
@@ -137,7 +172,7 @@ pub(super) fn calibration_section(
         id: "calibration".into(),
         heading: "Calibration".into(),
         paragraphs: vec![
-            "How far the network's confidence is from its accuracy, on the validation split at the last epoch. The probabilities are the run's own: the softmax for softmax losses, and for sigmoid losses (bce, bce_dice) the sigmoids normalised over the classes. ECE is the top-label expected calibration error in 15 equal-width confidence bins (torchmetrics' MulticlassCalibrationError, l1); Brier is Σ_c (p_c − y_c)² per pixel (0 to 2); NLL is −log p of the true class; all three lower is better, means over seeds. A curve below the diagonal is overconfident.".into(),
+            format!("How far the network's confidence is from its accuracy, on the {} with each run's judged weights (its last epoch, or the one train.select kept). The probabilities are the run's own: the softmax for softmax losses, and for sigmoid losses (bce, bce_dice) the sigmoids normalised over the classes. ECE is the top-label expected calibration error in 15 equal-width confidence bins (torchmetrics' MulticlassCalibrationError, l1); Brier is Σ_c (p_c − y_c)² per pixel (0 to 2); NLL is −log p of the true class; all three lower is better, means over seeds. A curve below the diagonal is overconfident.", on.words),
         ],
         figures: vec![figure("reliability", "Reliability diagram per loss, pooled over seeds, with the diagonal of perfect calibration.".into())],
         tables: vec![table],
@@ -147,19 +182,20 @@ pub(super) fn calibration_section(
 /// The boundary section.
 pub(super) fn boundary_section(
     runs: &Runs,
+    on: On,
     dir: &Path,
     colours: &Colours,
     tolerance: f64,
 ) -> anyhow::Result<Section> {
     let losses = loss_order(runs);
-    let metric = |m: &str| means(runs, &quality_column(VAL, m), &losses);
+    let metric = |m: &str| means(runs, &on.column(m), &losses);
     let (nsd, biou, hd95) = (metric("nsd")?, metric("biou")?, metric("hd95")?);
     let (both, one) = (
         metric("boundary_both_empty")?,
         metric("boundary_one_empty")?,
     );
     let scores = Bars {
-        title: format!("Boundary scores at a tolerance of {tolerance} px (validation, last epoch, mean over seeds)"),
+        title: format!("Boundary scores at a tolerance of {tolerance} px ({}, judged weights, mean over seeds)", on.words),
         y_label: "score (higher is better)".into(),
         categories: vec!["surface Dice".into(), "boundary IoU".into()],
         groups: losses
@@ -170,8 +206,10 @@ pub(super) fn boundary_section(
     };
     plots::save(&scores, &dir.join("boundary_scores"))?;
     let distance = Bars {
-        title: "95th-percentile Hausdorff distance (validation, last epoch, mean over seeds)"
-            .into(),
+        title: format!(
+            "95th-percentile Hausdorff distance ({}, judged weights, mean over seeds)",
+            on.words
+        ),
         y_label: "pixels (lower is better)".into(),
         categories: vec!["HD95".into()],
         groups: losses
@@ -210,7 +248,8 @@ pub(super) fn boundary_section(
         id: "boundaries".into(),
         heading: "Boundaries".into(),
         paragraphs: vec![format!(
-            "Overlap hides where the errors are; these metrics look at the contours, per validation image and class as MONAI computes them (compute_surface_dice, compute_hausdorff_distance with percentile 95; Euclidean, in pixels), then the mean over images and over the classes that have a value. The surface Dice counts the boundary pixels of prediction and truth within {tolerance} px of the other's boundary (report.boundary_tolerance); the boundary IoU (Cheng et al. 2021) is the IoU of the bands {tolerance} px wide inside each contour, over the whole split. An image × class pair that neither mask has is NaN and left out; one that only one mask has is an infinite HD95, left out of the HD95 mean and counted (the last two columns, mean per run), and a surface Dice of 0."
+            "Overlap hides where the errors are; these metrics look at the contours, per image and class of the {} as MONAI computes them (compute_surface_dice, compute_hausdorff_distance with percentile 95; Euclidean, in pixels), then the mean over images and over the classes that have a value. The surface Dice counts the boundary pixels of prediction and truth within {tolerance} px of the other's boundary (report.boundary_tolerance); the boundary IoU (Cheng et al. 2021) is the IoU of the bands {tolerance} px wide inside each contour, over the whole split. An image × class pair that neither mask has is NaN and left out; one that only one mask has is an infinite HD95, left out of the HD95 mean and counted (the last two columns, mean per run), and a surface Dice of 0.",
+            on.words
         )],
         figures: vec![
             figure("boundary_scores", "Surface Dice and boundary IoU per loss.".into()),
@@ -287,7 +326,8 @@ pub(super) fn summary_section(card: &Scorecard) -> Section {
         heading: "Every loss against every metric".into(),
         paragraphs: {
             let mut p = vec![format!(
-                "Final validation values: the mean over seeds, its 95% t-interval, the rank among the losses (1 is best; ↑ higher is better, ↓ lower), the runs, and the paired t-test against {} Holm-adjusted over all {} loss × metric comparisons together. {} decides the headline; the others are reported beside it.",
+                "Final {} values: the mean over seeds, its 95% t-interval, the rank among the losses (1 is best; ↑ higher is better, ↓ lower), the runs, and the paired t-test against {} Holm-adjusted over all {} loss × metric comparisons together. {} decides the headline; the others are reported beside it.",
+                On::judged(&card.primary).words,
                 card.comparisons.first().map_or("the reference", |c| c.reference.as_str()),
                 card.comparisons.len(),
                 metric_name(&card.primary)

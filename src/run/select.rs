@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use tch::{nn, Device, Tensor};
 
-use super::evaluate::{evaluate, Scoring};
+use super::evaluate::{evaluate, Evaluation, Scoring};
 use crate::config::{RunConfig, Select};
 use crate::data::Dataset;
 use crate::losses::{Criterion, Loss};
-use crate::metrics::Metrics;
 use crate::model::UNet;
 pub use crate::store::Selection;
 use crate::store::{EpochRow, SplitScores};
@@ -146,7 +145,7 @@ impl Selector {
 }
 
 /// The validation value of `metric` (one of [`crate::config::SELECT_METRICS`]) in `row`.
-fn score_of(row: &EpochRow, metric: &str) -> f64 {
+pub fn score_of(row: &EpochRow, metric: &str) -> f64 {
     match metric {
         "val_loss" => row.val_loss,
         "pixel_accuracy" => row.pixel_accuracy,
@@ -155,9 +154,10 @@ fn score_of(row: &EpochRow, metric: &str) -> f64 {
     }
 }
 
-/// The scores of `metrics` and `loss` as the frames record a split: binary accuracy on
+/// The scores of an evaluation as the frames record a split: binary accuracy on
 /// `activation`'s own activation, NaN for a class with an empty union.
-pub fn scores(loss: f64, metrics: &Metrics, activation: Loss) -> SplitScores {
+pub fn scores(eval: &Evaluation, activation: Loss) -> SplitScores {
+    let (loss, metrics) = (eval.loss, &eval.metrics);
     SplitScores {
         loss,
         miou: metrics.miou,
@@ -170,6 +170,7 @@ pub fn scores(loss: f64, metrics: &Metrics, activation: Loss) -> SplitScores {
             .iter()
             .map(|v| v.unwrap_or(f64::NAN))
             .collect(),
+        quality: eval.quality.clone(),
     }
 }
 
@@ -202,7 +203,7 @@ pub fn evaluate_test(
         },
     )
     .context("cannot evaluate on the test split")?;
-    Ok(Some(scores(eval.loss, &eval.metrics, config.loss.name)))
+    Ok(Some(scores(&eval, config.loss.name)))
 }
 
 #[cfg(test)]

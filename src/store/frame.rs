@@ -61,9 +61,15 @@ pub struct SplitScores {
     pub binary_accuracy_softmax: f64,
     /// `NaN` where a class has an empty union on the split.
     pub iou_per_class: Vec<f64>,
+    /// Dice, calibration and boundary metrics on the split.
+    pub quality: Quality,
 }
 
 pub use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
+
+/// The split prefix of the test split's scalar quality columns (`test_ece`); its per-class
+/// and reliability columns take [`TEST_PREFIX`] (`test_dice_3`).
+pub const TEST: &str = "test";
 
 /// A score's column name after [`TEST_PREFIX`] and how to read it.
 type ScoreColumn = (&'static str, fn(&SplitScores) -> f64);
@@ -496,6 +502,17 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
                 .collect();
             columns.push(Column::new(test_column(&iou_column(k)).into(), values));
         }
+        let missing = Quality::missing(first.iou_per_class.len());
+        let quality: Vec<&Quality> = rows
+            .iter()
+            .map(|r| r.test.as_ref().map_or(&missing, |t| &t.quality))
+            .collect();
+        columns.extend(quality_columns(
+            TEST,
+            TEST_PREFIX,
+            &quality,
+            first.iou_per_class.len(),
+        ));
     }
     DataFrame::new(rows.len(), columns)
 }
@@ -530,10 +547,15 @@ fn selections(
         .take_while(|c| frame.column(c).is_ok())
         .map(|c| floats(&c))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut quality = read_quality(frame, TEST, TEST_PREFIX, iou.len()).into_iter();
     let test = (0..n)
         .map(|i| {
+            let quality = quality
+                .next()
+                .unwrap_or_else(|| Quality::missing(iou.len()));
             // Only the selected epoch's row holds the test scores; the others are NaN.
             (selected[i] == Some(epochs[i])).then(|| SplitScores {
+                quality,
                 loss: scores[0][i],
                 miou: scores[1][i],
                 pixel_accuracy: scores[2][i],

@@ -7,7 +7,7 @@
 //! The store owns these formats: [`status`] (`status.json` and what damage it reveals),
 //! [`frame`] (the epoch rows and the frames' columns), [`atomic`] writes and Parquet
 //! reads, [`dataset`] (`sweep.json`, `dataset.json`, the PNG strips), [`checkpoint`]s and
-//! the results folder's [`lock`].
+//! the results folder's [`lock`], and a tuned sweep's record of its [`tuning`].
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,7 @@ pub mod lock;
 pub mod status;
 #[cfg(test)]
 mod tests;
+pub mod tuning;
 
 pub use atomic::{read_parquet, write_atomic, write_atomic_with, write_frame};
 pub use dataset::{
@@ -31,12 +32,13 @@ pub use frame::{
     bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column,
     quality_class_column, quality_column, quality_columns, read_quality, record_selection,
     reliability_column, test_column, EpochRow, Selection, SplitScores, QUALITY_PER_CLASS,
-    QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST_PREFIX, VAL,
+    QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST, TEST_PREFIX, VAL,
 };
 pub use status::{
     damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,
     VOUCHED,
 };
+pub use tuning::{read_tuning, write_tuning, Choice, Trial, Tuning, TUNING_JSON};
 
 use crate::plan::{Plan, PlannedRun};
 use checkpoint::Checkpoint;
@@ -236,6 +238,12 @@ impl SweepStore {
             }
             None => Ok(()),
         }
+    }
+
+    /// The rows run `id` wrote (`metrics.parquet`), read back.
+    pub fn rows(&self, id: &str) -> anyhow::Result<Vec<EpochRow>> {
+        let path = self.run_dir(id).join("metrics.parquet");
+        epoch_rows(&read_parquet(&path)?).with_context(|| format!("in {}", path.display()))
     }
 
     /// Writes the run's rows so far as `metrics.parquet`.

@@ -116,6 +116,7 @@ fn a_selection_puts_the_selected_epoch_on_every_row_and_test_scores_on_its_row_o
         binary_accuracy_sigmoid: 0.9,
         binary_accuracy_softmax: 0.85,
         iou_per_class: vec![0.2, f64::NAN, 0.4],
+        quality: quality(7),
     };
     record_selection(
         &mut rows,
@@ -149,9 +150,30 @@ fn a_selection_puts_the_selected_epoch_on_every_row_and_test_scores_on_its_row_o
         "test_binary_accuracy_softmax",
         "test_iou_0",
         "test_iou_2",
+        "test_dice",
+        "test_ece",
+        "test_hd95",
+        "test_boundary_one_empty",
+        "test_dice_2",
+        "test_biou_0",
+        "test_reliability_count_14",
     ] {
         assert!(frame.column(name).is_ok(), "{name}");
     }
+    // Every test column is the test form of a validation column of the same frame.
+    for name in frame.get_column_names() {
+        if let Some(val) = crate::metrics::validation_metric(name) {
+            assert!(frame.column(&val).is_ok(), "{name} has no {val}");
+        }
+    }
+    let ece: Vec<Option<f64>> = frame
+        .column("test_ece")
+        .and_then(|c| c.f64().map(|c| c.iter().collect()))
+        .expect("test_ece");
+    assert!(
+        ece[0].is_some_and(f64::is_nan) && ece[1] == Some(0.04),
+        "{ece:?}"
+    );
     let back = epoch_rows(&frame).expect("rows");
     assert_eq!(format!("{back:?}"), format!("{rows:?}"), "NaN included");
     assert_eq!(format!("{:?}", back[1].test), format!("{:?}", Some(test)));
