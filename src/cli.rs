@@ -62,6 +62,11 @@ enum Command {
         /// Submit both jobs with sbatch and print their ids.
         #[arg(long)]
         submit: bool,
+        /// For a tuned sweep: collect the finished stage STAGE (rung-0, ..., final, untuned)
+        /// and submit the next one; what the job after each stage's array runs. Fails when
+        /// STAGE has runs not finished.
+        #[arg(long, value_name = "STAGE")]
+        after_stage: Option<String>,
     },
     /// Write the HTML/PNG/SVG report of a sweep from its results folder.
     Report {
@@ -215,7 +220,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
             args,
             resources,
             submit,
-        } => sweep::slurm(&args, resources, submit),
+            after_stage,
+        } => sweep::slurm(&args, resources, submit, after_stage.as_deref()),
         Command::Rerun { dir } => single::rerun(&dir),
         Command::Export {
             target: ExportCommand::Tensorboard { results, dir },
@@ -312,6 +318,7 @@ mod tests {
             args,
             resources,
             submit,
+            ..
         } = cli.command
         else {
             panic!("not slurm")
@@ -329,6 +336,20 @@ mod tests {
             (Some(1), Some(4), 1)
         );
         assert_eq!(resources.sbatch, ["--mem=8G"]);
+        // What a tuned sweep's follow-up job passes on asks for the same resources.
+        let again = resources.args();
+        let mut argv = vec!["lossbench", "slurm", "s.toml", "--after-stage", "rung-0"];
+        argv.extend(again.iter().map(String::as_str));
+        let Command::Slurm {
+            resources: same,
+            after_stage,
+            ..
+        } = Cli::try_parse_from(argv).expect("parses").command
+        else {
+            panic!("not slurm")
+        };
+        assert_eq!(format!("{same:?}"), format!("{resources:?}"));
+        assert_eq!(after_stage.as_deref(), Some("rung-0"));
         for bad in [["--time", "1h"], ["--max-parallel", "0"]] {
             let mut argv = vec!["lossbench", "slurm", "s.toml"];
             argv.extend(bad);

@@ -10,6 +10,11 @@
 //! asks for `--requeue`, and a task that Slurm's warning signal interrupts (a minute before
 //! its time limit) requeues itself.
 //!
+//! A tuned sweep's stages follow each other, so it is submitted one stage at a time: the
+//! array trains the next stage (`run --stage S --shard I/N`), and the job after it runs
+//! `lossbench slurm --submit --after-stage S`, which collects stage S and submits the next
+//! stage's array and its own follower, until the last stage's follower writes the report.
+//!
 //! Both scripts call the lossbench binary and the sweep file by absolute path and `cd` to
 //! the folder `lossbench slurm` ran in, so relative results paths mean the same in the jobs.
 
@@ -65,6 +70,38 @@ pub struct Job {
     /// `--only`, passed on as it is.
     pub only: Option<String>,
     pub resources: Resources,
+    /// A tuned sweep's stage (`rung-0`, ..., `final`, `untuned`): the array trains it
+    /// (`run --stage`), and the job after the array collects it and submits the next stage
+    /// (`slurm --submit --after-stage`) instead of collecting the sweep.
+    pub stage: Option<String>,
+}
+
+impl Resources {
+    /// The command-line options that ask for these resources again (for the job that
+    /// submits a tuned sweep's next stage).
+    pub fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.partition {
+            out.push(format!("--partition={p}"));
+        }
+        if let Some(t) = &self.time {
+            out.push(format!("--time={t}"));
+        }
+        if let Some(g) = self.gpus_per_task {
+            out.push(format!("--gpus-per-task={g}"));
+        }
+        out.push(format!("--cpus-per-task={}", self.cpus_per_task));
+        if let Some(k) = self.max_parallel {
+            out.push(format!("--max-parallel={k}"));
+        }
+        if let Some(n) = self.shards {
+            out.push(format!("--shards={n}"));
+        }
+        for o in &self.sbatch {
+            out.push(format!("--sbatch={o}"));
+        }
+        out
+    }
 }
 
 /// The two scripts of a sweep and the folder they go to.
@@ -154,6 +191,11 @@ pub fn scripts(name: &str, runs: usize, dir: &Path, job: &Job) -> anyhow::Result
     if let Some(only) = &job.only {
         selection.push_str(&format!(" --only {}", sh_quote(only)));
     }
+    let stage = job
+        .stage
+        .as_ref()
+        .map(|s| format!(" --stage {}", sh_quote(s)))
+        .unwrap_or_default();
     let common = |lines: &mut String| {
         lines.push_str("#SBATCH --ntasks=1\n");
         lines.push_str(&format!("#SBATCH --cpus-per-task={}\n", r.cpus_per_task));
@@ -209,7 +251,7 @@ pub fn scripts(name: &str, runs: usize, dir: &Path, job: &Job) -> anyhow::Result
          #SBATCH --signal=B:INT@60\n\
          set -u\n\
          {cd}\
-         {} run {}{selection} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --jobs 1 &\n\
+         {} run {}{selection}{stage} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --jobs 1 &\n\
          pid=$!\n\
          trap 'kill -INT \"$pid\" 2>/dev/null' INT TERM\n\
          # wait returns when a trapped signal arrives: wait again until lossbench has exited.\n\
@@ -226,21 +268,42 @@ pub fn scripts(name: &str, runs: usize, dir: &Path, job: &Job) -> anyhow::Result
         interrupted = crate::exit::INTERRUPTED,
     ));
 
-    let mut collect = format!(
-        "#!/bin/bash\n\
-         # lossbench sweep `{name}` on Slurm: after the array job (--dependency=afterany:<array>),\n\
-         # rebuilds the sweep's frame from the run folders and writes its report. Exit status 1\n\
-         # when a run is not done; submitting both scripts again runs only the runs not done.\n\
-         #SBATCH --job-name=lossbench-{name}-collect\n"
-    );
+    let mut collect = match &job.stage {
+        None => format!(
+            "#!/bin/bash\n\
+             # lossbench sweep `{name}` on Slurm: after the array job (--dependency=afterany:<array>),\n\
+             # rebuilds the sweep's frame from the run folders and writes its report. Exit status 1\n\
+             # when a run is not done; submitting both scripts again runs only the runs not done.\n\
+             #SBATCH --job-name=lossbench-{name}-collect\n"
+        ),
+        Some(s) => format!(
+            "#!/bin/bash\n\
+             # lossbench tuned sweep `{name}` on Slurm, stage {s}: after its array job\n\
+             # (--dependency=afterany:<array>), collects the stage and submits the next one (its\n\
+             # array and a job like this one), or, after the last stage, writes the report. Exit\n\
+             # status 1 when a run of the stage is not done; `lossbench slurm --submit` submits it again.\n\
+             #SBATCH --job-name=lossbench-{name}-{s}-next\n"
+        ),
+    };
     common(&mut collect);
+    let then = match &job.stage {
+        None => format!("collect {}{selection}", sh_quote(sweep)),
+        Some(s) => {
+            let resources: Vec<String> = r.args().iter().map(|a| sh_quote(a)).collect();
+            format!(
+                "slurm {}{selection} --submit --after-stage {} {}",
+                sh_quote(sweep),
+                sh_quote(s),
+                resources.join(" ")
+            )
+        }
+    };
     collect.push_str(&format!(
         "#SBATCH --output={logs_text}/collect-%j.out\n\
          set -eu\n\
          {cd}\
-         exec {} collect {}{selection}\n",
+         exec {} {then}\n",
         sh_quote(exe),
-        sh_quote(sweep)
     ));
     Ok(Scripts {
         dir: dir.to_path_buf(),
@@ -416,6 +479,7 @@ mod tests {
             overrides: vec!["train.epochs=3".to_string()],
             only: None,
             resources,
+            stage: None,
         }
     }
 

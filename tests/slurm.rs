@@ -379,3 +379,158 @@ fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterru
         context()
     );
 }
+
+/// A tuned sweep: two losses, each with 4 learning rates halved to 2 (rung 0, 1 epoch)
+/// then to 1 (rung 1, 2 epochs), then the final runs on 2 seeds.
+fn tuned_sweep(dir: &Path, name: &str) -> PathBuf {
+    common::sweep_with(
+        dir,
+        name,
+        2,
+        "train.threads = 1",
+        "loss = [\"cce\", \"bce\"]\nseed = [1, 2]\n\n[tune]\nspace.\"optim.lr\" = [0.3, 0.03, 0.003, 0.0003]\nscheduler = \"halving\"\nreduction = 2\nseeds = [11, 12]\n",
+    )
+}
+
+#[test]
+fn a_tuned_sweep_trains_a_stage_by_shards_then_the_follower_collects_it_and_writes_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = tuned_sweep(dir.path(), "tunedshards");
+    let path = path.to_str().expect("utf-8");
+    let early = lossbench(
+        dir.path(),
+        &["run", path, "--stage", "final", "--jobs", "1"],
+    );
+    assert_ne!(early.status.code(), Some(0), "{}", text(&early));
+    assert!(
+        text(&early).contains("not ready to train: the next stage is rung-0"),
+        "{}",
+        text(&early)
+    );
+    let unstaged = lossbench(dir.path(), &["run", path, "--shard", "0/2"]);
+    assert!(
+        text(&unstaged).contains("needs --stage"),
+        "{}",
+        text(&unstaged)
+    );
+    for shard in ["0/2", "1/2"] {
+        let out = lossbench(
+            dir.path(),
+            &[
+                "run", path, "--stage", "rung-0", "--shard", shard, "--jobs", "1",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{shard}: {}", text(&out));
+        assert!(
+            text(&out).contains("8 runs: 8 done"),
+            "{shard}: {}",
+            text(&out)
+        );
+    }
+    let root = dir.path().join("results/tunedshards");
+    assert!(
+        !root.join("tune/rung-0/metrics.parquet").exists(),
+        "shards write run folders only"
+    );
+    let follower = lossbench(dir.path(), &["slurm", path, "--after-stage", "rung-0"]);
+    assert_eq!(follower.status.code(), Some(0), "{}", text(&follower));
+    assert!(
+        root.join("tune/rung-0/metrics.parquet").exists(),
+        "{}",
+        text(&follower)
+    );
+    let scripts = root.join("tune/rung-1/slurm");
+    let array = std::fs::read_to_string(scripts.join("array.sbatch")).expect("array");
+    let next = std::fs::read_to_string(scripts.join("collect.sbatch")).expect("follower");
+    assert!(array.contains("--stage rung-1 --shard"), "{array}");
+    assert!(
+        array.contains("#SBATCH --array=0-7"),
+        "4 runs a loss, 2 losses: {array}"
+    );
+    assert!(next.contains("--submit --after-stage rung-1"), "{next}");
+    let done = lossbench(dir.path(), &["run", path, "--stage", "rung-0"]);
+    assert!(
+        text(&done).contains("stage rung-0 of tunedshards has finished"),
+        "{}",
+        text(&done)
+    );
+    let unfinished = lossbench(dir.path(), &["slurm", path, "--after-stage", "rung-1"]);
+    assert_eq!(unfinished.status.code(), Some(1), "{}", text(&unfinished));
+    assert!(
+        text(&unfinished).contains("did not finish"),
+        "{}",
+        text(&unfinished)
+    );
+}
+
+#[test]
+fn slurm_submit_tunes_a_sweep_one_stage_array_after_another_then_reports() {
+    if !cluster_or_skip() {
+        return;
+    }
+    let start = Instant::now();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = tuned_sweep(dir.path(), "tunedslurm");
+    let out = lossbench(
+        dir.path(),
+        &[
+            "slurm",
+            path.to_str().expect("utf-8"),
+            "--time",
+            "00:05:00",
+            "--submit",
+        ],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("which submits the next stage"), "{said}");
+    let root = dir.path().join("results/tunedslurm");
+    let logs_of = || {
+        ["tune/rung-0", "tune/rung-1", ""]
+            .iter()
+            .map(|s| logs(&root.join(s).join("slurm/logs")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let queue = Command::new("squeue")
+            .args(["-h", "-o", "%j %T"])
+            .output()
+            .expect("squeue");
+        let queued: Vec<String> = String::from_utf8_lossy(&queue.stdout)
+            .lines()
+            .filter(|l| l.starts_with("lossbench-tunedslurm"))
+            .map(String::from)
+            .collect();
+        if queued.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("scancel")
+                .args(["-n", "lossbench-tunedslurm"])
+                .status();
+            panic!(
+                "still queued after 300 s: {queued:?}\n{said}\n{}",
+                logs_of()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let tuning = lossbench::store::read_tuning(&root)
+        .expect("reads")
+        .unwrap_or_else(|| panic!("no tuning record:\n{}", logs_of()));
+    assert_eq!(tuning.trials.len(), 2 * (4 + 2) * 2, "{}", logs_of());
+    let frame = read_parquet(&root.join("metrics.parquet"))
+        .unwrap_or_else(|e| panic!("no final frame ({e:#}):\n{}", logs_of()));
+    assert_eq!(frame.height(), 2 * 2 * 2, "2 losses × 2 seeds × 2 epochs");
+    assert!(
+        dir.path().join("plots/tunedslurm/index.html").exists(),
+        "no report:\n{}",
+        logs_of()
+    );
+    eprintln!(
+        "tuned slurm sweep: 3 stages, 28 runs, in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}

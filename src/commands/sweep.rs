@@ -47,6 +47,10 @@ pub struct SweepArgs {
     /// selection. A shard writes its run folders only; `lossbench collect` builds the frame.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
+    /// For a tuned sweep: only this stage (rung-0, rung-1, ..., final, untuned), nothing
+    /// after it; with --shard, what the job arrays of `lossbench slurm` run.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
 }
 
 /// `--device`: a device name (whether this machine has it is checked when runs start).
@@ -162,6 +166,12 @@ pub fn run(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
     let (plan, mut options) = load_plan(args)?;
     if plan.sweep.tune.is_some() {
         return super::tune::run(args, &plan.sweep, force);
+    }
+    if args.stage.is_some() {
+        anyhow::bail!(
+            "--stage is for a tuned sweep's stages, and {} has no [tune] table",
+            args.plan.sweep.display()
+        );
     }
     options.force = force;
     let store = SweepStore::new(plan.sweep.results_dir());
@@ -307,12 +317,15 @@ pub fn slurm(
     args: &PlanArgs,
     resources: slurm::Resources,
     submit: bool,
+    after_stage: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let (plan, store, options) = open(args)?;
     if plan.sweep.tune.is_some() {
+        return super::tune::slurm(args, &plan.sweep, resources, submit, after_stage);
+    }
+    if after_stage.is_some() {
         anyhow::bail!(
-            "{}: lossbench slurm cannot submit a tuned sweep yet (its rungs follow each other); train it with `lossbench run`, or submit `lossbench run {}` as one job",
-            args.sweep.display(),
+            "--after-stage is for a tuned sweep's stages, and {} has no [tune] table",
             args.sweep.display()
         );
     }
@@ -326,6 +339,7 @@ pub fn slurm(
         overrides: args.overrides(),
         only: args.only.clone(),
         resources,
+        stage: None,
     };
     let dir = workdir.join(&store.root).join("slurm");
     let scripts = slurm::scripts(&plan.sweep.name, selected.len(), &dir, &job)?;

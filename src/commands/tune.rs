@@ -1,20 +1,39 @@
-//! `lossbench run` on a sweep with a `[tune]` table: trains its stages one after another
-//! (each rung of the tuning, then the final comparison, then the untuned grid), each an
-//! ordinary sweep with its lock, `--jobs` and resume, until every stage has finished; then
-//! writes the report of the final comparison.
+//! The sweep commands on a sweep with a `[tune]` table, whose stages (each rung of the
+//! tuning, then the final comparison, then the untuned grid) follow each other: `run`
+//! trains them one after another, each an ordinary sweep with its lock, `--jobs` and resume,
+//! then writes the report; `plan` shows the next stage; `slurm` submits the next stage as a
+//! job array followed by a job that collects it and submits the stage after it.
 
+use std::path::Path;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use crate::config::sweep::Sweep;
 use crate::exit;
 use crate::plan::Filter;
 use crate::run::scheduler::{self, Options};
-use crate::run::tune::{self, Step};
+use crate::run::tune::{self, Progress, Stage};
+use crate::slurm;
 use crate::store::{write_tuning, SweepStore, Tuning};
 
-use super::sweep::{write_report, SweepArgs};
+use super::sweep::{write_report, PlanArgs, SweepArgs};
 
-/// Trains the stages of the tuned `sweep` that have not finished, then reports.
+/// A stage's `--only` filter.
+fn only_of(only: Option<&str>, stage: &Stage) -> anyhow::Result<Option<Filter>> {
+    Ok(only.map(|t| Filter::parse(t, &stage.plan)).transpose()?)
+}
+
+/// Records what is decided: the tuning, once the rungs have decided it.
+fn record(sweep: &Sweep, progress: &Progress) -> anyhow::Result<()> {
+    match &progress.tuning {
+        Some(tuning) => write_tuning(&sweep.results_dir(), tuning),
+        None => Ok(()),
+    }
+}
+
+/// Trains the stages of the tuned `sweep` that have not finished (only `--stage`'s, when
+/// given), then reports.
 pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitCode> {
     if force {
         anyhow::bail!(
@@ -22,36 +41,53 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
             sweep.results_dir().display()
         );
     }
-    if args.shard.is_some() {
+    if args.shard.is_some() && args.stage.is_none() {
         anyhow::bail!(
-            "--shard does not apply to a tuned sweep, whose rungs follow each other; `lossbench slurm` submits one job array per rung"
+            "--shard on a tuned sweep needs --stage: its stages follow each other; `lossbench slurm` submits one job array per stage"
         );
     }
     let only = args.plan.only.as_deref();
     loop {
-        let stage = match tune::next(sweep, only)? {
-            Step::Finished(tuning) => {
-                let root = sweep.results_dir();
-                write_tuning(&root, &tuning)?;
-                print_tuning(&tuning);
-                println!("results in {}", root.display());
-                return Ok(if write_report(&root) {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(exit::FAILED)
-                });
+        let progress = tune::progress(sweep, only)?;
+        record(sweep, &progress)?;
+        if let Some(id) = &args.stage {
+            match &progress.next {
+                Some(next) if &next.id == id => {}
+                _ if progress.finished.iter().any(|s| &s.id == id) => {
+                    println!(
+                        "stage {id} of {} has finished: nothing to train",
+                        sweep.name
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                next => anyhow::bail!(
+                    "stage `{id}` of {} is not ready to train: {}",
+                    sweep.name,
+                    next.as_ref().map_or_else(
+                        || "every stage has finished".to_string(),
+                        |n| format!("the next stage is {}", n.id)
+                    )
+                ),
             }
-            Step::Train(stage) => stage,
-        };
-        if let Some(tuning) = &stage.tuning {
-            write_tuning(&sweep.results_dir(), tuning)?;
         }
+        let Some(stage) = progress.next else {
+            if let Some(tuning) = &progress.tuning {
+                print_tuning(tuning);
+            }
+            let root = sweep.results_dir();
+            println!("results in {}", root.display());
+            return Ok(if write_report(&root) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::FAILED)
+            });
+        };
         let store = SweepStore::new(stage.plan.sweep.results_dir());
         let options = Options {
             jobs: args.jobs.0,
             force: false,
-            only: only.map(|t| Filter::parse(t, &stage.plan)).transpose()?,
-            shard: None,
+            only: only_of(only, &stage)?,
+            shard: args.shard,
         };
         println!(
             "tuning {}: {}, {} runs in {}",
@@ -60,8 +96,11 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
             stage.plan.len(),
             store.root.display()
         );
+        let shard = args
+            .shard
+            .map(|(index, count)| format!("shard-{index}-of-{count}"));
         let summary = {
-            let _lock = store.lock(None)?;
+            let _lock = store.lock(shard.as_deref())?;
             let _finishing = exit::finishing();
             scheduler::execute(&stage.plan, &store, &options, exit::stop_flag())?
         };
@@ -88,6 +127,9 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
                 stage.name
             );
             return Ok(ExitCode::from(exit::FAILED));
+        }
+        if args.stage.is_some() {
+            return Ok(ExitCode::SUCCESS);
         }
     }
 }
@@ -121,31 +163,31 @@ fn print_tuning(tuning: &Tuning) {
     );
 }
 
-/// `lossbench plan` on a tuned sweep: the stage to train next, its runs and their state.
+/// `lossbench plan` on a tuned sweep: the stages that have finished, then the next one's
+/// runs and their state.
 pub fn plan(args: &SweepArgs, sweep: &Sweep) -> anyhow::Result<ExitCode> {
-    let stage = match tune::next(sweep, args.plan.only.as_deref())? {
-        Step::Finished(tuning) => {
-            print_tuning(&tuning);
-            println!(
-                "every stage has finished; results in {}",
-                sweep.results_dir().display()
-            );
-            return Ok(ExitCode::SUCCESS);
+    let only = args.plan.only.as_deref();
+    let progress = tune::progress(sweep, only)?;
+    for stage in &progress.finished {
+        println!("finished: {} ({} runs)", stage.name, stage.plan.len());
+    }
+    let Some(stage) = &progress.next else {
+        if let Some(tuning) = &progress.tuning {
+            print_tuning(tuning);
         }
-        Step::Train(stage) => stage,
+        println!(
+            "every stage has finished; results in {}",
+            sweep.results_dir().display()
+        );
+        return Ok(ExitCode::SUCCESS);
     };
     let store = SweepStore::new(stage.plan.sweep.results_dir());
-    let only = args
-        .plan
-        .only
-        .as_deref()
-        .map(|t| Filter::parse(t, &stage.plan))
-        .transpose()?;
+    let filter = only_of(only, stage)?;
     let mut todo = 0;
     for run in stage
         .plan
         .runs()
-        .filter(|r| only.as_ref().is_none_or(|f| f.matches(r)))
+        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
     {
         let state = store
             .sound_status(&run.id())
@@ -163,4 +205,105 @@ pub fn plan(args: &SweepArgs, sweep: &Sweep) -> anyhow::Result<ExitCode> {
         store.root.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lossbench slurm` on a tuned sweep: with `after` (the job that follows a stage's
+/// array), collects that stage first, failing when it has runs not finished; then writes
+/// (and with `submit`, submits) the next stage's array and its follower, or, when every
+/// stage has finished, writes the report.
+pub fn slurm(
+    args: &PlanArgs,
+    sweep: &Sweep,
+    resources: slurm::Resources,
+    submit: bool,
+    after: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let only = args.only.as_deref();
+    let progress = tune::progress(sweep, only)?;
+    record(sweep, &progress)?;
+    if let Some(id) = after {
+        let Some(stage) = progress.finished.iter().find(|s| s.id == id) else {
+            match progress.stage(id) {
+                Some(_) => println!(
+                    "stage {id} of {} has runs that did not finish (their status.json says why); `lossbench slurm {} --submit` submits them again",
+                    sweep.name,
+                    args.sweep.display()
+                ),
+                None => println!("{} has no stage `{id}` yet", sweep.name),
+            }
+            return Ok(ExitCode::from(exit::FAILED));
+        };
+        collect(stage)?;
+    }
+    let Some(stage) = &progress.next else {
+        for stage in &progress.finished {
+            if stage.id == "final" || stage.id == "untuned" {
+                collect(stage)?;
+            }
+        }
+        if let Some(tuning) = &progress.tuning {
+            print_tuning(tuning);
+        }
+        println!("every stage of {} has finished", sweep.name);
+        let reported = write_report(&sweep.results_dir());
+        return Ok(if reported {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(exit::FAILED)
+        });
+    };
+    let store = SweepStore::new(stage.plan.sweep.results_dir());
+    let options = Options {
+        only: only_of(only, stage)?,
+        ..Default::default()
+    };
+    let (selected, todo) = scheduler::select(&stage.plan, &store, &options)?;
+    let workdir = std::env::current_dir().context("cannot read the current folder")?;
+    let job = slurm::Job {
+        exe: std::env::current_exe().context("cannot find this lossbench binary's path")?,
+        sweep: std::fs::canonicalize(&args.sweep)
+            .with_context(|| format!("cannot resolve {}", args.sweep.display()))?,
+        workdir: workdir.clone(),
+        overrides: args.overrides(),
+        only: args.only.clone(),
+        resources,
+        stage: Some(stage.id.clone()),
+    };
+    let dir = workdir.join(&store.root).join("slurm");
+    let scripts = slurm::scripts(&sweep.name, selected.len(), &dir, &job)?;
+    scripts.write()?;
+    println!(
+        "tuned sweep {}: stage {}, {} runs ({} to run), {} array tasks",
+        sweep.name,
+        stage.name,
+        selected.len(),
+        todo.len(),
+        scripts.tasks
+    );
+    println!("wrote {}", scripts.array_path().display());
+    println!("wrote {}", scripts.collect_path().display());
+    if !submit {
+        println!("review them, then submit with --submit, or by hand:");
+        println!("  {}", scripts.by_hand());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids = slurm::submit(&scripts)?;
+    println!(
+        "submitted: array job {} ({} tasks), then job {}, which submits the next stage",
+        ids.array, scripts.tasks, ids.collect
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rebuilds a finished stage's frame from its run folders.
+fn collect(stage: &Stage) -> anyhow::Result<()> {
+    let store = SweepStore::new(stage.plan.sweep.results_dir());
+    let frame = store.rebuild_frame(&stage.plan)?;
+    println!(
+        "{}: frame {} ({} rows)",
+        stage.name,
+        Path::new(&store.root).join("metrics.parquet").display(),
+        frame.height()
+    );
+    Ok(())
 }

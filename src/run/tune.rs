@@ -14,7 +14,7 @@
 //! - untuned (`results/<sweep>/untuned`, with `tune.untuned`): the grid at `[base]`'s
 //!   settings on the final seeds, what tuning is compared against.
 //!
-//! Which stage comes next follows from the run folders alone ([`next`], which writes
+//! Which stage comes next follows from the run folders alone ([`progress`], which writes
 //! nothing): a stage is decided once all its runs have finished, so a sweep killed anywhere
 //! goes on where it stopped, and a rerun of a finished one trains nothing.
 
@@ -32,22 +32,32 @@ use super::select::score_of;
 /// The grid axis of the seeds.
 const SEED_AXIS: &str = "train.seed";
 
-/// One stage of a tuned sweep: its name (`rung 0`, `final`, `untuned`) and plan, and once
-/// the rungs have decided, the tuning (for the command to record).
+/// One stage of a tuned sweep: its id (`rung-0`, `final`, `untuned`, as `--stage` names
+/// it), its name in prose (`rung 0 (1 epoch)`) and its plan.
 #[derive(Debug)]
 pub struct Stage {
+    pub id: String,
     pub name: String,
     pub plan: Plan,
+}
+
+/// Where a tuned sweep stands: the stages that have finished, in order, the one to train
+/// next (`None` when every stage has finished), and the tuning once the rungs have decided.
+#[derive(Debug)]
+pub struct Progress {
+    pub finished: Vec<Stage>,
+    pub next: Option<Stage>,
     pub tuning: Option<Tuning>,
 }
 
-/// What a tuned sweep needs next.
-#[derive(Debug)]
-pub enum Step {
-    /// This stage has runs to train (or to train again).
-    Train(Box<Stage>),
-    /// Every stage has finished.
-    Finished(Box<Tuning>),
+impl Progress {
+    /// The stage `id`, finished or next.
+    pub fn stage(&self, id: &str) -> Option<&Stage> {
+        self.finished
+            .iter()
+            .chain(self.next.as_ref())
+            .find(|s| s.id == id)
+    }
 }
 
 /// The epochs of each rung: `train.epochs` alone in full; for successive halving
@@ -267,9 +277,9 @@ fn scheduler_words(scheduler: Scheduler) -> String {
     }
 }
 
-/// What `sweep` (which has a `[tune]` table) needs next, from its run folders; `only` is
-/// the command's `--only`, which selects grid points to tune and train.
-pub fn next(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Step> {
+/// Where `sweep` (which has a `[tune]` table) stands, from its run folders; `only` is the
+/// command's `--only`, which selects grid points to tune and train.
+pub fn progress(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Progress> {
     let Some(tune) = &sweep.tune else {
         anyhow::bail!("the sweep {} has no [tune] table", sweep.name);
     };
@@ -282,6 +292,7 @@ pub fn next(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Step> {
     let mut chosen: HashMap<String, (usize, Option<f64>)> = HashMap::new();
     let mut spent: HashMap<String, usize> = HashMap::new();
     let mut losses: HashMap<String, (String, String)> = HashMap::new();
+    let mut done: Vec<Stage> = Vec::new();
     let rungs = rung_epochs(tune.scheduler, tuned.epochs);
     let reduction = match tune.scheduler {
         Scheduler::Halving { reduction, .. } => reduction,
@@ -304,18 +315,23 @@ pub fn next(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Step> {
                     .is_some_and(|v| v.contains(&c))
             })
         };
-        let plan = plan::expand_where(stage.clone(), &keep)?;
+        let stage = Stage {
+            id: format!("rung-{r}"),
+            name: format!(
+                "rung {r} ({epochs} epoch{})",
+                if epochs == 1 { "" } else { "s" }
+            ),
+            plan: plan::expand_where(stage.clone(), &keep)?,
+        };
+        let plan = &stage.plan;
         let store = SweepStore::new(plan.sweep.results_dir());
-        let only = filter(only, &plan)?;
-        if !finished(&plan, &store, only.as_ref()) {
-            return Ok(Step::Train(Box::new(Stage {
-                name: format!(
-                    "rung {r} ({epochs} epoch{})",
-                    if epochs == 1 { "" } else { "s" }
-                ),
-                plan,
+        let only = filter(only, plan)?;
+        if !finished(plan, &store, only.as_ref()) {
+            return Ok(Progress {
+                finished: done,
+                next: Some(stage),
                 tuning: None,
-            })));
+            });
         }
         // Per grid point and candidate, the scores over the tuning seeds.
         let mut scores: HashMap<String, Vec<(usize, Option<f64>)>> = HashMap::new();
@@ -412,6 +428,7 @@ pub fn next(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Step> {
                 );
             }
         }
+        done.push(stage);
         if next_alive.is_empty() {
             break;
         }
@@ -460,30 +477,34 @@ pub fn next(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Step> {
         tuned.candidate_of(&stage, values).is_some()
             && chosen.get(&group).map(|c| c.0) == tuned.candidate_of(&stage, values)
     };
-    let plan = plan::expand_where(stage.clone(), &keep)?;
-    let store = SweepStore::new(plan.sweep.results_dir());
-    let only_final = filter(only, &plan)?;
-    if !finished(&plan, &store, only_final.as_ref()) {
-        return Ok(Step::Train(Box::new(Stage {
-            name: "final".into(),
-            plan,
-            tuning: Some(tuning),
-        })));
-    }
+    let mut stages = vec![Stage {
+        id: "final".into(),
+        name: "final".into(),
+        plan: plan::expand_where(stage.clone(), &keep)?,
+    }];
     if tune.untuned {
         let stage = tuned.derive("untuned", root.clone(), None, None, false)?;
-        let plan = plan::expand(stage)?;
-        let store = SweepStore::new(plan.sweep.results_dir());
-        let only_untuned = filter(only, &plan)?;
-        if !finished(&plan, &store, only_untuned.as_ref()) {
-            return Ok(Step::Train(Box::new(Stage {
-                name: "untuned".into(),
-                plan,
-                tuning: Some(tuning),
-            })));
-        }
+        stages.push(Stage {
+            id: "untuned".into(),
+            name: "untuned".into(),
+            plan: plan::expand(stage)?,
+        });
     }
-    Ok(Step::Finished(Box::new(tuning)))
+    let mut next = None;
+    for stage in stages {
+        let store = SweepStore::new(stage.plan.sweep.results_dir());
+        let only = filter(only, &stage.plan)?;
+        if !finished(&stage.plan, &store, only.as_ref()) {
+            next = Some(stage);
+            break;
+        }
+        done.push(stage);
+    }
+    Ok(Progress {
+        finished: done,
+        next,
+        tuning: Some(tuning),
+    })
 }
 
 #[cfg(test)]
