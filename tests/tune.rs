@@ -162,6 +162,21 @@ fn each_loss_is_tuned_by_successive_halving_then_trained_at_its_own_best_on_the_
         stdout.contains("tuning trained 32 run-epochs; a full grid of its 4 candidates would have trained 64 (50%)"),
         "{stdout}"
     );
+    // Every stage is a results folder `lossbench verify` checks like any sweep's.
+    for (stage, runs) in [("tune/rung-0", 16), ("tune/rung-1", 8), ("", 4), ("untuned", 4)] {
+        let folder = dir.path().join("results/tuned").join(stage);
+        let out = Command::new(BIN)
+            .arg("verify")
+            .arg(&folder)
+            .output()
+            .expect("verify runs");
+        assert_eq!(out.status.code(), Some(0), "{stage}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{runs} run folders checked, 0 damaged")),
+            "{stage}: {}",
+            text(&out)
+        );
+    }
     let again = run(&path, &[]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(
