@@ -163,7 +163,12 @@ fn each_loss_is_tuned_by_successive_halving_then_trained_at_its_own_best_on_the_
         "{stdout}"
     );
     // Every stage is a results folder `lossbench verify` checks like any sweep's.
-    for (stage, runs) in [("tune/rung-0", 16), ("tune/rung-1", 8), ("", 4), ("untuned", 4)] {
+    for (stage, runs) in [
+        ("tune/rung-0", 16),
+        ("tune/rung-1", 8),
+        ("", 4),
+        ("untuned", 4),
+    ] {
         let folder = dir.path().join("results/tuned").join(stage);
         let out = Command::new(BIN)
             .arg("verify")

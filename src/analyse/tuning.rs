@@ -1,6 +1,7 @@
 //! What tuning changed: each loss's paired difference from the reference loss in the final,
 //! tuned comparison beside the same difference in the untuned grid (`[base]`'s settings,
-//! the same final seeds), and the share of the untuned difference that tuning removed.
+//! the same final seeds), and the share of the untuned difference that tuning removed, said
+//! only where the untuned difference is established (its 95% interval excludes 0).
 
 use serde::Serialize;
 
@@ -76,6 +77,11 @@ pub fn sentence(e: &Effect) -> String {
         e.tuned.0,
         interval(e.tuned.1)
     );
+    if e.untuned.1.is_none_or(|(l, h)| l <= 0.0 && 0.0 <= h) {
+        return format!(
+            "{base}: the untuned difference is not established (its 95% interval includes 0), so no share of it is said to be removed."
+        );
+    }
     match e.removed {
         Some(r) if r >= 0.0 => format!(
             "{base}: tuning removed {:.0}% of the difference.",
@@ -99,7 +105,7 @@ mod tests {
             loss: "bce".into(),
             reference: "cce".into(),
             metric: "test_miou".into(),
-            untuned: (untuned, None),
+            untuned: (untuned, Some((untuned - 0.01, untuned + 0.01))),
             tuned: (tuned, None),
             removed: removed(untuned, tuned),
         }
@@ -110,5 +116,12 @@ mod tests {
         assert!(sentence(&effect(-0.2, -0.05)).ends_with("tuning removed 75% of the difference."));
         assert!(sentence(&effect(-0.1, -0.15)).ends_with("widened the difference by 50%."));
         assert!(sentence(&effect(-0.1, 0.02)).ends_with("reversed the sign of the difference."));
+        let mut unsure = effect(-0.001, -0.03);
+        unsure.untuned.1 = Some((-0.1, 0.09));
+        assert!(
+            sentence(&unsure).contains("untuned difference is not established"),
+            "{}",
+            sentence(&unsure)
+        );
     }
 }
