@@ -329,7 +329,32 @@ pub fn slurm(
             args.sweep.display()
         );
     }
-    let (selected, todo) = scheduler::select(&plan, &store, &options)?;
+    write_jobs(args, &plan, &store, &options, resources, submit, None)
+}
+
+/// A tuned sweep's stage, as its Slurm jobs name it.
+#[derive(Clone, Copy)]
+pub(super) struct StageJobs<'a> {
+    /// The tuned sweep's name.
+    pub sweep: &'a str,
+    /// The stage's id (`rung-0`) and its name in prose (`rung 0 (1 epoch)`).
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+/// Writes the sbatch scripts of `plan`'s selected runs into `store`'s `slurm` folder and,
+/// with `submit`, submits them. For a tuned sweep's `stage` the array trains that stage and
+/// the job after it submits the next one.
+pub(super) fn write_jobs(
+    args: &PlanArgs,
+    plan: &Plan,
+    store: &SweepStore,
+    options: &Options,
+    resources: slurm::Resources,
+    submit: bool,
+    stage: Option<StageJobs<'_>>,
+) -> anyhow::Result<ExitCode> {
+    let (selected, todo) = scheduler::select(plan, store, options)?;
     let workdir = std::env::current_dir().context("cannot read the current folder")?;
     let job = slurm::Job {
         exe: std::env::current_exe().context("cannot find this lossbench binary's path")?,
@@ -339,14 +364,18 @@ pub fn slurm(
         overrides: args.overrides(),
         only: args.only.clone(),
         resources,
-        stage: None,
+        stage: stage.map(|s| s.id.to_string()),
     };
     let dir = workdir.join(&store.root).join("slurm");
-    let scripts = slurm::scripts(&plan.sweep.name, selected.len(), &dir, &job)?;
+    let name = stage.map_or(plan.sweep.name.as_str(), |s| s.sweep);
+    let scripts = slurm::scripts(name, selected.len(), &dir, &job)?;
     scripts.write()?;
+    let what = match stage {
+        None => format!("sweep {name}"),
+        Some(s) => format!("tuned sweep {name}: stage {}", s.name),
+    };
     println!(
-        "sweep {}: {} runs ({} to run), {} array tasks",
-        plan.sweep.name,
+        "{what}: {} runs ({} to run), {} array tasks",
         selected.len(),
         todo.len(),
         scripts.tasks
@@ -359,10 +388,16 @@ pub fn slurm(
         return Ok(ExitCode::SUCCESS);
     }
     let ids = slurm::submit(&scripts)?;
-    println!(
-        "submitted: array job {} ({} tasks), collect job {} (after the array)",
-        ids.array, scripts.tasks, ids.collect
-    );
+    match stage {
+        None => println!(
+            "submitted: array job {} ({} tasks), collect job {} (after the array)",
+            ids.array, scripts.tasks, ids.collect
+        ),
+        Some(_) => println!(
+            "submitted: array job {} ({} tasks), then job {}, which submits the next stage",
+            ids.array, scripts.tasks, ids.collect
+        ),
+    }
     println!(
         "follow with `squeue -j {},{}`; logs in {}",
         ids.array,

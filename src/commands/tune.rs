@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::config::sweep::Sweep;
 use crate::exit;
 use crate::plan::Filter;
@@ -17,7 +15,7 @@ use crate::run::tune::{self, Progress, Stage};
 use crate::slurm;
 use crate::store::{write_tuning, SweepStore, Tuning};
 
-use super::sweep::{write_report, PlanArgs, SweepArgs};
+use super::sweep::{write_jobs, write_report, PlanArgs, StageJobs, SweepArgs};
 
 /// A stage's `--only` filter.
 fn only_of(only: Option<&str>, stage: &Stage) -> anyhow::Result<Option<Filter>> {
@@ -257,42 +255,19 @@ pub fn slurm(
         only: only_of(only, stage)?,
         ..Default::default()
     };
-    let (selected, todo) = scheduler::select(&stage.plan, &store, &options)?;
-    let workdir = std::env::current_dir().context("cannot read the current folder")?;
-    let job = slurm::Job {
-        exe: std::env::current_exe().context("cannot find this lossbench binary's path")?,
-        sweep: std::fs::canonicalize(&args.sweep)
-            .with_context(|| format!("cannot resolve {}", args.sweep.display()))?,
-        workdir: workdir.clone(),
-        overrides: args.overrides(),
-        only: args.only.clone(),
+    write_jobs(
+        args,
+        &stage.plan,
+        &store,
+        &options,
         resources,
-        stage: Some(stage.id.clone()),
-    };
-    let dir = workdir.join(&store.root).join("slurm");
-    let scripts = slurm::scripts(&sweep.name, selected.len(), &dir, &job)?;
-    scripts.write()?;
-    println!(
-        "tuned sweep {}: stage {}, {} runs ({} to run), {} array tasks",
-        sweep.name,
-        stage.name,
-        selected.len(),
-        todo.len(),
-        scripts.tasks
-    );
-    println!("wrote {}", scripts.array_path().display());
-    println!("wrote {}", scripts.collect_path().display());
-    if !submit {
-        println!("review them, then submit with --submit, or by hand:");
-        println!("  {}", scripts.by_hand());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let ids = slurm::submit(&scripts)?;
-    println!(
-        "submitted: array job {} ({} tasks), then job {}, which submits the next stage",
-        ids.array, scripts.tasks, ids.collect
-    );
-    Ok(ExitCode::SUCCESS)
+        submit,
+        Some(StageJobs {
+            sweep: &sweep.name,
+            id: &stage.id,
+            name: &stage.name,
+        }),
+    )
 }
 
 /// Rebuilds a finished stage's frame from its run folders.
