@@ -91,9 +91,34 @@ fn distances(from: &[bool], to_squared: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The smallest rectangle `(y0, y1, x0, x1)`, half-open, that holds every true pixel of
+/// either mask; `None` when both are empty.
+fn bounding_box(a: &[bool], b: &[bool], w: usize) -> Option<(usize, usize, usize, usize)> {
+    let mut found: Option<(usize, usize, usize, usize)> = None;
+    for (i, _) in a.iter().zip(b).enumerate().filter(|(_, (&a, &b))| a || b) {
+        let (y, x) = (i / w, i % w);
+        found = Some(match found {
+            None => (y, y + 1, x, x + 1),
+            Some((y0, y1, x0, x1)) => (y0.min(y), y1.max(y + 1), x0.min(x), x1.max(x + 1)),
+        });
+    }
+    found
+}
+
+/// The pixels of `mask` (`w` wide) inside the rectangle, row-major.
+fn crop(mask: &[bool], w: usize, (y0, y1, x0, x1): (usize, usize, usize, usize)) -> Vec<bool> {
+    (y0..y1)
+        .flat_map(|y| mask[y * w + x0..y * w + x1].iter().copied())
+        .collect()
+}
+
 /// The boundary metrics of one class between a prediction mask and a target mask of
 /// `h × w` pixels, at `tolerance` pixels (the surface Dice's tolerance and the boundary
 /// band's width, rounded down to whole pixels for the band).
+///
+/// Everything is computed on the smallest rectangle that holds both masks, which gives the
+/// same values as the whole image: outside it no pixel has the class, so its edges, its
+/// bands and the distances between its edges are the same as in the whole image.
 pub fn class_boundary(
     prediction: &[bool],
     target: &[bool],
@@ -101,15 +126,19 @@ pub fn class_boundary(
     w: usize,
     tolerance: f64,
 ) -> ClassBoundary {
-    let (has_p, has_t) = (prediction.contains(&true), target.contains(&true));
-    if !(has_p || has_t) {
+    debug_assert_eq!(prediction.len(), h * w);
+    let Some(rectangle) = bounding_box(prediction, target, w) else {
         return ClassBoundary {
             hd95: f64::NAN,
             nsd: f64::NAN,
             band_intersection: 0,
             band_union: 0,
         };
-    }
+    };
+    let (y0, y1, x0, x1) = rectangle;
+    let (prediction, target) = (crop(prediction, w, rectangle), crop(target, w, rectangle));
+    let (prediction, target, h, w) = (&prediction[..], &target[..], y1 - y0, x1 - x0);
+    let (has_p, has_t) = (prediction.contains(&true), target.contains(&true));
     let width = tolerance.max(0.0).floor() as usize;
     let (band_p, band_t) = (band(prediction, h, w, width), band(target, h, w, width));
     let band_intersection = band_p.iter().zip(&band_t).filter(|(&a, &b)| a && b).count() as u64;
