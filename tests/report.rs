@@ -297,8 +297,8 @@ fn the_findings_section_names_the_metric_report_metric_judges_on() {
     run_sweep(dir.path(), "hd", &text, 0);
     let html = std::fs::read_to_string(dir.path().join("plots/hd/index.html")).expect("report");
     assert!(
-        html.contains("Final HD95 and paired differences"),
+        html.contains("Final validation HD95 and paired differences"),
         "no HD95 heading"
     );
-    assert!(!html.contains("Final mIoU and paired differences"));
+    assert!(!html.contains("mIoU and paired differences"));
 }

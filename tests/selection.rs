@@ -102,6 +102,10 @@ fn every_run_is_scored_on_test_at_its_best_validation_epoch_and_the_report_judge
     let page =
         std::fs::read_to_string(dir.path().join("plots/selection/index.html")).expect("report");
     assert!(page.contains("Judged on the held-out test split"));
+    assert!(
+        page.contains("Final test mIoU and paired differences"),
+        "the findings heading names the split it judges on"
+    );
 }
 
 #[test]

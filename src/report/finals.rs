@@ -221,7 +221,7 @@ pub(super) fn section(
     }
     Ok(Section {
         id: "findings".into(),
-        heading: format!("Final {name} and paired differences"),
+        heading: format!("Final {split} {name} and paired differences"),
         paragraphs: vec![format!(
             "{} Final = the selected (else the last) epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). The 95% interval is the paired t-interval; the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
             analysis.judged_on, analysis.reference
