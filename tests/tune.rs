@@ -153,9 +153,24 @@ fn each_loss_is_tuned_by_successive_halving_then_trained_at_its_own_best_on_the_
         assert!([1.0, 2.0].contains(&seeds[i]));
     }
     assert!(frame.column("test_miou").is_ok() && frame.column("test_ece").is_ok());
+    for rung in ["rung-0", "rung-1"] {
+        let trials = read_parquet(
+            &dir.path()
+                .join(format!("results/tuned/tune/{rung}/metrics.parquet")),
+        )
+        .expect("a rung's frame");
+        assert!(
+            trials.column("test_miou").is_err(),
+            "no tuning trial is scored on the test split ({rung})"
+        );
+    }
     let untuned =
         read_parquet(&dir.path().join("results/tuned/untuned/metrics.parquet")).expect("untuned");
     assert_eq!(untuned.height(), 16);
+    assert!(
+        untuned.column("test_miou").is_ok(),
+        "the untuned grid is judged on test"
+    );
     assert!(floats(&untuned, "lr").iter().all(|&lr| lr == 1e-3));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

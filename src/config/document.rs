@@ -220,6 +220,7 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "train.select",
             "train.select_metric",
             "train.boundary_tolerance",
+            "train.score_test",
         ]
         .map(String::from),
     );

@@ -221,6 +221,17 @@ pub struct TrainConfig {
     /// (so run ids stay those of runs before it existed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boundary_tolerance: Option<f64>,
+    /// Whether a finished run is scored on the data's test split, when they have one
+    /// (default true). A tuned sweep's tuning trials set it false, so that nothing that
+    /// chooses a setting has looked at the test split; left out of the canonical form while
+    /// true (so run ids stay those of runs before it existed).
+    #[serde(skip_serializing_if = "is_true")]
+    pub score_test: bool,
+}
+
+/// Whether `value` is true: `score_test`'s default, left out of the canonical form.
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// Which epoch's weights a run keeps.
@@ -263,6 +274,7 @@ impl Default for TrainConfig {
             drop_last: false,
             select: Select::Last,
             select_metric: None,
+            score_test: true,
             boundary_tolerance: None,
         }
     }

@@ -488,6 +488,17 @@ fn a_constant_schedule_leaves_the_run_id_of_earlier_configurations_unchanged() {
 }
 
 #[test]
+fn scoring_on_test_by_default_leaves_the_run_id_unchanged_and_not_scoring_changes_it() {
+    let config = RunConfig::default();
+    let json = serde_json::to_string(&config).expect("json");
+    assert!(!json.contains("score_test"), "{json}");
+    let parsed: RunConfig =
+        toml::from_str("[train]\nscore_test = false\n").expect("score_test parses");
+    assert!(!parsed.train.score_test);
+    assert_ne!(run_id(&config), run_id(&parsed));
+}
+
+#[test]
 fn unset_split_and_table_keys_leave_the_canonical_form_and_run_ids_unchanged() {
     let config = FolderConfig {
         root: PathBuf::from("data/x"),

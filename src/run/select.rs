@@ -37,6 +37,8 @@ struct Best {
 pub struct Selector {
     select: Select,
     metric: String,
+    /// `train.score_test`: whether the kept weights are scored on a test split.
+    score_test: bool,
     best: Option<Best>,
 }
 
@@ -46,6 +48,7 @@ impl Selector {
         Selector {
             select: config.train.select,
             metric: config.train.select_metric().to_string(),
+            score_test: config.train.score_test,
             best: None,
         }
     }
@@ -138,9 +141,10 @@ impl Selector {
         Ok(best.epoch)
     }
 
-    /// Whether a finished run records a selection: it selects, or it has a test split.
+    /// Whether a finished run records a selection: it selects, or it is scored on a test
+    /// split.
     pub fn records(&self, data: &Dataset) -> bool {
-        self.select == Select::BestVal || data.test.is_some()
+        self.select == Select::BestVal || (self.score_test && data.test.is_some())
     }
 }
 
@@ -174,7 +178,8 @@ pub fn scores(eval: &Evaluation, activation: Loss) -> SplitScores {
     }
 }
 
-/// The test split's scores of `net` (the kept weights), `None` when the data have none.
+/// The test split's scores of `net` (the kept weights), `None` when the data have none or
+/// the run is not scored on it (`train.score_test = false`).
 pub fn evaluate_test(
     net: &UNet,
     criterion: &Criterion,
@@ -183,7 +188,7 @@ pub fn evaluate_test(
     classes: i64,
     device: Device,
 ) -> anyhow::Result<Option<SplitScores>> {
-    let Some(test) = &data.test else {
+    let Some(test) = data.test.as_ref().filter(|_| config.train.score_test) else {
         return Ok(None);
     };
     let eval = evaluate(
@@ -310,6 +315,20 @@ mod tests {
             s.test_images = 0;
         }
         let data = config.data.load().expect("data");
+        assert!(run(&config, &data).selection.is_none());
+    }
+
+    #[test]
+    fn a_run_not_scored_on_test_records_no_test_scores_though_the_data_have_them() {
+        let mut config = tiny(2);
+        config.train.score_test = false;
+        let data = config.data.load().expect("data");
+        assert!(data.test.is_some());
+        let selection = run(&config, &data)
+            .selection
+            .expect("best_val still selects");
+        assert!(selection.test.is_none());
+        config.train.select = Select::Last;
         assert!(run(&config, &data).selection.is_none());
     }
 

@@ -299,13 +299,20 @@ pub fn progress(sweep: &Sweep, only: Option<&str>) -> anyhow::Result<Progress> {
         Scheduler::Full => 1,
     };
     for (r, &epochs) in rungs.iter().enumerate() {
-        let stage = tuned.derive(
+        let mut stage = tuned.derive(
             &format!("rung-{r}"),
             root.join("tune"),
             Some(&tune.seeds),
             Some(epochs),
             true,
         )?;
+        // No trial is scored on the test split: nothing that chooses has looked at it.
+        set_dotted(
+            &mut stage.base,
+            "train.score_test",
+            toml::Value::Boolean(false),
+        )
+        .map_err(anyhow::Error::msg)?;
         let keep = |values: &[&toml::Value]| {
             let Some(c) = tuned.candidate_of(&stage, values) else {
                 return false;
