@@ -302,3 +302,36 @@ fn the_findings_section_names_the_metric_report_metric_judges_on() {
     );
     assert!(!html.contains("mIoU and paired differences"));
 }
+
+#[test]
+fn a_sweep_run_with_set_records_them_so_the_command_that_adds_seeds_repeats_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sets.toml");
+    let text = format!(
+        "[sweep]\nname = \"sets\"\nresults = \"{r}\"\nplots = \"{p}\"\n\
+         [base]\ndata.height = 16\ndata.width = 16\ndata.train_images = 8\ndata.val_images = 8\n\
+         model.depth = 2\nmodel.base_channels = 4\ntrain.epochs = 1\ntrain.batch_size = 8\n\
+         [grid]\nloss = [\"cce\"]\nseed = [1]\n",
+        r = dir.path().join("results").display(),
+        p = dir.path().join("plots").display(),
+    );
+    std::fs::write(&path, text).expect("write sweep");
+    let sets = ["optim.name=\"sgd\"", "sweep.name=renamed"];
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .args(sets.iter().flat_map(|s| ["--set", s]))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("results/renamed/sweep.json")).expect("sweep.json"),
+    )
+    .expect("json");
+    assert_eq!(info["sets"], serde_json::json!(sets));
+}

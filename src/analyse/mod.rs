@@ -157,6 +157,9 @@ pub struct Settings {
     pub min_effect: Option<f64>,
     /// The sweep file, as the user named it.
     pub sweep_file: Option<String>,
+    /// The `--set` arguments the sweep was run with, which the command repeats.
+    #[serde(default)]
+    pub sweep_sets: Vec<String>,
     /// The metric that decides the headline (`report.metric`); [`MAIN_METRIC`] when unset.
     pub metric: Option<String>,
 }

@@ -82,17 +82,22 @@ pub fn sentence(e: &Effect) -> String {
             "{base}: the untuned difference is not established (its 95% interval includes 0), so no share of it is said to be removed."
         );
     }
+    let tuned = if e.tuned.1.is_none_or(|(l, h)| l <= 0.0 && 0.0 <= h) {
+        "; the tuned difference is not established (its 95% interval includes 0)"
+    } else {
+        ""
+    };
     match e.removed {
         Some(r) if r >= 0.0 => format!(
-            "{base}: tuning removed {:.0}% of the difference.",
+            "{base}: tuning removed {:.0}% of the mean difference{tuned}.",
             100.0 * r
         ),
         Some(r) => format!(
-            "{base}: tuning widened the difference by {:.0}%.",
+            "{base}: tuning widened the mean difference by {:.0}%{tuned}.",
             -100.0 * r
         ),
         None if e.untuned.0 == 0.0 => format!("{base}."),
-        None => format!("{base}: tuning reversed the sign of the difference."),
+        None => format!("{base}: tuning reversed the sign of the mean difference{tuned}."),
     }
 }
 
@@ -113,9 +118,13 @@ mod tests {
 
     #[test]
     fn the_sentence_says_how_much_tuning_removed_widened_or_reversed() {
-        assert!(sentence(&effect(-0.2, -0.05)).ends_with("tuning removed 75% of the difference."));
-        assert!(sentence(&effect(-0.1, -0.15)).ends_with("widened the difference by 50%."));
-        assert!(sentence(&effect(-0.1, 0.02)).ends_with("reversed the sign of the difference."));
+        assert!(sentence(&effect(-0.2, -0.05))
+            .ends_with("tuning removed 75% of the mean difference; the tuned difference is not established (its 95% interval includes 0)."));
+        let mut established = effect(-0.2, -0.05);
+        established.tuned.1 = Some((-0.08, -0.02));
+        assert!(sentence(&established).ends_with("tuning removed 75% of the mean difference."));
+        assert!(sentence(&effect(-0.1, -0.15)).contains("widened the mean difference by 50%"));
+        assert!(sentence(&effect(-0.1, 0.02)).contains("reversed the sign of the mean difference"));
         let mut unsure = effect(-0.001, -0.03);
         unsure.untuned.1 = Some((-0.1, 0.09));
         assert!(

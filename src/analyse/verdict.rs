@@ -266,8 +266,9 @@ fn p_number(p: f64) -> String {
 }
 
 /// The command that runs the sweep with `target` seeds in all: the seeds it has, then the
-/// next integers after the largest.
-fn add_seeds_command(sweep_file: &str, seeds: &[i64], target: usize) -> String {
+/// next integers after the largest, after the `--set` arguments it was run with (but one
+/// that set the seeds), each quoted for a POSIX shell.
+fn add_seeds_command(sweep_file: &str, sets: &[String], seeds: &[i64], target: usize) -> String {
     let mut all: Vec<i64> = seeds.to_vec();
     all.sort_unstable();
     all.dedup();
@@ -277,8 +278,15 @@ fn add_seeds_command(sweep_file: &str, seeds: &[i64], target: usize) -> String {
         next += 1;
     }
     let list: Vec<String> = all.iter().map(i64::to_string).collect();
+    let kept = sets.iter().filter(|set| {
+        let key = set.split('=').next().unwrap_or_default().trim();
+        !matches!(key, "grid.seed" | "grid.train.seed")
+    });
+    let repeated: String = kept
+        .map(|set| format!(" --set '{}'", set.replace('\'', "'\\''")))
+        .collect();
     format!(
-        "lossbench run {sweep_file} --set \"grid.seed=[{}]\"",
+        "lossbench run {sweep_file}{repeated} --set \"grid.seed=[{}]\"",
         list.join(", ")
     )
 }
@@ -421,7 +429,7 @@ pub fn verdict(
     let add_seeds = match (target, &settings.sweep_file) {
         (Some(k), Some(file)) if k > distinct(&undecided[0].seeds) => {
             let seeds: Vec<i64> = undecided.iter().flat_map(|d| d.seeds.clone()).collect();
-            let command = add_seeds_command(file, &seeds, k);
+            let command = add_seeds_command(file, &settings.sweep_sets, &seeds, k);
             sentences.push(format!(
                 "To settle every undecided comparison that {PRACTICAL_SEEDS} seeds or fewer can settle, run {k} seeds: `{command}` (the runs that finished are kept; only the new seeds train)."
             ));

@@ -66,6 +66,8 @@ pub struct Sweep {
     pub base: toml::Table,
     /// Run key → the `--set` argument that set it.
     pub set: HashMap<String, String>,
+    /// Every `--set` argument, in order, as given: what a command that reruns it repeats.
+    pub overrides: Vec<String>,
     pub axes: Vec<Axis>,
     /// The file it was read from, as named.
     pub file: PathBuf,
@@ -296,6 +298,7 @@ impl Sweep {
             doc,
             base,
             set,
+            overrides: overrides.to_vec(),
             axes,
             file: path.to_path_buf(),
             report,

@@ -176,6 +176,7 @@ fn settings(info: &SweepInfo) -> analyse::Settings {
         equivalence: info.report.equivalence.map(|p| p / 100.0),
         min_effect: info.report.min_effect.map(|p| p / 100.0),
         sweep_file: info.file.clone(),
+        sweep_sets: info.sets.clone(),
         metric: info.report.metric.clone(),
     }
 }

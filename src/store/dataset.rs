@@ -25,6 +25,9 @@ pub struct SweepInfo {
     /// The sweep file as it was named on the command line.
     #[serde(default)]
     pub file: Option<String>,
+    /// The `--set` arguments it was run with, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<String>,
     /// The sweep file's `[report]` table.
     #[serde(default)]
     pub report: ReportConfig,

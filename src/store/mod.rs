@@ -313,6 +313,7 @@ impl SweepStore {
             axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
             runs: plan.len(),
             file: Some(plan.sweep.file.display().to_string()),
+            sets: plan.sweep.overrides.clone(),
             report: plan.sweep.report.clone(),
         };
         write_atomic(

@@ -136,6 +136,49 @@ fn an_undecided_comparison_says_how_many_seeds_it_takes_and_the_command_that_add
         Some(command.as_str())
     );
     assert!(text.ends_with("only the new seeds train)."), "{text}");
+
+    // A sweep run with `--set` gets them back in the command, quoted for the shell, but
+    // the one that set the seeds.
+    let sets = [
+        "optim.name=\"sgd\"".to_string(),
+        "grid.seed=[1, 2, 3]".to_string(),
+        "sweep.description=\"it's tuned\"".to_string(),
+    ];
+    let settings = Settings {
+        sweep_sets: sets.to_vec(),
+        ..settings
+    };
+    let analysis = analyse(&frame(&specs), &[], &settings).expect("analysis");
+    let command = analysis.verdict.add_seeds.expect("a command");
+    assert!(
+        command.starts_with(
+            "lossbench run sweep.toml --set 'optim.name=\"sgd\"' --set 'sweep.description=\"it'\\''s tuned\"' --set \"grid.seed=["
+        ),
+        "{command}"
+    );
+    let words = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '%s\\n' {}",
+            command.trim_start_matches("lossbench ")
+        ))
+        .output()
+        .expect("sh runs");
+    let words = String::from_utf8_lossy(&words.stdout);
+    let words: Vec<&str> = words.lines().collect();
+    assert_eq!(
+        &words[..6],
+        [
+            "run",
+            "sweep.toml",
+            "--set",
+            "optim.name=\"sgd\"",
+            "--set",
+            "sweep.description=\"it's tuned\""
+        ],
+        "the shell reads the arguments back as they were given"
+    );
+    assert_eq!(words.len(), 8, "{words:?}");
 }
 
 #[test]
