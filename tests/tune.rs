@@ -249,3 +249,31 @@ fn a_tuned_sweep_killed_mid_tuning_then_rerun_gives_the_uninterrupted_results() 
         assert_eq!(difference, None, "{point}: the resumed frame differs");
     }
 }
+
+#[test]
+fn a_full_grid_trained_as_one_stage_records_each_losss_choice_when_the_stage_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sweep_with(
+        dir.path(),
+        "tuned",
+        2,
+        "train.threads = 1",
+        "loss = [\"cce\", \"bce\"]\nseed = [1]\n\n[tune]\nspace.\"optim.lr\" = [0.3, 0.003]\nscheduler = \"full\"\nseeds = [11]\n",
+    );
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .args(["--stage", "rung-0", "--jobs", "2"])
+        .output()
+        .expect("lossbench runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = tuning(dir.path());
+    assert_eq!(t.choices.len(), 2, "one choice per loss");
+    assert_eq!((t.run_epochs, t.full_grid_run_epochs), (8, 8));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("tuned loss=cce: optim.lr="), "{stdout}");
+    assert!(
+        !dir.path().join("results/tuned/metrics.parquet").exists(),
+        "the final comparison is a stage of its own"
+    );
+}

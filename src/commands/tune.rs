@@ -127,6 +127,12 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(exit::FAILED));
         }
         if args.stage.is_some() {
+            // What this stage decided is recorded before stopping.
+            let progress = tune::progress(sweep, only)?;
+            record(sweep, &progress)?;
+            if let Some(tuning) = progress.tuning.as_ref().filter(|_| args.shard.is_none()) {
+                print_tuning(tuning);
+            }
             return Ok(ExitCode::SUCCESS);
         }
     }
