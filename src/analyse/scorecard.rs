@@ -268,9 +268,10 @@ fn sentences(
         )
     } else {
         format!(
-            "Of the {} loss × metric comparisons with {reference}, Holm-adjusted together, {} hold at {ALPHA}: {}.",
+            "Of the {} loss × metric comparisons with {reference}, Holm-adjusted together, {} {} at {ALPHA}: {}.",
             comparisons.len(),
             held.len(),
+            if held.len() == 1 { "holds" } else { "hold" },
             held.join("; ")
         )
     });
