@@ -24,7 +24,7 @@ fn camvid() -> Option<PathBuf> {
         Some(root)
     } else {
         common::skipped(&format!(
-            "camvid-small is not at {} (it lives in the shared folder beside the checkout)",
+            "camvid-small is not at {} (set LOSSBENCH_CAMVID=/path/to/camvid-small to run these tests on it)",
             root.display()
         ));
         None
