@@ -2,6 +2,7 @@
 //! device, with defaults for everything, validation, and Hydra-style `key=value` overrides.
 
 mod document;
+pub mod keys;
 pub mod loss;
 pub mod preset;
 pub mod size;
