@@ -20,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build libtorch lint clean-results bench reference reference-metrics script-losses
+.PHONY: demo test build install libtorch lint clean-results bench reference reference-metrics script-losses
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -33,6 +33,14 @@ demo: build
 
 test: $(SETUP)
 	$(CARGO) test --release
+
+# Puts lossbench on PATH: builds in release and installs the binary as $(PREFIX)/bin/lossbench
+# (default ~/.local/bin; `make install PREFIX=/usr/local` for another). The binary finds
+# libtorch through the rpath of the build, so the venv (or LIBTORCH) stays where it is.
+PREFIX ?= $(HOME)/.local
+install: build
+	install -d "$(PREFIX)/bin"
+	install -m755 "$(LOSSBENCH)" "$(PREFIX)/bin/lossbench"
 
 # lossbench against PyTorch eager (the venv's torch, the libtorch lossbench links) on this
 # machine: step times, FLOP rate, sweep throughput, time outside libtorch, peak memory,
