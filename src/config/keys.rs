@@ -57,7 +57,7 @@ const fn key(
 #[rustfmt::skip]
 const RUN: &[Key] = &[
     key("device", "string", Value("\"\""), "`\"cpu\"` (also `\"\"`), `\"cuda\"`, `\"cuda:N\"`, `\"auto\"`", "where runs train; `auto` takes CUDA when libtorch sees a GPU"),
-    key("preset", "string", Value("\"pytorch\""), "`\"pytorch\"`, `\"keras\"`", "whose defaults the unset keys take (`keras`: every Keras 3 default, see losses.md)"),
+    key("preset", "string", Value("\"pytorch\""), "`\"pytorch\"`, `\"keras\"`", "whose defaults the unset keys take (`keras`: every Keras 3 default, see parity.md)"),
 ];
 
 #[rustfmt::skip]
@@ -114,6 +114,7 @@ const TRAIN: &[Key] = &[
     key("train.select", "string", Value("\"last\""), "`\"last\"`, `\"best_val\"`", "which epoch's weights a run keeps and is judged by"),
     key("train.select_metric", "string", Unset("`val_miou`"), "`val_miou`, `val_loss`, `pixel_accuracy`, `binary_accuracy`; with `best_val`", "what `best_val` selects on"),
     key("train.score_test", "boolean", Value("true"), "", "score the finished run on the test split, when there is one"),
+    key("train.order", "string", Value("\"pytorch\""), "`\"pytorch\"`, `\"chacha\"`", "the batch order and flips: as `DataLoader(shuffle=True)` after `torch.manual_seed(seed)`, or lossbench's own of earlier runs"),
     key("train.boundary_tolerance", "float", Unset("2 (`report.boundary_tolerance`)"), "[0, 1000] pixels", "the surface Dice's tolerance and the boundary IoU's band"),
 ];
 
@@ -228,7 +229,7 @@ pub fn reference_markdown() -> String {
          `data.`) or on the command line (`--set 'key=value'`, see [sweeps.md](sweeps.md)).\n\
          A default in code font is the value itself; one in plain words says what happens\n\
          while the key is unset. `preset = \"keras\"` changes the defaults it names\n\
-         ([losses.md](losses.md#the-same-numbers-as-your-keras-script)).\n",
+         ([parity.md](parity.md#the-same-numbers-as-your-keras-script)).\n",
     );
     for section in SECTIONS {
         out.push_str(&format!("\n## {}\n\n{}\n\n", section.title, section.intro));
