@@ -227,8 +227,9 @@ pub fn reference_markdown() -> String {
          Every key a sweep file takes, with its type, default and range. Run keys go in\n\
          `[base]`, as a grid axis (`[grid]`), in a named dataset (`[datasets.<name>]`, without\n\
          `data.`) or on the command line (`--set 'key=value'`, see [sweeps.md](sweeps.md)).\n\
-         A default in code font is the value itself; one in plain words says what happens\n\
-         while the key is unset. `preset = \"keras\"` changes the defaults it names\n\
+         A default in code font alone is the value itself (writing it changes nothing); one in\n\
+         words says what happens while the key is unset. `preset = \"keras\"` changes the\n\
+         defaults it names\n\
          ([parity.md](parity.md#the-same-numbers-as-your-keras-script)).\n",
     );
     for section in SECTIONS {
