@@ -4,11 +4,13 @@ one JSON object on stdout.
   init   builds peer/unet.py's U-Net after torch.manual_seed(--seed) with --init and
          compares every parameter and buffer, bitwise, with the tensors lossbench wrote to
          --weights (a safetensors file of its VarStore)
-  train  trains that U-Net with torch.optim.Adam (PyTorch's defaults, --lr) on the images,
-         masks and batches in --input (safetensors: images [N, C, H, W] f32, masks [N, H, W]
-         i64, order: the image indices of every step, one after another, lengths: each
-         step's batch size, val_images and val_masks) and prints every step's loss and the
-         validation loss after the last step (batch norm in evaluation mode)
+  train  trains that U-Net with torch.optim.Adam (PyTorch's defaults, --lr) for --steps
+         steps on the images and masks in --input (safetensors: images [N, C, H, W] f32,
+         masks [N, H, W] i64, val_images and val_masks), drawing batches of --batch from
+         DataLoader(shuffle=True) over a Dataset that flips an image and its mask together
+         when --hflip and torch.rand(1) < 0.5 (RandomHorizontalFlip's draw); prints every
+         step's loss, the items fetched (i + N for a flipped image i) and the validation
+         loss after the last step (batch norm in evaluation mode)
   optim  runs torch.optim's --optimizer (adam, adamw or sgd, with --lr, --weight-decay,
          --momentum) on the parameters param.<i> of --input for --steps steps, each with the
          gradients grad.<t>.<i> set by hand, and prints the parameters after the last step
@@ -22,9 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 import losses  # noqa: E402
 import tensors  # noqa: E402
+from pairs import Pairs  # noqa: E402
 from unet import build  # noqa: E402
 
 
@@ -77,21 +81,23 @@ def cmd_train(args):
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = losses.LOSSES[args.loss]
     ignore = args.ignore_index
-    images, masks = data["images"], data["masks"]
-    steps = []
-    start = 0
-    for length in data["lengths"].tolist():
-        idx = data["order"][start : start + length]
-        start += length
-        loss = loss_fn(net(images.index_select(0, idx)), masks.index_select(0, idx), ignore)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        steps.append(loss.item())
+    pairs = Pairs(data["images"], data["masks"], args.hflip)
+    loader = DataLoader(pairs, batch_size=args.batch, shuffle=True, num_workers=0)
+    steps, used = [], 0
+    while len(steps) < args.steps:
+        for x, y in loader:
+            loss = loss_fn(net(x), y, ignore)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps.append(loss.item())
+            used += x.shape[0]
+            if len(steps) == args.steps:
+                break
     net.eval()
     with torch.no_grad():
         val = loss_fn(net(data["val_images"]), data["val_masks"], ignore).item()
-    print(json.dumps({"steps": steps, "val_loss": val}))
+    print(json.dumps({"steps": steps, "fetched": pairs.fetched[:used], "val_loss": val}))
 
 
 def cmd_optim(args):
@@ -128,6 +134,9 @@ def main():
     train.add_argument("--input", required=True)
     train.add_argument("--loss", choices=sorted(losses.LOSSES), required=True)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--batch", type=int, required=True)
+    train.add_argument("--steps", type=int, required=True)
+    train.add_argument("--hflip", action="store_true")
     train.add_argument("--ignore-index", type=int, default=None)
     train.add_argument("--threads", type=int, default=1)
     optim = sub.add_parser("optim")

@@ -2,12 +2,15 @@
 (images/{split}/*.png, masks/{split}/*.png paired by file stem, masks holding class
 indices and `--ignore-index`): what a user would write to check lossbench's numbers.
 
-The same experiment as `lossbench run` with data.normalize = false and data.hflip = false:
-peer/unet.py's U-Net after torch.manual_seed(seed), torch.optim.Adam with PyTorch's
-defaults, batches drawn as a DataLoader with shuffle=True draws them (a fresh permutation
-each epoch, the last smaller batch kept), batch norm in evaluation mode for validation, and
+The same experiment as `lossbench run` with data.normalize = false (and data.hflip as
+--hflip): peer/unet.py's U-Net after torch.manual_seed(seed), torch.optim.Adam with
+PyTorch's defaults, batches from DataLoader(shuffle=True, num_workers=0) over a Dataset
+whose items are flipped when --hflip and torch.rand(1) < 0.5 (peer/pairs.py; the last
+smaller batch kept unless --drop-last), batch norm in evaluation mode for validation, and
 the validation mIoU of the argmax over the whole split (mean over the classes whose union
-is not empty). One JSON line per run:
+is not empty). Validation slices the tensors without a DataLoader, which would draw a seed
+of its own from the global generator each epoch. lossbench's default batch order draws as
+this script does, so a seed is the same run on both sides. One JSON line per run:
 
   {"loss": "cce", "seed": 1, "epochs": [{"epoch": 1, "train_loss": ..., "val_loss": ...,
    "val_miou": ...}, ...], "seconds": ...}
@@ -25,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 import losses  # noqa: E402
+from pairs import Pairs  # noqa: E402
 from unet import INITS, build  # noqa: E402
 
 
@@ -78,16 +83,18 @@ def train(args, loss, seed, data, classes):
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = losses.LOSSES[loss]
-    shuffle = torch.Generator().manual_seed(seed)
-    n = train_x.shape[0]
+    loader = DataLoader(
+        Pairs(train_x, train_y, args.hflip),
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=0,
+        drop_last=args.drop_last,
+    )
     epochs = []
     for epoch in range(1, args.epochs + 1):
-        order = torch.randperm(n, generator=shuffle)
-        end = n - n % args.batch if args.drop_last else n
         total, steps = 0.0, 0
-        for s in range(0, end, args.batch):
-            idx = order[s : s + args.batch]
-            value = loss_fn(net(train_x[idx]), train_y[idx], args.ignore_index)
+        for x, y in loader:
+            value = loss_fn(net(x), y, args.ignore_index)
             opt.zero_grad()
             value.backward()
             opt.step()
@@ -111,6 +118,7 @@ def main():
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--drop-last", action="store_true")
+    p.add_argument("--hflip", action="store_true", help="flip as lossbench's data.hflip = true")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)

@@ -221,6 +221,7 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "train.select_metric",
             "train.boundary_tolerance",
             "train.score_test",
+            "train.order",
         ]
         .map(String::from),
     );

@@ -228,6 +228,34 @@ pub struct TrainConfig {
     /// true (so run ids stay those of runs before it existed).
     #[serde(skip_serializing_if = "is_true")]
     pub score_test: bool,
+    /// The order in which the epochs visit the training set and which images they flip:
+    /// `pytorch` (default), as `DataLoader(shuffle=True)` draws them after
+    /// `torch.manual_seed(seed)` and the model, or `chacha`, lossbench's own shuffle of runs
+    /// written before. Left out of the canonical form while `pytorch` (so run ids stay those
+    /// of runs before it existed).
+    #[serde(skip_serializing_if = "Order::is_pytorch")]
+    pub order: Order,
+}
+
+/// Where a run's batch order and flips come from (`train.order`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// PyTorch's: drawn from libtorch's generator as a `DataLoader` with `shuffle=True`
+    /// and a `RandomHorizontalFlip` in the dataset draw them ([`crate::data::order`]).
+    #[default]
+    Pytorch,
+    /// A ChaCha8 generator of the run's own, seeded with `train.seed`: the order of every
+    /// run written before PyTorch's became the default, which such a run keeps when it is
+    /// resumed or rerun.
+    Chacha,
+}
+
+impl Order {
+    /// Whether this is `pytorch`, the default.
+    pub fn is_pytorch(&self) -> bool {
+        *self == Order::Pytorch
+    }
 }
 
 /// Whether `value` is true: `score_test`'s default, left out of the canonical form.
@@ -277,11 +305,36 @@ impl Default for TrainConfig {
             select_metric: None,
             score_test: true,
             boundary_tolerance: None,
+            order: Order::Pytorch,
         }
     }
 }
 
 impl RunConfig {
+    /// This configuration as a run folder's `config.toml` records it: as TOML writes it,
+    /// with `train.order` even at its default, so that a folder written before the key
+    /// existed (which has none: its runs shuffled with ChaCha) is told apart.
+    pub fn to_folder_toml(&self) -> anyhow::Result<String> {
+        let mut table = toml::Table::try_from(self)?;
+        if let Some(toml::Value::Table(train)) = table.get_mut("train") {
+            train.insert("order".into(), toml::Value::try_from(self.train.order)?);
+        }
+        Ok(toml::to_string(&table)?)
+    }
+
+    /// Reads a run folder's `config.toml` text ([`RunConfig::to_folder_toml`]); one without
+    /// `train.order` was written before the key existed, by a run that shuffled with
+    /// ChaCha, and reads as `chacha`.
+    pub fn from_folder_toml(text: &str) -> Result<Self, toml::de::Error> {
+        let table: toml::Table = toml::from_str(text)?;
+        let recorded = table.get("train").and_then(|t| t.get("order")).is_some();
+        let mut config: RunConfig = table.try_into()?;
+        if !recorded {
+            config.train.order = Order::Chacha;
+        }
+        Ok(config)
+    }
+
     /// Reads a run configuration (the tables of a sweep's `[base]`, at top level) from a
     /// TOML file, applying `overrides` (`key=value`).
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
@@ -559,6 +612,28 @@ mod tests {
 
     fn overrides(items: &[&str]) -> Result<RunConfig, ConfigError> {
         RunConfig::from_overrides(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_run_folder_records_the_batch_order_and_one_without_it_shuffled_with_chacha() {
+        let config = RunConfig::default();
+        let text = config.to_folder_toml().expect("TOML");
+        assert!(text.contains("order = \"pytorch\""), "{text}");
+        assert_eq!(RunConfig::from_folder_toml(&text).expect("reads"), config);
+        let canonical = toml::to_string(&config).expect("TOML");
+        assert!(!canonical.contains("order"), "{canonical}");
+        let old = RunConfig::from_folder_toml(&canonical).expect("reads");
+        assert_eq!(old.train.order, Order::Chacha);
+        let chacha = RunConfig {
+            train: TrainConfig {
+                order: Order::Chacha,
+                ..config.train.clone()
+            },
+            ..config.clone()
+        };
+        let text = chacha.to_folder_toml().expect("TOML");
+        assert_eq!(RunConfig::from_folder_toml(&text).expect("reads"), chacha);
+        assert!(overrides(&["train.order=\"fifo\""]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod example;
 pub mod folder;
+pub mod order;
 pub mod synthetic;
 
 use serde::de::Error as _;
@@ -149,7 +150,8 @@ pub struct Dataset {
     pub ignore_index: Option<i64>,
     /// Per-channel mean and standard deviation the images were standardised with.
     pub normalization: Option<(Vec<f64>, Vec<f64>)>,
-    /// Whether training flips images left-right at random (seeded per run).
+    /// Whether training flips images left-right at random (drawn with the batch order:
+    /// [`order`]).
     pub hflip: bool,
     /// The files of each split, for data read from files.
     pub files: Option<SplitFiles>,

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context};
 
+use crate::config::RunConfig;
 use crate::run::train;
 use crate::store;
 
@@ -34,7 +35,12 @@ pub fn rerun(dir: &Path, stop: &AtomicBool) -> anyhow::Result<Rerun> {
             dir.display()
         );
     }
-    let config = store::read_run_config(dir)?;
+    // Read as a run folder's: one written before `train.order` existed shuffled with ChaCha.
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config = RunConfig::from_folder_toml(&text)
+        .with_context(|| format!("{} is not a run configuration", path.display()))?;
     let data = config.data.load().context("cannot load the run's data")?;
     let mut trained = train::train(&config, &data, status.threads, stop, None, |_, _| {})?;
     if let Some(selection) = &trained.selection {

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::Context;
 use rayon::prelude::*;
 
-use crate::config::{ConfigError, LossConfig, RunConfig};
+use crate::config::{ConfigError, LossConfig, Order, RunConfig};
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::criterion;
@@ -349,17 +349,21 @@ struct Resolved {
 }
 
 impl Resolved {
-    /// The run's `config.toml`: the configuration it trains with, headed by the planned
-    /// form of derived class weights.
-    fn written(&self) -> anyhow::Result<String> {
+    /// The run's `config.toml`: the configuration it trains with, in batch order `order`
+    /// (written out even at its default: [`RunConfig::to_folder_toml`]), headed by the
+    /// planned form of derived class weights.
+    fn written(&self, order: Order) -> anyhow::Result<String> {
         let header = if self.derived {
             "# loss.class_weights below is derived from the training split's pixels (the \
              sweep asked for them by frequency)\n"
         } else {
             ""
         };
-        let config =
-            toml::to_string(&self.config).context("cannot write the configuration as TOML")?;
+        let mut config = self.config.clone();
+        config.train.order = order;
+        let config = config
+            .to_folder_toml()
+            .context("cannot write the configuration as TOML")?;
         Ok(format!("{header}{config}"))
     }
 }
@@ -395,7 +399,6 @@ fn run_one(
     let threads = resolved.config.threads_or(threads);
     let mut config = resolved.config.clone();
     config.device = placement(&config.device, worker, tch::Cuda::device_count());
-    let config = &config;
     let device = config.device().unwrap_or(tch::Device::Cpu);
     let mut status = RunStatus::starting(run, config.train.epochs, device, threads);
     // An unfinished earlier attempt goes on from its last checkpoint; a damaged folder, or
@@ -413,6 +416,12 @@ fn run_one(
         ));
         None
     };
+    // A checkpoint that holds a ChaCha position is of a run written before PyTorch's batch
+    // order became the default: it goes on in its own order, and its config.toml says so.
+    if resumed.as_ref().is_some_and(|(c, _)| c.rng_word_pos.is_some()) {
+        config.train.order = Order::Chacha;
+    }
+    let config = &config;
     let mut rows = resumed
         .as_ref()
         .map(|(_, rows)| rows.clone())
@@ -426,11 +435,11 @@ fn run_one(
                 checkpoint.epoch
             ));
             resolved
-                .written()
+                .written(config.train.order)
                 .and_then(|config| store.resume_run(run, &config, &status))
         }
         None => resolved
-            .written()
+            .written(config.train.order)
             .and_then(|config| store.start_run(run, &config, &status)),
     };
     if let Err(e) = started {

@@ -3,8 +3,10 @@
 //!
 //! Determinism on CPU comes from three things: weights are initialised under a process-wide
 //! lock right after seeding libtorch's generator (runs beside each other would otherwise
-//! interleave their draws), shuffling draws from the run's own ChaCha RNG, and the intra-op
-//! thread count is fixed and recorded. Losses and metrics accumulate on the tensor side and
+//! interleave their draws), every epoch's batch order and flips are drawn under the same
+//! lock right after (as PyTorch's `DataLoader` draws them, [`crate::data::order`]; or, with
+//! `train.order = "chacha"`, from the run's own ChaCha RNG), and the intra-op thread count
+//! is fixed and recorded. Losses and metrics accumulate on the tensor side and
 //! are read back once per epoch, so the step never waits on the host. A run can write a
 //! [`checkpoint`] after each epoch and go on from one, with the same bits as if it had
 //! never stopped. After the last epoch the weights [`super::select`] kept are evaluated on
@@ -25,7 +27,8 @@ use tch::{Device, Kind, Tensor};
 use super::evaluate::{evaluate, gradient_share, Scoring};
 use super::optim::{self, Optim};
 use super::select::{evaluate_test, Selection, Selector};
-use crate::config::RunConfig;
+use crate::config::{Order, RunConfig};
+use crate::data::order::{self, EpochDraws};
 use crate::data::Dataset;
 use crate::losses::Criterion;
 use crate::model::{UNet, UNetConfig};
@@ -85,7 +88,7 @@ pub struct Snapshot<'a> {
     vars: &'a nn::VarStore,
     optim: &'a Optim,
     epoch: usize,
-    rng: &'a ChaCha8Rng,
+    rng_word_pos: Option<u128>,
     selector: &'a Selector,
 }
 
@@ -95,7 +98,7 @@ impl Snapshot<'_> {
         crate::faults::point("checkpoint");
         let mut named = optim::checkpoint_tensors(self.vars, self.optim);
         named.extend(self.selector.save());
-        checkpoint::write(path, named, self.epoch, self.rng.get_word_pos())
+        checkpoint::write(path, named, self.epoch, self.rng_word_pos)
     }
 }
 
@@ -112,8 +115,7 @@ pub fn train(
     mut on_epoch: impl FnMut(&EpochRow, &Snapshot),
 ) -> anyhow::Result<Trained> {
     let mut learner = Learner::new(config, data, threads)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
-    rng.set_stream(2);
+    let mut shuffle = Shuffle::new(config, std::mem::take(&mut learner.draws), resume)?;
     let mut first_epoch = 1;
     let mut selector = Selector::new(config);
     if let Some(from) = resume {
@@ -122,7 +124,6 @@ pub fn train(
         selector
             .restore(&from.tensors)
             .context("cannot resume the selection from the checkpoint")?;
-        rng.set_word_pos(from.rng_word_pos);
         first_epoch = from.epoch + 1;
     }
     let device = learner.device;
@@ -136,17 +137,7 @@ pub fn train(
     let mut ending = Ending::Done;
     for epoch in first_epoch..=config.train.epochs {
         let start = Instant::now();
-        let mut order: Vec<i64> = (0..data.train.len()).collect();
-        order.shuffle(&mut rng);
-        if data.hflip {
-            // The learner holds the flipped images after the originals: index i + N is
-            // image i flipped.
-            for i in &mut order {
-                if rng.random_bool(0.5) {
-                    *i += data.train.len();
-                }
-            }
-        }
+        let order = shuffle.epoch(epoch, data.train.len(), data.hflip)?;
         let order = Tensor::from_slice(&order).to_device(device);
         let mut sums = StepSums::new(device);
         let schedule = config.optim.schedule;
@@ -217,7 +208,7 @@ pub fn train(
             vars: &learner.vars,
             optim: &learner.opt,
             epoch,
-            rng: &rng,
+            rng_word_pos: shuffle.word_pos(),
             selector: &selector,
         };
         on_epoch(&row, &snapshot);
@@ -250,6 +241,77 @@ pub fn train(
         net: learner.net,
         selection,
     })
+}
+
+/// Where each epoch's order and flips come from (`train.order`).
+enum Shuffle {
+    /// PyTorch's draws of every epoch, taken at initialisation.
+    Pytorch(Vec<EpochDraws>),
+    /// The run's own ChaCha8 stream.
+    Chacha(ChaCha8Rng),
+}
+
+impl Shuffle {
+    /// The shuffle of `config` (PyTorch's `draws`, or a seeded ChaCha8), going on after
+    /// `resume`'s epoch when given; an error when the checkpoint was written in the other
+    /// order.
+    fn new(
+        config: &RunConfig,
+        draws: Vec<EpochDraws>,
+        resume: Option<&Checkpoint>,
+    ) -> anyhow::Result<Self> {
+        let position = resume.map(|c| c.rng_word_pos);
+        match (config.train.order, position) {
+            (Order::Pytorch, None | Some(None)) => Ok(Shuffle::Pytorch(draws)),
+            (Order::Chacha, _) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(config.train.seed);
+                rng.set_stream(2);
+                match position {
+                    Some(None) => bail!(
+                        "the checkpoint is of a run in PyTorch's order, but train.order is \"chacha\"; resume it with train.order = \"pytorch\""
+                    ),
+                    Some(Some(pos)) => rng.set_word_pos(pos),
+                    None => {}
+                }
+                Ok(Shuffle::Chacha(rng))
+            }
+            (Order::Pytorch, Some(Some(_))) => bail!(
+                "the checkpoint is of a run that shuffled with its own ChaCha generator, but train.order is \"pytorch\"; resume it with train.order = \"chacha\""
+            ),
+        }
+    }
+
+    /// Epoch `epoch`'s (1-based) indices of the `n` training images in the order visited,
+    /// with `n` added to each one flipped (the learner holds the flipped copies after the
+    /// originals).
+    fn epoch(&mut self, epoch: usize, n: i64, hflip: bool) -> anyhow::Result<Vec<i64>> {
+        match self {
+            Shuffle::Pytorch(draws) => draws
+                .get(epoch - 1)
+                .with_context(|| format!("no order was drawn for epoch {epoch}"))?
+                .order(n),
+            Shuffle::Chacha(rng) => {
+                let mut order: Vec<i64> = (0..n).collect();
+                order.shuffle(rng);
+                if hflip {
+                    for i in &mut order {
+                        if rng.random_bool(0.5) {
+                            *i += n;
+                        }
+                    }
+                }
+                Ok(order)
+            }
+        }
+    }
+
+    /// What a checkpoint keeps of it: the ChaCha stream's position.
+    fn word_pos(&self) -> Option<u128> {
+        match self {
+            Shuffle::Pytorch(_) => None,
+            Shuffle::Chacha(rng) => Some(rng.get_word_pos()),
+        }
+    }
 }
 
 /// One epoch's batches as `(start, length)` in its shuffled order of `images` images: full
@@ -317,6 +379,10 @@ pub struct Learner {
     pub criterion: Criterion,
     scale: f64,
     ignore: Option<i64>,
+    /// What each epoch of a `DataLoader` with `shuffle=True` draws from libtorch's generator
+    /// right after initialisation, for every epoch of `train.epochs`; empty with
+    /// `train.order = "chacha"`.
+    pub draws: Vec<EpochDraws>,
 }
 
 /// Sums over an epoch's steps, kept on the device so that a step never waits on the host.
@@ -339,15 +405,25 @@ impl StepSums {
 
 impl Learner {
     /// Sets the intra-op threads, checks the shapes, seeds and builds the network and its
-    /// optimizer, and moves the training split to the run's device (with its left-right
-    /// flipped copy after it when the data ask for flips).
+    /// optimizer, draws PyTorch's batch orders, and moves the training split to the run's
+    /// device (with its left-right flipped copy after it when the data ask for flips).
     pub fn new(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<Self> {
         let device = config.device()?;
         tch::set_num_threads(threads as i32);
         keep_freed_memory();
         let net_config = check(config, data)?;
         let batch = config.train.batch_size as i64;
-        let (vars, net) = init(&net_config, config.train.seed, device);
+        let fetched = batches(data.train.len(), batch, config.train.drop_last)
+            .iter()
+            .map(|&(_, len)| len)
+            .sum();
+        let (vars, net, draws) = init(&net_config, config.train.seed, device, || {
+            match config.train.order {
+                Order::Pytorch => order::draw(config.train.epochs, fetched, data.hflip),
+                Order::Chacha => Ok(Vec::new()),
+            }
+        });
+        let draws = draws?;
         let opt = Optim::new(&config.optim, &vars);
         let criterion = criterion::build(config, data, net_config.num_classes, device)?;
         let params = vars.trainable_variables();
@@ -372,6 +448,7 @@ impl Learner {
             criterion,
             scale: config.loss.scale,
             ignore: data.ignore_index,
+            draws,
         })
     }
 
@@ -478,16 +555,23 @@ pub fn model_config(config: &RunConfig, data: &Dataset) -> anyhow::Result<UNetCo
     })
 }
 
-/// Seeds libtorch and builds the network, under [`INIT_LOCK`] so that no other run draws
-/// from the generator in between.
-fn init(config: &UNetConfig, seed: u64, device: Device) -> (nn::VarStore, UNet) {
+/// Seeds libtorch, builds the network, then calls `then` (which draws what a script draws
+/// after its model), all under [`INIT_LOCK`] so that no other run draws from the generator
+/// in between.
+fn init<T>(
+    config: &UNetConfig,
+    seed: u64,
+    device: Device,
+    then: impl FnOnce() -> T,
+) -> (nn::VarStore, UNet, T) {
     let _guard = INIT_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(seed as i64);
     let vars = nn::VarStore::new(device);
     let net = UNet::new(&vars.root(), config);
-    (vars, net)
+    let after = then();
+    (vars, net, after)
 }
 
 /// The L2 norm of all gradients together, in f64, as a scalar tensor on their device (on a
@@ -645,6 +729,88 @@ mod tests {
             .equal(&data.train.masks.flip([2])));
     }
 
+    /// Trains `config` whole, writing a checkpoint after each epoch into `dir`; the rows.
+    fn with_checkpoints(config: &RunConfig, data: &Dataset, dir: &Path) -> Vec<EpochRow> {
+        let path = |k: usize| dir.join(format!("checkpoint-{k}.safetensors"));
+        train(config, data, 1, &AtomicBool::new(false), None, |row, s| {
+            s.save(&path(row.epoch)).expect("checkpoint")
+        })
+        .expect("trains")
+        .rows
+    }
+
+    /// Resumes `config` from the checkpoint of epoch `k` in `dir`.
+    fn resumed(
+        config: &RunConfig,
+        data: &Dataset,
+        dir: &Path,
+        k: usize,
+    ) -> anyhow::Result<Trained> {
+        let from = checkpoint::read(&dir.join(format!("checkpoint-{k}.safetensors")))?;
+        train(
+            config,
+            data,
+            1,
+            &AtomicBool::new(false),
+            Some(&from),
+            |_, _| {},
+        )
+    }
+
+    #[test]
+    fn a_resumed_run_goes_on_in_the_same_order_in_either_order_kind() {
+        for order in [Order::Pytorch, Order::Chacha] {
+            let mut config = tiny(Loss::Cce, 3);
+            config.train.order = order;
+            let mut data = config.data.load().expect("data");
+            data.hflip = true;
+            let dir = tempfile::tempdir().expect("tempdir");
+            let whole = with_checkpoints(&config, &data, dir.path());
+            let from =
+                checkpoint::read(&dir.path().join("checkpoint-1.safetensors")).expect("checkpoint");
+            assert_eq!(from.rng_word_pos.is_some(), order == Order::Chacha);
+            for k in 1..3 {
+                let rest = resumed(&config, &data, dir.path(), k).expect("resumes");
+                assert_eq!(
+                    bits(&rest.rows),
+                    bits(&whole[k..]),
+                    "{order:?} from epoch {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_resumes_only_in_the_order_it_was_written_in() {
+        let mut config = tiny(Loss::Cce, 2);
+        config.train.order = Order::Chacha;
+        let data = config.data.load().expect("data");
+        let dir = tempfile::tempdir().expect("tempdir");
+        with_checkpoints(&config, &data, dir.path());
+        config.train.order = Order::Pytorch;
+        let err = resumed(&config, &data, dir.path(), 1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("train.order = \"chacha\""), "{err}");
+    }
+
+    #[test]
+    fn pytorchs_order_is_drawn_for_every_epoch_and_differs_from_chachas() {
+        let config = tiny(Loss::Cce, 2);
+        let data = config.data.load().expect("data");
+        let pytorch = run(&config, &data);
+        let mut chacha = config.clone();
+        chacha.train.order = Order::Chacha;
+        assert_ne!(bits(&pytorch.rows), bits(&run(&chacha, &data).rows));
+        let learner = Learner::new(&config, &data, 1).expect("learner");
+        assert_eq!(learner.draws.len(), 2);
+        assert!(Learner::new(&chacha, &data, 1)
+            .expect("learner")
+            .draws
+            .is_empty());
+    }
+
     #[test]
     fn same_configuration_gives_bitwise_identical_rows() {
         let config = tiny(Loss::Bce, 2);
@@ -671,7 +837,7 @@ mod tests {
         let config = tiny(Loss::Cce, 3);
         let data = config.data.load().expect("data");
         let net_config = model_config(&config, &data).expect("model");
-        let (_vars, untrained) = init(&net_config, config.train.seed, Device::Cpu);
+        let (_vars, untrained, ()) = init(&net_config, config.train.seed, Device::Cpu, || ());
         let cce = Criterion::built_in(Loss::Cce, Params::default());
         let scoring = Scoring {
             activation: Loss::Cce.activation(),

@@ -90,13 +90,13 @@ pub fn skip_unless_ci(what: &str) {
     skipped(what);
 }
 
-/// The batches of `steps` training steps as the parity tests feed both sides: epochs of a
+/// The batches of `steps` training steps as the Keras tests feed both sides: epochs of a
 /// ChaCha8 shuffle (seed 1) of `n` images, each cut by lossbench's own [`batches`] into
 /// batches of `batch` (the last smaller one kept). Returns the image indices in order and
 /// each batch's length, `steps` batches or a few more.
 ///
 /// [`batches`]: lossbench::run::train::batches
-#[allow(dead_code)] // only the parity tests train step by step
+#[allow(dead_code)] // only the Keras tests feed batches of their own
 pub fn batch_order(n: i64, batch: i64, steps: usize) -> (Vec<i64>, Vec<i64>) {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
@@ -110,6 +110,33 @@ pub fn batch_order(n: i64, batch: i64, steps: usize) -> (Vec<i64>, Vec<i64>) {
             lengths.push(len);
         }
     }
+    (order, lengths)
+}
+
+/// The batches of `steps` training steps in PyTorch's order, as a run of `learner` (with
+/// `train.order = "pytorch"`) visits its `n` training images in batches of `batch` (the
+/// last smaller one kept): the indices in order (`i + n` for image `i` flipped) and each
+/// batch's length, `steps` batches or a few more.
+#[allow(dead_code)] // only the parity tests train step by step
+pub fn pytorch_batches(
+    learner: &lossbench::run::train::Learner,
+    n: i64,
+    batch: i64,
+    steps: usize,
+) -> (Vec<i64>, Vec<i64>) {
+    let (mut order, mut lengths) = (Vec::new(), Vec::new());
+    for draws in &learner.draws {
+        if lengths.len() >= steps {
+            break;
+        }
+        order.extend(draws.order(n).expect("the epoch's order"));
+        lengths.extend(
+            lossbench::run::train::batches(n, batch, false)
+                .iter()
+                .map(|b| b.1),
+        );
+    }
+    assert!(lengths.len() >= steps, "train.epochs covers {steps} steps");
     (order, lengths)
 }
 
