@@ -8,8 +8,17 @@
 //! a clone whose files are older than another clone's build would run that build. Rerunning
 //! this script when `LOSSBENCH_CLONE` changes makes cargo rebuild lossbench itself (and only
 //! it) whenever the clone that builds changes.
+//!
+//! It also records the commit the binary is built from (`git rev-parse HEAD` in the clone,
+//! or `LOSSBENCH_COMMIT` where there is no git, e.g. a source tarball) and whether the files
+//! the binary is made of (`src/`, `build.rs`, `Cargo.toml`, `Cargo.lock`) differ from it:
+//! what every run's status, the frames and the report name as the code that made them.
 
 use std::path::Path;
+use std::process::Command;
+
+/// The files and folders the binary is built from: a change to one makes the tree dirty.
+const SOURCES: [&str; 4] = ["src", "build.rs", "Cargo.toml", "Cargo.lock"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
@@ -27,6 +36,47 @@ fn main() {
         .and_then(|l| libtorch_version(Path::new(l)))
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=LOSSBENCH_LIBTORCH_VERSION={version}");
+    let commit = commit();
+    println!("cargo:rustc-env=LOSSBENCH_COMMIT={commit}");
+}
+
+/// `<40 hex digits>`, with `-dirty` when the sources differ from that commit; the value of
+/// `LOSSBENCH_COMMIT` when it is set; `unknown` without git or outside a repository.
+fn commit() -> String {
+    println!("cargo:rerun-if-env-changed=LOSSBENCH_COMMIT");
+    if let Ok(commit) = std::env::var("LOSSBENCH_COMMIT") {
+        return commit;
+    }
+    for source in SOURCES {
+        println!("cargo:rerun-if-changed={source}");
+    }
+    let Some(head) = git(&["rev-parse", "HEAD"]) else {
+        return "unknown".into();
+    };
+    // Rerun when HEAD moves (a commit, a checkout) or the index changes (an add).
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        for name in ["HEAD", "index", "packed-refs"] {
+            println!("cargo:rerun-if-changed={dir}/{name}");
+        }
+        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={dir}/{branch}");
+        }
+    }
+    let mut status = vec!["status", "--porcelain", "--"];
+    status.extend(SOURCES);
+    match git(&status) {
+        Some(changes) if changes.is_empty() => head,
+        Some(_) => format!("{head}-dirty"),
+        None => format!("{head}-unknown-state"),
+    }
+}
+
+/// The trimmed output of `git ARGS` in this folder; `None` when git fails or is missing.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// The version beside a libtorch `lib` folder: PyTorch's `version.py` (a PyPI install) or

@@ -20,6 +20,8 @@ use crate::slurm;
         env!("CARGO_PKG_VERSION"),
         " (libtorch ",
         env!("LOSSBENCH_LIBTORCH_VERSION"),
+        ", commit ",
+        env!("LOSSBENCH_COMMIT"),
         ", built from ",
         env!("LOSSBENCH_CLONE"),
         ")"

@@ -16,7 +16,8 @@
 //! - [`config`]: what to run, validated and located in its file;
 //! - [`data`], [`model`], [`losses`] and [`metrics`]: tensors in, tensors out.
 //!
-//! [`exit`] (exit statuses) and [`faults`] (fault-injection points) serve every floor.
+//! [`exit`] (exit statuses), [`faults`] (fault-injection points) and [`provenance`] (the
+//! commit this binary was built from) serve every floor.
 
 pub mod analyse;
 pub mod bench;
@@ -31,6 +32,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod provenance;
 pub mod reference;
 pub mod report;
 pub mod run;

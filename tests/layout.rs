@@ -20,8 +20,9 @@ const FLOORS: &[&[&str]] = &[
     &["cli"],
 ];
 
-/// Modules any floor may use: exit statuses, fault-injection points, test helpers.
-const EVERYWHERE: &[&str] = &["exit", "faults", "testing"];
+/// Modules any floor may use: exit statuses, fault-injection points, the build's commit, test
+/// helpers.
+const EVERYWHERE: &[&str] = &["exit", "faults", "provenance", "testing"];
 
 /// The longest a source file may be, tests beside the code included.
 const MAX_LINES: usize = 800;

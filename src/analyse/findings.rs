@@ -10,11 +10,12 @@ use serde::Serialize;
 use super::folds::FOLD_COLUMN;
 use super::runs::{final_runs, group_in_order, Run, Runs};
 use super::stats::{
-    corrected_t_interval, corrected_t_p_value, holm, interquartile_mean, mean, min_max, sample_std,
-    seeds_for_power, seeds_for_power_over_folds, sign_flip_p_value, smallest_sign_flip_p_value,
-    t_interval, wilson_interval,
+    clip_to, corrected_t_interval, corrected_t_p_value, holm, interquartile_mean, mean, min_max,
+    sample_std, seeds_for_power, seeds_for_power_over_folds, sign_flip_p_value,
+    smallest_sign_flip_p_value, t_interval, wilson_interval,
 };
 use super::{higher_is_better, AnalyseError, ALPHA};
+use crate::metrics::range;
 
 /// The final values of one loss (and one value of each grouping axis) over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,9 +34,11 @@ pub struct LossSummary {
     pub std: Option<f64>,
     /// The interquartile mean (rliable's robust aggregate; the mean below 4 runs).
     pub iqm: f64,
-    /// The 95% Student t-interval of the mean (over folds, the corrected resampled one);
-    /// `None` for n < 2.
+    /// The 95% Student t-interval of the mean (over folds, the corrected resampled one),
+    /// clipped to the metric's range ([`crate::metrics::range`]); `None` for n < 2.
     pub ci: Option<(f64, f64)>,
+    /// Whether the interval reached past the metric's range and was clipped to it.
+    pub ci_clipped: bool,
 }
 
 /// Summaries of the final `metric` per loss, and per value of each axis of `group_by`
@@ -64,6 +67,8 @@ pub fn summarise(
             } else {
                 0.0
             };
+            let ci = corrected_t_interval(&values, correction, 1.0 - ALPHA)
+                .map(|ci| clip_to(ci, range(metric)));
             LossSummary {
                 loss,
                 group,
@@ -73,7 +78,8 @@ pub fn summarise(
                 mean: mean(&values),
                 std: sample_std(&values),
                 iqm: interquartile_mean(&values),
-                ci: corrected_t_interval(&values, correction, 1.0 - ALPHA),
+                ci: ci.map(|(ci, _)| ci),
+                ci_clipped: ci.is_some_and(|(_, clipped)| clipped),
                 values,
             }
         })
@@ -277,7 +283,9 @@ impl BandKind {
     /// Words for a legend.
     pub fn describe(self) -> &'static str {
         match self {
-            BandKind::TInterval95 => "95% t-interval of the mean over seeds",
+            BandKind::TInterval95 => {
+                "95% t-interval of the mean over seeds, within the metric's range"
+            }
             BandKind::MinMax => "min–max over seeds",
         }
     }
@@ -302,8 +310,8 @@ pub struct Band {
 }
 
 /// Per-epoch mean and band of `metric` over the done runs of each loss (and group of
-/// `group_by`): a 95% t-interval of the mean when every epoch has at least 3 finite values,
-/// the min–max otherwise.
+/// `group_by`): a 95% t-interval of the mean, clipped to the metric's range, when every
+/// epoch has at least 3 finite values; the min–max otherwise.
 pub fn bands(runs: &Runs, metric: &str, group_by: &[&str]) -> Result<Vec<Band>, AnalyseError> {
     runs.require_metric(metric)?;
     let group_by = runs.grouping(group_by)?;
@@ -338,9 +346,8 @@ pub fn bands(runs: &Runs, metric: &str, group_by: &[&str]) -> Result<Vec<Band>, 
         };
         for (epoch, values) in by_epoch {
             let (low, high) = match kind {
-                BandKind::TInterval95 => {
-                    t_interval(&values, 1.0 - ALPHA).unwrap_or((f64::NAN, f64::NAN))
-                }
+                BandKind::TInterval95 => t_interval(&values, 1.0 - ALPHA)
+                    .map_or((f64::NAN, f64::NAN), |ci| clip_to(ci, range(metric)).0),
                 BandKind::MinMax => min_max(&values),
             };
             band.epochs.push(epoch);

@@ -21,13 +21,14 @@ fn loss_parameter_keys() -> Vec<String> {
 }
 
 /// Columns that describe a run rather than an axis or a metric.
-const RUN_COLUMNS: [&str; 6] = [
+const RUN_COLUMNS: [&str; 7] = [
     "run_id",
     "label",
     "status",
     "epoch",
     "schedule",
     SELECTED_EPOCH,
+    crate::provenance::COLUMN,
 ];
 
 /// One run of the sweep: who it is and its per-epoch series, sorted by epoch.
@@ -47,6 +48,9 @@ pub struct Run {
     /// The epoch whose weights the run kept (`train.select`, or a test split's run): its
     /// final values are that epoch's; `None` for the last epoch.
     pub selected: Option<u32>,
+    /// The commit of the build that trained the run; `None` in a frame written before
+    /// commits were recorded.
+    pub commit: Option<String>,
 }
 
 impl Run {
@@ -179,6 +183,10 @@ impl Runs {
             .collect::<Result<Vec<_>, _>>()?;
         let epochs = epoch_cells(frame)?;
         let selected_cells = selected_cells(frame)?;
+        let commit_cells = match frame.column(crate::provenance::COLUMN) {
+            Ok(_) => Some(text_cells(frame, crate::provenance::COLUMN)?),
+            Err(_) => None,
+        };
         let metric_cells = metrics
             .iter()
             .map(|m| float_cells(frame, m))
@@ -211,6 +219,10 @@ impl Runs {
                 }
                 None => None,
             };
+            let commit = match &commit_cells {
+                Some(cells) => Some(constant(crate::provenance::COLUMN, cells)?),
+                None => None,
+            };
             let axes = axes
                 .iter()
                 .zip(&axis_cells)
@@ -237,6 +249,7 @@ impl Runs {
                 epochs,
                 series,
                 selected,
+                commit,
             });
         }
         Ok(Runs {
@@ -244,6 +257,22 @@ impl Runs {
             metrics,
             runs,
         })
+    }
+
+    /// How many done runs each build made, by commit (`unknown` for runs of a frame
+    /// written before commits were recorded), most runs first.
+    pub fn builds(&self) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for run in self.runs.iter().filter(|r| r.is_done()) {
+            let commit = run.commit.as_deref().unwrap_or(crate::provenance::UNKNOWN);
+            *counts.entry(commit).or_insert(0) += 1;
+        }
+        let mut builds: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
+        builds.sort_by_key(|b| std::cmp::Reverse(b.1));
+        builds
     }
 
     /// An error naming `metric` when the frame has no such metric column.

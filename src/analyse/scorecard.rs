@@ -20,7 +20,10 @@ pub struct Cell {
     /// Runs with a finite final value.
     pub n: usize,
     pub mean: f64,
+    /// The 95% t-interval of the mean, clipped to the metric's range.
     pub ci: Option<(f64, f64)>,
+    /// Whether the interval reached past the metric's range and was clipped to it.
+    pub ci_clipped: bool,
     /// 1 for the best mean of the metric (the largest or, for errors and distances, the
     /// smallest).
     pub rank: usize,
@@ -104,6 +107,7 @@ fn cells(runs: &Runs, metric: &str) -> Result<Vec<Cell>, AnalyseError> {
                 n: s.n,
                 mean: s.mean,
                 ci: s.ci,
+                ci_clipped: s.ci_clipped,
                 rank: 0,
                 not_finite,
             }

@@ -69,6 +69,18 @@ pub fn t_interval(values: &[f64], level: f64) -> Option<(f64, f64)> {
     Some((m - half, m + half))
 }
 
+/// `interval` clipped to `range`, the values a metric can take ([`crate::metrics::range`];
+/// `None` leaves it as it is), and whether clipping changed it. The true mean of values
+/// inside a range is inside it, so the clipped interval covers the true mean exactly when
+/// the interval did: clipping keeps its coverage, and no bound says something impossible.
+pub fn clip_to(interval: (f64, f64), range: Option<(f64, f64)>) -> ((f64, f64), bool) {
+    let Some((low, high)) = range else {
+        return (interval, false);
+    };
+    let clipped = (interval.0.max(low), interval.1.min(high));
+    (clipped, clipped != interval)
+}
+
 /// The `level` interval of the mean difference of the corrected resampled t-test (Nadeau &
 /// Bengio 2003; Bouckaert & Frank 2004): the differences of cross-validation folds whose
 /// training sets overlap are correlated, so the variance of their mean is taken as
@@ -392,6 +404,145 @@ mod tests {
         println!(
             "coverage of the 95% t-interval over {draws} draws each:\n{}",
             table.join("\n")
+        );
+    }
+
+    /// A Gamma(`shape`, 1) draw (Marsaglia & Tsang 2000; shapes below 1 by boosting).
+    fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u: f64 = 1.0 - rng.random::<f64>();
+            return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let z = normal(rng);
+            let v = (1.0 + c * z).powi(3);
+            let u: f64 = 1.0 - rng.random::<f64>();
+            if v > 0.0 && u.ln() < 0.5 * z * z + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// A Beta draw of mean `mean` and concentration `kappa` (α + β): a score in [0, 1]
+    /// whose spread over seeds is √(mean(1 − mean)/(κ + 1)).
+    fn beta(rng: &mut ChaCha8Rng, mean: f64, kappa: f64) -> f64 {
+        let a = gamma(rng, mean * kappa);
+        let b = gamma(rng, (1.0 - mean) * kappa);
+        a / (a + b)
+    }
+
+    /// The coverage of the clipped 95% t-interval of `draws` samples of `n` values from
+    /// `draw`, whose true mean is `mean`, in `range`; also how often it was clipped. Fails
+    /// when an interval leaves the range.
+    fn clipped_coverage(
+        rng: &mut ChaCha8Rng,
+        draw: &dyn Fn(&mut ChaCha8Rng) -> f64,
+        (mean, range, n, draws): (f64, (f64, f64), usize, usize),
+    ) -> (f64, f64) {
+        let (mut covered, mut clipped) = (0, 0);
+        for _ in 0..draws {
+            let sample: Vec<f64> = (0..n).map(|_| draw(rng)).collect();
+            let interval = t_interval(&sample, 0.95).expect("n >= 2");
+            let ((low, high), was) = clip_to(interval, Some(range));
+            assert!(
+                range.0 <= low && high <= range.1,
+                "[{low}, {high}] leaves {range:?}"
+            );
+            covered += usize::from(low <= mean && mean <= high);
+            clipped += usize::from(was);
+        }
+        (covered as f64 / draws as f64, clipped as f64 / draws as f64)
+    }
+
+    /// A simulated metric: its name in the table, true mean, range, a draw of one seed's
+    /// value, and the lowest coverage the clipped interval may have at any n.
+    type Case = (
+        String,
+        f64,
+        (f64, f64),
+        Box<dyn Fn(&mut ChaCha8Rng) -> f64>,
+        f64,
+    );
+
+    /// Scores in [0, 1] (Beta of concentration κ = α + β) at means 0.02, 0.5 and 0.98,
+    /// narrow (κ = 500) and wide (κ = 50: at 0.02 the spread over seeds equals the distance
+    /// to the bound, and the values are as skewed as an exponential's); a distance in
+    /// [0, ∞) of mean 0.5 (Gamma, shape 2, and shape 0.5, its spread above its mean).
+    fn cases_near_the_bounds() -> Vec<Case> {
+        let mut cases: Vec<Case> = Vec::new();
+        for kappa in [500.0_f64, 50.0] {
+            for mean in [0.02_f64, 0.5, 0.98] {
+                let sd = (mean * (1.0 - mean) / (kappa + 1.0)).sqrt();
+                // Skewed values (a spread near the distance to the bound) undercover.
+                let floor = if kappa < 100.0 && mean != 0.5 {
+                    0.85
+                } else {
+                    0.93
+                };
+                cases.push((
+                    format!("[0, 1], mean {mean:.2}, sd {sd:.3} (Beta, κ = {kappa})"),
+                    mean,
+                    (0.0, 1.0),
+                    Box::new(move |rng: &mut ChaCha8Rng| beta(rng, mean, kappa)),
+                    floor,
+                ));
+            }
+        }
+        for (shape, floor) in [(2.0_f64, 0.90), (0.5, 0.80)] {
+            let mean = 0.5;
+            cases.push((
+                format!(
+                    "[0, ∞), mean {mean:.2}, sd {:.3} (Gamma, shape {shape})",
+                    mean / shape.sqrt()
+                ),
+                mean,
+                (0.0, f64::INFINITY),
+                Box::new(move |rng: &mut ChaCha8Rng| gamma(rng, shape) * mean / shape),
+                floor,
+            ));
+        }
+        cases
+    }
+
+    /// The table the README quotes: `cargo test --release --lib the_clipped_95 --
+    /// --nocapture`.
+    #[test]
+    fn the_clipped_95_percent_interval_stays_in_range_and_its_coverage_is_as_stated() {
+        let draws = 4000;
+        let mut rng = ChaCha8Rng::seed_from_u64(37);
+        let mut table = vec![
+            "| range, true mean, spread over seeds | n = 2 | n = 3 | n = 5 | n = 10 |".to_string(),
+            "|---|---|---|---|---|".to_string(),
+        ];
+        let mut short_of_95 = false;
+        for (name, mean, range, draw, floor) in &cases_near_the_bounds() {
+            let mut row = format!("| {name} |");
+            for n in [2, 3, 5, 10] {
+                let (coverage, clipped) =
+                    clipped_coverage(&mut rng, draw.as_ref(), (*mean, *range, n, draws));
+                row.push_str(&format!(
+                    " {:.1}% ({:.0}% clipped) |",
+                    100.0 * coverage,
+                    100.0 * clipped
+                ));
+                assert!(
+                    coverage >= *floor,
+                    "{name}, n = {n}: covered {coverage:.3}, below {floor}"
+                );
+                short_of_95 |= coverage < 0.90;
+            }
+            table.push(row);
+        }
+        println!(
+            "coverage of the clipped 95% t-interval over {draws} draws each:\n{}",
+            table.join("\n")
+        );
+        // What the README says: skewed values near a bound undercover.
+        assert!(
+            short_of_95,
+            "no case fell below 90%: the README's table is out of date"
         );
     }
 

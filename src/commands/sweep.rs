@@ -22,9 +22,10 @@ pub struct PlanArgs {
     /// Override a key: --set train.epochs=3 (base), --set "grid.seed=[1,2]" (an axis).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Only the runs whose axes take these values, e.g. --only loss=bce,seed=2.
-    #[arg(long, value_name = "AXIS=VALUE,...")]
-    pub only: Option<String>,
+    /// Only the runs whose axes take these values, e.g. --only loss=bce,seed=2; given more
+    /// than once, the filters combine as one --only with commas does.
+    #[arg(long = "only", value_name = "AXIS=VALUE,...")]
+    pub only_filters: Vec<String>,
     /// Where to train: cpu, cuda, cuda:N or auto (CUDA when libtorch sees a GPU); the same
     /// as --set device=...; the sweep file's `device` key otherwise (default cpu).
     #[arg(long, value_name = "DEVICE", value_parser = parse_device_name)]
@@ -107,15 +108,16 @@ impl PlanArgs {
         overrides
     }
 
+    /// Every `--only` as one filter: the filters joined with commas; `None` without one.
+    pub fn only(&self) -> Option<String> {
+        (!self.only_filters.is_empty()).then(|| self.only_filters.join(","))
+    }
+
     /// Reads the sweep, expands it, and parses `--only` against it.
     pub fn load(&self) -> anyhow::Result<(Plan, Option<Filter>)> {
         let sweep = Sweep::load(&self.sweep, &self.overrides())?;
         let plan = plan::expand(sweep)?;
-        let only = self
-            .only
-            .as_deref()
-            .map(|t| Filter::parse(t, &plan))
-            .transpose()?;
+        let only = self.only().map(|t| Filter::parse(&t, &plan)).transpose()?;
         Ok((plan, only))
     }
 }
@@ -362,7 +364,7 @@ pub(super) fn write_jobs(
             .with_context(|| format!("cannot resolve {}", args.sweep.display()))?,
         workdir: workdir.clone(),
         overrides: args.overrides(),
-        only: args.only.clone(),
+        only: args.only(),
         resources,
         stage: stage.map(|s| s.id.to_string()),
     };

@@ -44,7 +44,8 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
             "--shard on a tuned sweep needs --stage: its stages follow each other; `lossbench slurm` submits one job array per stage"
         );
     }
-    let only = args.plan.only.as_deref();
+    let only = args.plan.only();
+    let only = only.as_deref();
     loop {
         let progress = tune::progress(sweep, only)?;
         record(sweep, &progress)?;
@@ -170,7 +171,8 @@ fn print_tuning(tuning: &Tuning) {
 /// `lossbench plan` on a tuned sweep: the stages that have finished, then the next one's
 /// runs and their state.
 pub fn plan(args: &SweepArgs, sweep: &Sweep) -> anyhow::Result<ExitCode> {
-    let only = args.plan.only.as_deref();
+    let only = args.plan.only();
+    let only = only.as_deref();
     let progress = tune::progress(sweep, only)?;
     for stage in &progress.finished {
         println!("finished: {} ({} runs)", stage.name, stage.plan.len());
@@ -222,7 +224,8 @@ pub fn slurm(
     submit: bool,
     after: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let only = args.only.as_deref();
+    let only = args.only();
+    let only = only.as_deref();
     let progress = tune::progress(sweep, only)?;
     record(sweep, &progress)?;
     if let Some(id) = after {

@@ -111,6 +111,55 @@ pub fn lower_is_better(metric: &str) -> bool {
     .any(|m| name.ends_with(m))
 }
 
+/// The values a metric (a frame column, per class ones included) can take, `(low, high)`:
+/// [0, 1] for overlaps, accuracies, the ECE and the confidences; [0, 2] for the multi-class
+/// Brier score; [0, ∞) for the NLL, distances, counts, gradient norms, rates and times.
+/// `None` for a loss, which a scaled or custom loss may put anywhere.
+pub fn range(metric: &str) -> Option<(f64, f64)> {
+    let name = metric
+        .strip_prefix(TEST_PREFIX)
+        .or_else(|| metric.strip_prefix("val_"))
+        .unwrap_or(metric);
+    let name = match name.rsplit_once('_') {
+        Some((head, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => name,
+    };
+    const UNIT: [&str; 13] = [
+        "miou",
+        "iou",
+        "pixel_accuracy",
+        "binary_accuracy",
+        "binary_accuracy_sigmoid",
+        "binary_accuracy_softmax",
+        "dice",
+        "ece",
+        "nsd",
+        "biou",
+        "grad_share",
+        "reliability_confidence",
+        "reliability_accuracy",
+    ];
+    const NON_NEGATIVE: [&str; 8] = [
+        "nll",
+        "hd95",
+        "grad_norm",
+        "lr",
+        "seconds",
+        "boundary_both_empty",
+        "boundary_one_empty",
+        "reliability_count",
+    ];
+    if UNIT.contains(&name) {
+        Some((0.0, 1.0))
+    } else if name == "brier" {
+        Some((0.0, 2.0))
+    } else if NON_NEGATIVE.contains(&name) {
+        Some((0.0, f64::INFINITY))
+    } else {
+        None
+    }
+}
+
 /// The metrics of a split beyond its overlap counts: Dice, calibration and boundaries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Quality {

@@ -37,6 +37,12 @@ pub(super) fn series(band: &Band, name: String, normalise: bool, colours: &Colou
     }
 }
 
+/// The mark after an interval that reached past its metric's range and was clipped to it.
+pub(super) const CLIPPED: &str = " (clipped)";
+
+/// How the report makes the interval of a metric's mean, in words for the page.
+pub(super) const INTERVALS: &str = "Student's t-interval of the mean over seeds, clipped to the metric's range where it reaches past it and then marked (clipped); the true mean lies inside the range, so clipping never changes whether the interval covers it. Where seeds' values pile up against a bound they are skewed and the interval covers less than 95%: 94-95% in simulation when their spread is under a third of the distance to the bound, 87-92% when it equals that distance (README, Statistics)";
+
 /// "mean with a 95% t-interval of the mean over seeds", or the min–max wording.
 pub(super) fn band_words(bands: &[Band]) -> String {
     let kinds: Vec<BandKind> = bands.iter().map(|b| b.kind).collect();

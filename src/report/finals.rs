@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::analyse::{self, Analysis, Runs};
 
-use super::common::figure;
+use super::common::{figure, CLIPPED, INTERVALS};
 use super::html::{Cell, Section, Table};
 use super::plots::{self, PointGroup, Scatter};
 use super::Colours;
@@ -15,8 +15,13 @@ fn mean_interval(s: &analyse::LossSummary, x: f64) -> (f64, f64, f64, f64) {
     (x, s.mean, low, high)
 }
 
-fn interval(ci: Option<(f64, f64)>) -> String {
-    ci.map_or_else(|| "n/a".to_string(), |(l, h)| format!("[{l:.4}, {h:.4}]"))
+/// `[low, high]`, with [`CLIPPED`] after it when it was clipped to the metric's range.
+fn interval(ci: Option<(f64, f64)>, clipped: bool) -> String {
+    let mark = if clipped { CLIPPED } else { "" };
+    ci.map_or_else(
+        || "n/a".to_string(),
+        |(l, h)| format!("[{l:.4}, {h:.4}]{mark}"),
+    )
 }
 
 fn group_text(group: &[(String, String)]) -> String {
@@ -142,7 +147,7 @@ pub(super) fn section(
                         None => format!("{:.4}", s.mean),
                     }),
                     Cell::Text(format!("{:.4}", s.iqm)),
-                    Cell::Text(interval(s.ci)),
+                    Cell::Text(interval(s.ci, s.ci_clipped)),
                 ]
             })
             .collect(),
@@ -174,7 +179,7 @@ pub(super) fn section(
                     Cell::Text(group_text(&d.group)),
                     Cell::Text(d.n.to_string()),
                     Cell::Text(format!("{:+.4}", d.mean)),
-                    Cell::Text(interval(d.ci)),
+                    Cell::Text(interval(d.ci, false)),
                     Cell::Text(format!("{:.4}", d.p_value)),
                     Cell::Text(format!("{:.4}", d.p_adjusted)),
                     Cell::Text(format!(
@@ -223,7 +228,7 @@ pub(super) fn section(
         id: "findings".into(),
         heading: format!("Final {split} {name} and paired differences"),
         paragraphs: vec![format!(
-            "{} Final = the selected (else the last) epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). The 95% interval is the paired t-interval; the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
+            "{} Final = the selected (else the last) epoch of each run that finished. Differences are paired: each loss against {} on the same seed (and the same other settings). A loss's 95% interval is the {INTERVALS}; a difference's is the paired t-interval (a difference may be negative); the comparison is called on the paired t-test's p after Holm's adjustment over the comparisons, and the exact sign-flip test is shown beside it.",
             analysis.judged_on, analysis.reference
         )],
         figures,

@@ -73,6 +73,7 @@ pub(super) fn section(
                 y_label: "share of the gradient magnitude".into(),
                 categories: class_names.to_vec(),
                 groups,
+                intervals: vec![],
             };
             plots::save(&bars, &dir.join(stem))?;
             figures.push(figure(stem, format!("Per class, the share of the summed |∂loss/∂logits| over that class's pixels, on a fixed validation batch, at {title} (mean over seeds).")));

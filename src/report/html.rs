@@ -50,6 +50,8 @@ pub struct Page {
     pub answer: Option<AnswerBlock>,
     pub verdict: Vec<String>,
     pub sections: Vec<Section>,
+    /// The last line: which build wrote the page and which trained its runs.
+    pub footer: String,
 }
 
 /// The question, its answer and the mechanisms, shown before everything else.
@@ -76,6 +78,7 @@ th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f0f0f0; }
 tr.failed td, tr.diverged td, tr.interrupted td, tr.running td, tr.pending td { background: #fdecea; }
 nav a { margin-right: 1em; }
+footer { margin-top: 3em; border-top: 1px solid #ccc; color: #555; font-size: 0.9em; }
 "#;
 
 fn cell(c: &Cell) -> Markup {
@@ -147,6 +150,7 @@ pub fn render(page: &Page) -> String {
                     @for f in &s.figures { (figure(f)) }
                     @for t in &s.tables { (table(t)) }
                 }
+                footer { p { (page.footer) } }
             }
         }
     };
@@ -175,10 +179,12 @@ mod tests {
                     row_classes: vec![],
                 }],
             }],
+            footer: "built <here>".into(),
         };
         let html = render(&page);
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(html.contains("a &amp; b"));
+        assert!(html.contains("built &lt;here&gt;"));
     }
 }

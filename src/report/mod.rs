@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::analyse::{self, Analysis, Runs};
+use crate::provenance::{self, short};
 use crate::store::{self, DatasetInfo, SweepInfo};
 use common::loss_order;
 use html::Page;
@@ -163,6 +164,7 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
             .chain(analysis.scorecard.iter().map(|c| c.sentences.join(" ")))
             .collect(),
         sections,
+        footer: footer(&runs),
     };
     let index = dir.join("index.html");
     store::write_atomic(&index, html::render(&page).as_bytes())?;
@@ -181,6 +183,42 @@ fn settings(info: &SweepInfo) -> analyse::Settings {
     }
 }
 
+/// The footer: the build that wrote the page, and the builds that trained its done runs.
+fn footer(runs: &Runs) -> String {
+    let builds = runs.builds();
+    let named: Vec<String> = builds
+        .iter()
+        .map(|(commit, n)| format!("{} ({n} runs)", short(commit)))
+        .collect();
+    let trained = match builds.len() {
+        0 => "none of its runs is done".to_string(),
+        1 => format!("its runs were trained by commit {}", named.join("")),
+        k => format!("its runs come from {k} builds: {}", named.join(", ")),
+    };
+    format!(
+        "Written by lossbench {} (commit {}, libtorch {}); {trained}.",
+        env!("CARGO_PKG_VERSION"),
+        short(provenance::COMMIT),
+        store::LIBTORCH_VERSION
+    )
+}
+
+/// A warning for the top of the page when the done runs come from more than one build.
+fn mixed_builds(runs: &Runs) -> Option<String> {
+    let builds = runs.builds();
+    (builds.len() > 1).then(|| {
+        let named: Vec<String> = builds
+            .iter()
+            .map(|(commit, n)| format!("{n} by {}", short(commit)))
+            .collect();
+        format!(
+            "Its runs were trained by {} builds of lossbench ({}): differences between runs may come from the code as well as from the settings.",
+            builds.len(),
+            named.join(", ")
+        )
+    })
+}
+
 fn subtitle(info: &SweepInfo, runs: &Runs) -> String {
     let done = runs.runs.iter().filter(|r| r.is_done()).count();
     let mut s = format!(
@@ -196,6 +234,9 @@ fn subtitle(info: &SweepInfo, runs: &Runs) -> String {
     );
     if let Some(d) = &info.description {
         s = format!("{d}. {s}");
+    }
+    if let Some(mixed) = mixed_builds(runs) {
+        s = format!("{s} {mixed}");
     }
     s
 }

@@ -9,7 +9,7 @@ use crate::analyse::{self, Runs, Scorecard};
 use crate::metrics::calibration::BINS;
 use crate::store::{quality_column, reliability_column, TEST, TEST_PREFIX, VAL};
 
-use super::common::{figure, loss_order};
+use super::common::{figure, loss_order, CLIPPED, INTERVALS};
 use super::html::{Cell, Section, Table};
 use super::plots::{self, Bars, LineChart, Series};
 use super::Colours;
@@ -102,6 +102,20 @@ fn means(runs: &Runs, metric: &str, losses: &[String]) -> anyhow::Result<Vec<f64
         .collect())
 }
 
+/// The 95% interval of each loss's mean final `metric` (in `losses`' order), clipped to the
+/// metric's range as the tables give it; `None` below 2 runs.
+fn intervals(
+    runs: &Runs,
+    metric: &str,
+    losses: &[String],
+) -> anyhow::Result<Vec<Option<(f64, f64)>>> {
+    let summaries = analyse::summarise(runs, metric, &[])?;
+    Ok(losses
+        .iter()
+        .map(|l| summaries.iter().find(|s| &s.loss == l).and_then(|s| s.ci))
+        .collect())
+}
+
 /// Whether the frame has the quality columns of `on`'s split (frames written before them
 /// have not).
 pub(super) fn has_quality(runs: &Runs, on: On) -> bool {
@@ -190,6 +204,8 @@ pub(super) fn boundary_section(
     let losses = loss_order(runs);
     let metric = |m: &str| means(runs, &on.column(m), &losses);
     let (nsd, biou, hd95) = (metric("nsd")?, metric("biou")?, metric("hd95")?);
+    let interval = |m: &str| intervals(runs, &on.column(m), &losses);
+    let (nsd_ci, biou_ci, hd95_ci) = (interval("nsd")?, interval("biou")?, interval("hd95")?);
     let (both, one) = (
         metric("boundary_both_empty")?,
         metric("boundary_one_empty")?,
@@ -202,6 +218,9 @@ pub(super) fn boundary_section(
             .iter()
             .enumerate()
             .map(|(i, l)| (l.clone(), colours.of(l), vec![nsd[i], biou[i]]))
+            .collect(),
+        intervals: (0..losses.len())
+            .map(|i| vec![nsd_ci[i], biou_ci[i]])
             .collect(),
     };
     plots::save(&scores, &dir.join("boundary_scores"))?;
@@ -217,6 +236,7 @@ pub(super) fn boundary_section(
             .enumerate()
             .map(|(i, l)| (l.clone(), colours.of(l), vec![hd95[i]]))
             .collect(),
+        intervals: hd95_ci.iter().map(|ci| vec![*ci]).collect(),
     };
     plots::save(&distance, &dir.join("boundary_hd95"))?;
     let table = Table {
@@ -252,18 +272,20 @@ pub(super) fn boundary_section(
             on.words
         )],
         figures: vec![
-            figure("boundary_scores", "Surface Dice and boundary IoU per loss.".into()),
-            figure("boundary_hd95", "HD95 per loss, in pixels.".into()),
+            figure("boundary_scores", "Surface Dice and boundary IoU per loss: the mean over seeds, and its 95% interval as a black bar (the t-interval, clipped to [0, 1]).".into()),
+            figure("boundary_hd95", "HD95 per loss, in pixels: the mean over seeds, and its 95% interval as a black bar (the t-interval, clipped at 0).".into()),
         ],
         tables: vec![table],
     })
 }
 
-fn interval(ci: Option<(f64, f64)>, metric: &str) -> String {
+/// `[low, high]`, with [`CLIPPED`] after it when it was clipped to the metric's range.
+fn interval(ci: Option<(f64, f64)>, clipped: bool, metric: &str) -> String {
     let digits = if metric.ends_with("hd95") { 2 } else { 4 };
+    let mark = if clipped { CLIPPED } else { "" };
     ci.map_or_else(
         || "n/a".into(),
-        |(l, h)| format!("[{l:.digits$}, {h:.digits$}]"),
+        |(l, h)| format!("[{l:.digits$}, {h:.digits$}]{mark}"),
     )
 }
 
@@ -303,7 +325,7 @@ pub(super) fn summary_section(card: &Scorecard) -> Section {
                         let mut text = format!(
                             "{:.digits$} {} (rank {}, n={})",
                             c.mean,
-                            interval(c.ci, m),
+                            interval(c.ci, c.ci_clipped, m),
                             c.rank,
                             c.n
                         );
@@ -326,7 +348,7 @@ pub(super) fn summary_section(card: &Scorecard) -> Section {
         heading: "Every loss against every metric".into(),
         paragraphs: {
             let mut p = vec![format!(
-                "Final {} values: the mean over seeds, its 95% t-interval, the rank among the losses (1 is best; ↑ higher is better, ↓ lower), the runs, and the paired t-test against {} Holm-adjusted over all {} loss × metric comparisons together. {} decides the headline; the others are reported beside it.",
+                "Final {} values: the mean over seeds, its 95% t-interval ({INTERVALS}), the rank among the losses (1 is best; ↑ higher is better, ↓ lower), the runs, and the paired t-test against {} Holm-adjusted over all {} loss × metric comparisons together. {} decides the headline; the others are reported beside it.",
                 On::judged(&card.primary).words,
                 card.comparisons.first().map_or("the reference", |c| c.reference.as_str()),
                 card.comparisons.len(),

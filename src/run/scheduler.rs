@@ -27,7 +27,9 @@ use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::criterion;
 use crate::run::progress::Progress;
 use crate::run::train::{self, Ending};
-use crate::store::{checkpoint, RunStatus, State, SweepStore, WEIGHTS};
+use crate::store::{
+    checkpoint, finished_by_commit, other_builds_warning, RunStatus, State, SweepStore, WEIGHTS,
+};
 
 /// How to run a plan.
 #[derive(Debug, Clone, Default)]
@@ -200,6 +202,13 @@ pub fn execute(
             many[many.len() - 1]
         ),
     };
+    let finished: Vec<RunStatus> = selected
+        .iter()
+        .filter_map(|r| store.sound_status(&r.id()))
+        .collect();
+    if let Some(warning) = other_builds_warning(&finished_by_commit(&finished)) {
+        progress.println(&warning);
+    }
     progress.println(&format!(
         "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}",
         plan.sweep.name,
@@ -416,9 +425,17 @@ fn run_one(
         ));
         None
     };
+    if resumed.is_some() {
+        if let Ok(Some(earlier)) = store.status(&id) {
+            status.resumes(&earlier);
+        }
+    }
     // A checkpoint that holds a ChaCha position is of a run written before PyTorch's batch
     // order became the default: it goes on in its own order, and its config.toml says so.
-    if resumed.as_ref().is_some_and(|(c, _)| c.rng_word_pos.is_some()) {
+    if resumed
+        .as_ref()
+        .is_some_and(|(c, _)| c.rng_word_pos.is_some())
+    {
         config.train.order = Order::Chacha;
     }
     let config = &config;

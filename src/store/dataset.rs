@@ -31,6 +31,12 @@ pub struct SweepInfo {
     /// The sweep file's `[report]` table.
     #[serde(default)]
     pub report: ReportConfig,
+    /// The commit of the build that wrote this record (see [`crate::provenance`]).
+    #[serde(default)]
+    pub lossbench_commit: Option<String>,
+    /// How many of the sweep's finished runs each build made, by commit.
+    #[serde(default)]
+    pub builds: std::collections::BTreeMap<String, usize>,
 }
 
 /// Reads a sweep folder's `sweep.json`.

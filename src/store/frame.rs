@@ -13,6 +13,7 @@ use crate::config::RunConfig;
 use crate::metrics::calibration::{Bin, BINS};
 use crate::metrics::Quality;
 use crate::plan::{display_value, Plan, PlannedRun};
+use crate::provenance;
 
 /// What one epoch measured.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -143,14 +144,15 @@ fn axis_column(name: &str, value: &toml::Value, all: &[toml::Value], len: usize)
     Column::new_scalar(name.into(), scalar, len)
 }
 
-/// Adds `run_id`, `label`, `status`, one column per axis, and `loss` and `seed` when they
-/// are not axes, in front of the epoch rows of `run`, whose configuration is `config`.
+/// Adds `run_id`, `label`, `status`, one column per axis, `loss` and `seed` when they are
+/// not axes, and the commit of the build that trained it ([`provenance::COLUMN`]), in front of
+/// the epoch rows of `run`, whose configuration is `config`.
 pub(super) fn with_run_columns(
     rows: DataFrame,
     run: &PlannedRun<'_>,
     config: &RunConfig,
     plan: &Plan,
-    state: State,
+    (state, commit): (State, &str),
 ) -> anyhow::Result<DataFrame> {
     let n = rows.height();
     let mut columns = vec![
@@ -190,6 +192,11 @@ pub(super) fn with_run_columns(
             n,
         ));
     }
+    columns.push(Column::new_scalar(
+        provenance::COLUMN.into(),
+        Scalar::from(PlSmallStr::from(commit)),
+        n,
+    ));
     columns.extend(rows.columns().iter().cloned());
     Ok(DataFrame::new(n, columns)?)
 }
@@ -243,6 +250,10 @@ pub(super) fn runs_frame(
             .iter()
             .map(|(_, s)| s.as_ref().map_or(0, |s| s.threads as u32))
             .collect::<Vec<u32>>(),
+    ));
+    columns.push(Column::new(
+        provenance::COLUMN.into(),
+        text(&|_, s| s.map_or_else(String::new, |s| s.lossbench_commit.clone())),
     ));
     columns.push(Column::new(
         "error".into(),

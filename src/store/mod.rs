@@ -35,8 +35,8 @@ pub use frame::{
     QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST, TEST_PREFIX, VAL,
 };
 pub use status::{
-    damage, read_run_config, read_status, run_dirs, verify, RunStatus, State, LIBTORCH_VERSION,
-    VOUCHED,
+    damage, finished_by_commit, other_builds_warning, read_run_config, read_status, run_dirs,
+    verify, RunStatus, State, LIBTORCH_VERSION, VOUCHED,
 };
 pub use tuning::{read_tuning, write_tuning, Choice, Trial, Tuning, TUNING_JSON};
 
@@ -278,7 +278,8 @@ impl SweepStore {
                     // Frames written before the learning rate was recorded: their runs had a
                     // constant one.
                     let rows = with_lr(rows, config.optim.lr);
-                    let rows = with_run_columns(rows, &run, &config, plan, status.state)?;
+                    let columns = (status.state, status.lossbench_commit.as_str());
+                    let rows = with_run_columns(rows, &run, &config, plan, columns)?;
                     epochs = Some(match epochs {
                         None => rows,
                         Some(all) => {
@@ -298,7 +299,8 @@ impl SweepStore {
             None => {
                 let first = plan.run(0).context("the sweep has no runs")?;
                 let config = first.config()?;
-                with_run_columns(epoch_frame(&[])?, &first, &config, plan, State::Running)?.clear()
+                let columns = (State::Running, crate::provenance::COMMIT);
+                with_run_columns(epoch_frame(&[])?, &first, &config, plan, columns)?.clear()
             }
         };
         std::fs::create_dir_all(&self.root)
@@ -315,6 +317,8 @@ impl SweepStore {
             file: Some(plan.sweep.file.display().to_string()),
             sets: plan.sweep.overrides.clone(),
             report: plan.sweep.report.clone(),
+            lossbench_commit: Some(crate::provenance::COMMIT.to_string()),
+            builds: finished_by_commit(statuses.iter().filter_map(|(_, s)| s.as_ref())),
         };
         write_atomic(
             &self.root.join("sweep.json"),

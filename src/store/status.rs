@@ -11,6 +11,7 @@ use super::atomic::read_parquet;
 use super::checkpoint;
 use crate::config::RunConfig;
 use crate::plan::PlannedRun;
+use crate::provenance;
 
 /// The libtorch this binary was built against (read by the build script).
 pub const LIBTORCH_VERSION: &str = env!("LOSSBENCH_LIBTORCH_VERSION");
@@ -61,6 +62,13 @@ pub struct RunStatus {
     /// Wall-clock seconds of the training so far.
     pub seconds: f64,
     pub lossbench_version: String,
+    /// The commit of the build that wrote this status ([`provenance::COMMIT`]); `unknown`
+    /// in a status written before commits were recorded.
+    #[serde(default = "unknown_commit")]
+    pub lossbench_commit: String,
+    /// The commits of other builds that trained this run before it was resumed by this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_commits: Vec<String>,
     pub libtorch_version: String,
     pub device: String,
     /// The intra-op thread count the run used; a bitwise rerun must use the same.
@@ -77,6 +85,10 @@ pub struct RunStatus {
     /// The size of the last checkpoint written, in bytes.
     #[serde(default)]
     pub checkpoint_bytes: u64,
+}
+
+fn unknown_commit() -> String {
+    provenance::UNKNOWN.to_string()
 }
 
 /// The files of a run folder whose hashes `status.json` records.
@@ -211,6 +223,8 @@ impl RunStatus {
             error: None,
             seconds: 0.0,
             lossbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            lossbench_commit: provenance::COMMIT.to_string(),
+            earlier_commits: Vec::new(),
             libtorch_version: LIBTORCH_VERSION.to_string(),
             device: format!("{device:?}").to_lowercase(),
             threads,
@@ -219,6 +233,55 @@ impl RunStatus {
             checkpoint_bytes: 0,
         }
     }
+}
+
+impl RunStatus {
+    /// Keeps, in a resumed run's new status, the builds that trained it before: `earlier`'s
+    /// commit and its own earlier ones, when they differ from this build's.
+    pub fn resumes(&mut self, earlier: &RunStatus) {
+        let commits = earlier
+            .earlier_commits
+            .iter()
+            .chain(std::iter::once(&earlier.lossbench_commit));
+        for commit in commits {
+            if commit != &self.lossbench_commit && !self.earlier_commits.contains(commit) {
+                self.earlier_commits.push(commit.clone());
+            }
+        }
+    }
+}
+
+/// How many of `statuses`' finished runs (done or diverged) each build made, by commit.
+pub fn finished_by_commit<'a>(
+    statuses: impl IntoIterator<Item = &'a RunStatus>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for status in statuses.into_iter().filter(|s| s.state.is_final()) {
+        *counts.entry(status.lossbench_commit.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The warning a sweep resumed by this build gives when builds of other commits made some
+/// of its finished runs (`counts`, from [`finished_by_commit`]); `None` when this build
+/// made them all.
+pub fn other_builds_warning(counts: &std::collections::BTreeMap<String, usize>) -> Option<String> {
+    let this = provenance::COMMIT;
+    if counts.keys().all(|c| c == this) {
+        return None;
+    }
+    let made: Vec<String> = counts
+        .iter()
+        .map(|(commit, n)| {
+            let whose = if commit == this { " (this build)" } else { "" };
+            format!("{n} by {}{whose}", provenance::short(commit))
+        })
+        .collect();
+    Some(format!(
+        "warning: builds of other commits made finished runs of this sweep: {}; this build is {}. Its results will mix the builds' runs (the report names them); `lossbench run --force` trains them all with this build",
+        made.join(", "),
+        provenance::short(this)
+    ))
 }
 
 /// Reads `status.json` in `dir`, `None` when there is none.

@@ -1,6 +1,7 @@
 //! Tests of the analysis on small frames built in memory: the frame builders that the test
 //! files beside this one share.
 
+mod bounds;
 mod judged;
 mod per_dataset;
 mod summaries;

@@ -26,6 +26,10 @@ pub const ERROR_TAG: &str = "lossbench.error";
 /// MLflow's tags for a run's name and its parent.
 pub const RUN_NAME_TAG: &str = "mlflow.runName";
 pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
+/// MLflow's tag for the commit of the code that made a run (the git hash alone).
+pub const GIT_COMMIT_TAG: &str = "mlflow.source.git.commit";
+/// The commit of the lossbench build that trained the run, `-dirty` included.
+pub const COMMIT_TAG: &str = "lossbench.commit";
 /// MLflow's run description, shown in its UI.
 pub const NOTE_TAG: &str = "mlflow.note.content";
 
@@ -49,7 +53,7 @@ pub struct RunRecord {
     pub metrics: Vec<Metric>,
     /// The last epoch of the frame (0 when it has none).
     pub last_epoch: i64,
-    /// The state tag and, for a run that failed, its error.
+    /// The state and commit tags and, for a run that failed, its error.
     pub state_tags: Vec<Tag>,
     /// Milliseconds since the Unix epoch.
     pub start_time: i64,
@@ -76,7 +80,13 @@ impl RunRecord {
         } else {
             (Vec::new(), 0)
         };
-        let mut state_tags = vec![tag(STATE_TAG, status.state.name())];
+        let mut state_tags = vec![
+            tag(STATE_TAG, status.state.name()),
+            tag(COMMIT_TAG, &status.lossbench_commit),
+        ];
+        if let Some(hash) = crate::provenance::hash(&status.lossbench_commit) {
+            state_tags.push(tag(GIT_COMMIT_TAG, hash));
+        }
         if let Some(error) = &status.error {
             state_tags.push(tag(ERROR_TAG, &cut_to(error, TAG_LIMIT)));
         }

@@ -185,16 +185,18 @@ fn scalar_columns(frame: &DataFrame) -> anyhow::Result<Vec<(String, Vec<f64>)>> 
         .collect()
 }
 
-/// The text summary of a run: its label, id and state, and its `config.toml`.
+/// The text summary of a run: its label, id and state, the commit of the build that
+/// trained it, and its `config.toml`.
 fn config_markdown(run: &Run) -> String {
     let s = &run.status;
     format!(
-        "**{}** (run `{}`, {}, {} of {} epochs)\n\n```toml\n{}\n```\n",
+        "**{}** (run `{}`, {}, {} of {} epochs, trained by lossbench commit `{}`)\n\n```toml\n{}\n```\n",
         s.label,
         s.id,
         s.state.name(),
         s.epochs_done,
         s.epochs,
+        s.lossbench_commit,
         run.config.trim_end()
     )
 }

@@ -4,8 +4,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    beside_legend, clamp, drawing, legend_width, padded, text, unique, Entry, Figure, Key,
-    PLOT_SIZE,
+    beside_legend, clamp, drawing, legend_width, padded, text, title_style, unique, Entry, Figure,
+    Key, PLOT_SIZE,
 };
 
 /// One curve: points, an optional band `(x, low, high)`, and whether it is dashed.
@@ -99,7 +99,7 @@ impl LineChart {
         let (y0, y1) = self.y_bounds();
         let mut builder = ChartBuilder::on(area);
         builder
-            .caption(&self.title, text(20))
+            .caption(&self.title, title_style(&self.title, area.dim_in_pixel().0))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60);

@@ -285,12 +285,38 @@ fn text(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
+/// The largest title size used.
+const TITLE_SIZE: u32 = 20;
+
+/// The font for `title` over an area `width` pixels wide: [`TITLE_SIZE`], or smaller (down
+/// to 10) until the whole title fits, so that no title is cut at the figure's edge.
+fn title_style(title: &str, width: u32) -> TextStyle<'static> {
+    register_font();
+    let room = width.saturating_sub(2 * 12);
+    (10..=TITLE_SIZE)
+        .rev()
+        .map(text)
+        .find(|style| style.font.box_size(title).is_ok_and(|(w, _)| w <= room))
+        .unwrap_or_else(|| text(10))
+}
+
 /// The plot's own size, before the legend column is added.
 const PLOT_SIZE: (u32, u32) = (760, 500);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_title_gets_a_smaller_font_that_fits_the_figure() {
+        let short = title_style("Reliability", 760);
+        assert_eq!(short.font.get_size(), f64::from(TITLE_SIZE));
+        let title = "Reliability: accuracy against confidence (validation split, judged weights, pooled over seeds)";
+        let fitted = title_style(title, 760);
+        let (width, _) = fitted.font.box_size(title).expect("a measured title");
+        assert!(fitted.font.get_size() < f64::from(TITLE_SIZE));
+        assert!(width <= 760 - 24, "{width} px");
+    }
 
     #[test]
     fn long_category_names_wrap_after_spaces_and_underscores() {

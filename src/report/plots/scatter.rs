@@ -5,7 +5,7 @@ use plotters::prelude::*;
 
 use super::{
     beside_legend, category_lines, clamp, draw_category_lines, drawing, legend_width, no_label,
-    padded, text, Entry, Figure, Key, PLOT_SIZE,
+    padded, text, title_style, Entry, Figure, Key, PLOT_SIZE,
 };
 
 /// Points with optional vertical intervals, on a numeric or a categorical x axis.
@@ -84,7 +84,7 @@ impl Figure for Scatter {
         let (category_lines, label_area) = category_lines(&self.categories, 13);
         let mut builder = ChartBuilder::on(&plot);
         builder
-            .caption(&self.title, text(20))
+            .caption(&self.title, title_style(&self.title, plot.dim_in_pixel().0))
             .margin(12)
             .x_label_area_size(if categorical { label_area } else { 44 })
             .y_label_area_size(60);
