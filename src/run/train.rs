@@ -248,7 +248,7 @@ enum Shuffle {
     /// PyTorch's draws of every epoch, taken at initialisation.
     Pytorch(Vec<EpochDraws>),
     /// The run's own ChaCha8 stream.
-    Chacha(ChaCha8Rng),
+    Chacha(Box<ChaCha8Rng>),
 }
 
 impl Shuffle {
@@ -273,7 +273,7 @@ impl Shuffle {
                     Some(Some(pos)) => rng.set_word_pos(pos),
                     None => {}
                 }
-                Ok(Shuffle::Chacha(rng))
+                Ok(Shuffle::Chacha(Box::new(rng)))
             }
             (Order::Pytorch, Some(Some(_))) => bail!(
                 "the checkpoint is of a run that shuffled with its own ChaCha generator, but train.order is \"pytorch\"; resume it with train.order = \"chacha\""
@@ -292,7 +292,7 @@ impl Shuffle {
                 .order(n),
             Shuffle::Chacha(rng) => {
                 let mut order: Vec<i64> = (0..n).collect();
-                order.shuffle(rng);
+                order.shuffle(rng.as_mut());
                 if hflip {
                     for i in &mut order {
                         if rng.random_bool(0.5) {
