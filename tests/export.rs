@@ -181,6 +181,8 @@ fn tensorboard_reads_back_every_value_of_every_run_and_a_second_export_replaces_
         let fenced = format!("```toml\n{}\n```", config.trim_end());
         assert!(markdown.contains(&fenced), "{markdown}");
         assert!(markdown.contains(&status.id), "{markdown}");
+        let commit = format!("lossbench commit `{}`", status.lossbench_commit);
+        assert!(markdown.contains(&commit), "{markdown}");
 
         let loss = status.label.trim_start_matches("loss=").split(',').next();
         assert_eq!(run["hparams"]["loss"].as_str(), loss);

@@ -227,6 +227,11 @@ fn export_mlflow_logs_every_run_under_a_parent_with_the_report_and_again_adds_on
             status["label"].as_str().expect("a label")
         );
         assert_eq!(t["lossbench.state"], "done");
+        let commit = status["lossbench_commit"].as_str().expect("a commit");
+        assert_eq!(t["lossbench.commit"], commit);
+        if let Some(hash) = lossbench::provenance::hash(commit) {
+            assert_eq!(t["mlflow.source.git.commit"], hash);
+        }
         assert_eq!(run["info"]["status"], "FINISHED");
         assert!(run["info"]["end_time"].as_i64().is_some(), "{run:#?}");
 
