@@ -392,6 +392,84 @@ fn a_run_killed_inside_epoch_3_of_5_resumes_from_its_checkpoint_bit_for_bit() {
     }
 }
 
+/// The id `lossbench plan` gives the one run of the sweep file `path`.
+fn planned_id(path: &Path) -> String {
+    let out = Command::new(BIN)
+        .arg("plan")
+        .arg(path)
+        .output()
+        .expect("lossbench plan");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .split_whitespace()
+        .next()
+        .expect("a run id")
+        .to_string()
+}
+
+#[test]
+fn a_run_trained_before_pytorchs_order_resumes_and_reruns_in_its_chacha_order() {
+    let extra = "train.threads = 1";
+    let chacha = format!("{extra}\ntrain.order = \"chacha\"");
+    let grid = "seed = [3]";
+    let reference_dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sweep_with(reference_dir.path(), "faults", 5, &chacha, grid);
+    let reference = run(&path, &[]);
+    assert_eq!(reference.status.code(), Some(0), "{}", text(&reference));
+    let expected =
+        read_parquet(&only_run(reference_dir.path()).join("metrics.parquet")).expect("rows");
+
+    // A run killed inside epoch 3 as a build before PyTorch's order left it: a ChaCha
+    // checkpoint, a config.toml without train.order, the id the run has today.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = common::sweep_with(dir.path(), "faults", 5, &chacha, grid);
+    let killed = run(&old, &[("LOSSBENCH_KILL_AT", "step#10")]);
+    assert_eq!(killed.status.signal(), Some(9), "{}", text(&killed));
+    let killed_dir = only_run(dir.path());
+    let strip_order = |run_dir: &Path| {
+        let file = run_dir.join("config.toml");
+        let config = std::fs::read_to_string(&file).expect("config.toml");
+        let stripped = config.replace("order = \"chacha\"\n", "");
+        assert_ne!(stripped, config, "config.toml records the order");
+        std::fs::write(&file, stripped).expect("write config.toml");
+    };
+    strip_order(&killed_dir);
+    let path = common::sweep_with(dir.path(), "faults", 5, extra, grid);
+    let id = planned_id(&path);
+    let run_dir = dir.path().join("results/faults/runs").join(&id);
+    std::fs::rename(&killed_dir, &run_dir).expect("rename the run folder");
+
+    let resumed = run(&path, &[]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+    assert!(
+        text(&resumed).contains("from its checkpoint after epoch 2"),
+        "{}",
+        text(&resumed)
+    );
+    let after = read_parquet(&run_dir.join("metrics.parquet")).expect("rows");
+    assert_eq!(
+        bitwise_difference(&expected, &after, &["seconds"]).expect("compare"),
+        None,
+        "the old run went on in another order"
+    );
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).expect("config.toml");
+    assert!(config.contains("order = \"chacha\""), "{config}");
+
+    // A finished folder of that build reruns in its order too.
+    strip_order(&run_dir);
+    let rerun = Command::new(BIN)
+        .arg("rerun")
+        .arg(&run_dir)
+        .output()
+        .expect("lossbench rerun");
+    assert!(
+        rerun.status.success() && text(&rerun).contains("bitwise equal"),
+        "{}",
+        text(&rerun)
+    );
+}
+
 #[test]
 fn damaged_run_folders_are_found_by_verify_and_redone_by_the_next_sweep() {
     let grid = "loss = [\"cce\", \"dice\", \"bce\"]\nseed = [1]";
