@@ -10,10 +10,10 @@
 #   LOSSES=cce SEEDS=1 EPOCHS=1 experiments/parity-by-seed.sh   # one run a side, to try it
 #
 # LOSSBENCH_CAMVID: the camvid-small folder (default ../shared/data/camvid-small);
-# LOSSBENCH_PYTHON: the venv's python; LOSSBENCH: the binary; RESULTS: the results folder
-# (default results/camvid-parity, absolute or relative to the repository). Runs already
-# finished in RESULTS are kept, so an interrupted call goes on where it stopped; the peer
-# side is trained again.
+# LOSSBENCH_PYTHON: the venv's python; LOSSBENCH: the binary; RESULTS and PLOTS: where the
+# sweep's folder camvid-parity and its report go (default results and plots, absolute or
+# relative to the repository). Runs already finished in RESULTS/camvid-parity are kept, so
+# an interrupted call goes on where it stopped; the peer side is trained again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOSSES=${LOSSES:-cce,bce,dice,iou,bce_dice}
@@ -22,14 +22,16 @@ EPOCHS=${EPOCHS:-10}
 DATA=${LOSSBENCH_CAMVID:-../shared/data/camvid-small}
 PYTHON=${LOSSBENCH_PYTHON:-$HOME/.cache/lossbench/torch-2.13.0/bin/python}
 LOSSBENCH=${LOSSBENCH:-${CARGO_TARGET_DIR:-$HOME/.cache/lossbench/target}/release/lossbench}
-RESULTS=$(realpath -m "${RESULTS:-results/camvid-parity}")
+RESULTS=$(realpath -m "${RESULTS:-results}")
+PLOTS=$(realpath -m "${PLOTS:-plots}")
+OUT=$RESULTS/camvid-parity
 
 quoted_losses=$(printf '"%s",' ${LOSSES//,/ })
 "$LOSSBENCH" run experiments/camvid-parity.toml --jobs 1 \
     --set train.threads=1 --set "train.epochs=$EPOCHS" --set "data.root=\"$(realpath "$DATA")\"" \
-    --set "sweep.results=\"$RESULTS\"" \
+    --set "sweep.results=\"$RESULTS\"" --set "sweep.plots=\"$PLOTS\"" \
     --set "grid.loss=[${quoted_losses%,}]" --set "grid.seed=[$SEEDS]"
 "$PYTHON" peer/train.py --root "$DATA" --classes 11 --ignore-index 255 \
     --losses "$LOSSES" --seeds "$SEEDS" --epochs "$EPOCHS" --batch 16 --threads 1 \
-    > "$RESULTS/peer.jsonl"
-"$PYTHON" peer/seed_table.py "$RESULTS/metrics.csv" "$RESULTS/peer.jsonl"
+    > "$OUT/peer.jsonl"
+"$PYTHON" peer/seed_table.py "$OUT/metrics.csv" "$OUT/peer.jsonl"
