@@ -36,6 +36,7 @@ fn main() {
         .and_then(|l| libtorch_version(Path::new(l)))
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=LOSSBENCH_LIBTORCH_VERSION={version}");
+    libtorch_cuda(lib.as_deref().map(Path::new));
     let commit = commit();
     println!("cargo:rustc-env=LOSSBENCH_COMMIT={commit}");
 }
@@ -90,4 +91,20 @@ fn libtorch_version(lib: &Path) -> Option<String> {
     std::fs::read_to_string(parent.join("build-version"))
         .ok()
         .map(|v| v.trim().to_string())
+}
+
+/// Records the CUDA version the libtorch was built with, as `LOSSBENCH_LIBTORCH_CUDA`: the
+/// `cuda` field of PyTorch's `version.py` beside the `lib` folder (`13.0`), or `none` when
+/// it is `None`, missing, or there is no `version.py` (an unpacked libtorch: libtorch itself
+/// answers once its CUDA backend is loaded).
+fn libtorch_cuda(lib: Option<&Path>) {
+    let cuda = lib
+        .and_then(Path::parent)
+        .and_then(|p| std::fs::read_to_string(p.join("version.py")).ok())
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("cuda"))?;
+            Some(line.split(['\'', '"']).nth(1)?.to_string())
+        })
+        .unwrap_or_else(|| "none".into());
+    println!("cargo:rustc-env=LOSSBENCH_LIBTORCH_CUDA={cuda}");
 }

@@ -140,6 +140,13 @@ enum Command {
         #[command(subcommand)]
         action: DataCommand,
     },
+    /// What this machine offers lossbench: versions, libtorch's CUDA backend, each GPU (or
+    /// why none is visible), threads, MKL and oneDNN.
+    Doctor {
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check every loss against a reference file (format of tests/reference/losses.json),
     /// or, with --script, your TorchScript loss against the file's values of one loss.
     VerifyLosses {
@@ -267,6 +274,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
                     experiment,
                 },
         } => export::mlflow(&results, &tracking_uri, experiment.as_deref()),
+        Command::Doctor { json } => crate::commands::doctor::run(json),
         Command::Data {
             action: DataCommand::Check { target, overrides },
         } => data::check(&target, &overrides),

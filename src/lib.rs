@@ -14,7 +14,8 @@
 //! - [`store`] owns every file format: run folders, frames, checkpoints, atomic writes;
 //! - [`analyse`] reads frames into statistics; [`plan`] expands a sweep into runs;
 //! - [`config`]: what to run, validated and located in its file;
-//! - [`data`], [`model`], [`losses`] and [`metrics`]: tensors in, tensors out.
+//! - [`data`], [`model`], [`losses`] and [`metrics`]: tensors in, tensors out; [`device`]:
+//!   what libtorch offers here (its CUDA backend, the GPUs, their memory, versions).
 //!
 //! [`exit`] (exit statuses), [`faults`] (fault-injection points) and [`provenance`] (the
 //! commit this binary was built from) serve every floor.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod exit;
 pub mod export;
 pub mod faults;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The crate's top-level modules by floor, lowest first.
 const FLOORS: &[&[&str]] = &[
-    &["data", "model", "losses", "metrics"],
+    &["data", "model", "losses", "metrics", "device"],
     &["config"],
     &["analyse", "plan"],
     &["store"],

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod data;
+pub mod doctor;
 pub mod export;
 pub mod single;
 pub mod sweep;

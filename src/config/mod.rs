@@ -11,7 +11,6 @@ pub mod tune;
 
 use std::path::Path;
 
-use anyhow::bail;
 pub use document::{closest, resolve, valid_keys, ConfigError, Document, Origins};
 pub use loss::LossConfig;
 use serde::{Deserialize, Serialize};
@@ -491,38 +490,13 @@ pub struct Invalid {
 /// Checks that `name` is a device name (`cpu`, `cuda`, `cuda:N`, `auto`, or empty for
 /// `cpu`), whatever this machine has: a sweep for a GPU cluster can be planned anywhere.
 pub fn check_device_name(name: &str) -> Result<(), String> {
-    match name {
-        "" | "cpu" | "cuda" | "auto" => Ok(()),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(_)) => Ok(()),
-            _ => Err(format!(
-                "`{other}` is not a device; use cpu, cuda, cuda:N or auto"
-            )),
-        },
-    }
+    crate::device::Request::parse(name).map(|_| ())
 }
 
-/// Parses `cpu`, `cuda`, `cuda:N` or `auto` (empty means `cpu`).
+/// Parses `cpu`, `cuda`, `cuda:N` or `auto` (empty means `cpu`) against what libtorch sees
+/// here, loading its CUDA backend for a CUDA name; the error says why no GPU is usable.
 pub fn parse_device(name: &str) -> anyhow::Result<tch::Device> {
-    let gpus = tch::Cuda::device_count();
-    let cuda = |index: usize| {
-        if (index as i64) < gpus {
-            Ok(tch::Device::Cuda(index))
-        } else if gpus == 0 {
-            bail!("device `{name}` was requested but libtorch sees no CUDA device on this machine; use device = \"cpu\" or \"auto\"")
-        } else {
-            bail!("device `{name}` was requested but libtorch sees only {gpus} CUDA device(s) (cuda:0 to cuda:{})", gpus - 1)
-        }
-    };
-    match name {
-        "" | "cpu" => Ok(tch::Device::Cpu),
-        "auto" => Ok(tch::Device::cuda_if_available()),
-        "cuda" => cuda(0),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(index)) => cuda(index),
-            _ => bail!("unknown device `{other}`; use cpu, cuda, cuda:N or auto"),
-        },
-    }
+    crate::device::resolve(name).map_err(|message| anyhow::anyhow!("{message}"))
 }
 
 /// One `--set key=value` from the command line.
@@ -712,7 +686,7 @@ mod tests {
 
     #[test]
     fn cuda_without_a_gpu_is_a_clear_error() {
-        if tch::Cuda::device_count() == 0 {
+        if crate::device::gpu_count() == 0 {
             let err = parse_device("cuda")
                 .err()
                 .map(|e| e.to_string())

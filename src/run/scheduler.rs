@@ -407,7 +407,8 @@ fn run_one(
     let (id, label) = (run.id(), run.label());
     let threads = resolved.config.threads_or(threads);
     let mut config = resolved.config.clone();
-    config.device = placement(&config.device, worker, tch::Cuda::device_count());
+    let gpus = crate::device::gpus_for(&config.device) as i64;
+    config.device = placement(&config.device, worker, gpus);
     let device = config.device().unwrap_or(tch::Device::Cpu);
     let mut status = RunStatus::starting(run, config.train.epochs, device, threads);
     // An unfinished earlier attempt goes on from its last checkpoint; a damaged folder, or
