@@ -412,6 +412,78 @@ pub fn cuda_version(v: i64) -> String {
     format!("{}.{}", v / 1000, v % 1000 / 10)
 }
 
+/// libtorch's deterministic settings, as PyTorch's reproducibility notes list them:
+/// `CUBLAS_WORKSPACE_CONFIG=:4096:8` (unless already set; cuBLAS reads it when its first
+/// workspace is made), cuDNN deterministic and not benchmarking, and
+/// `torch.use_deterministic_algorithms(True)`. For the whole process, once; libtorch's C
+/// API has no call for two of them, so they are called by their C++ symbols in
+/// `libtorch_cpu.so` (an `at::Context` method takes the context as its first argument in
+/// the Itanium C++ ABI of Linux).
+pub fn deterministic() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if std::env::var_os(CUBLAS_WORKSPACE).is_none() {
+            std::env::set_var(CUBLAS_WORKSPACE, ":4096:8");
+        }
+        let context = Context::find()?;
+        tch::Cuda::cudnn_set_benchmark(false);
+        // SAFETY: the symbols are at::globalContext() and the Context methods named, whose
+        // C++ signatures the types of `Context` spell.
+        unsafe {
+            let this = (context.global)();
+            (context.set_cudnn)(this, true);
+            (context.set_algorithms)(this, true, false);
+        }
+        Ok(())
+    })
+    .clone()
+}
+
+/// The environment variable cuBLAS reads its workspace configuration from.
+pub const CUBLAS_WORKSPACE: &str = "CUBLAS_WORKSPACE_CONFIG";
+
+/// libtorch's deterministic settings now: (deterministic algorithms, cuDNN deterministic,
+/// cuDNN benchmark); `None` when libtorch's symbols for them are missing.
+pub fn deterministic_settings() -> Option<(bool, bool, bool)> {
+    let context = Context::find().ok()?;
+    // SAFETY: as in [`deterministic`]; the getters only read the context.
+    unsafe {
+        let this = (context.global)();
+        Some((
+            (context.algorithms)(this),
+            (context.cudnn)(this),
+            (context.benchmark)(this),
+        ))
+    }
+}
+
+/// `at::globalContext()` and the `at::Context` methods of the deterministic settings.
+struct Context {
+    global: unsafe extern "C" fn() -> *mut c_void,
+    set_algorithms: unsafe extern "C" fn(*mut c_void, bool, bool),
+    set_cudnn: unsafe extern "C" fn(*mut c_void, bool),
+    algorithms: unsafe extern "C" fn(*mut c_void) -> bool,
+    cudnn: unsafe extern "C" fn(*mut c_void) -> bool,
+    benchmark: unsafe extern "C" fn(*mut c_void) -> bool,
+}
+
+impl Context {
+    fn find() -> Result<Context, String> {
+        let all = libc::RTLD_DEFAULT;
+        // SAFETY: each mangled name is the function whose signature the field spells.
+        unsafe {
+            Ok(Context {
+                global: symbol(all, "_ZN2at13globalContextEv")?,
+                set_algorithms: symbol(all, "_ZN2at7Context26setDeterministicAlgorithmsEbb")?,
+                set_cudnn: symbol(all, "_ZN2at7Context21setDeterministicCuDNNEb")?,
+                algorithms: symbol(all, "_ZNK2at7Context23deterministicAlgorithmsEv")?,
+                cudnn: symbol(all, "_ZNK2at7Context18deterministicCuDNNEv")?,
+                benchmark: symbol(all, "_ZNK2at7Context14benchmarkCuDNNEv")?,
+            })
+        }
+    }
+}
+
 /// The entry points of the CUDA driver lossbench calls.
 struct Driver {
     init: unsafe extern "C" fn(c_uint) -> c_int,
@@ -482,7 +554,7 @@ unsafe fn symbol<F: Copy>(handle: *mut c_void, name: &str) -> Result<F, String> 
     unsafe {
         let address = libc::dlsym(handle, c_name.as_ptr());
         if address.is_null() {
-            return Err(format!("the CUDA driver has no {name}"));
+            return Err(format!("{name} is missing from the loaded libraries"));
         }
         Ok(std::mem::transmute_copy::<*mut c_void, F>(&address))
     }

@@ -222,6 +222,7 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "train.boundary_tolerance",
             "train.score_test",
             "train.order",
+            "train.deterministic",
         ]
         .map(String::from),
     );

@@ -234,6 +234,13 @@ pub struct TrainConfig {
     /// of runs before it existed).
     #[serde(skip_serializing_if = "Order::is_pytorch")]
     pub order: Order,
+    /// libtorch's deterministic settings for the process ([`crate::device::deterministic`]:
+    /// deterministic algorithms, cuDNN deterministic and not benchmarking,
+    /// `CUBLAS_WORKSPACE_CONFIG=:4096:8`), which CUDA runs need to rerun bit for bit. Left
+    /// out of the canonical form while false (so run ids stay those of runs before it
+    /// existed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deterministic: bool,
 }
 
 /// Where a run's batch order and flips come from (`train.order`).
@@ -305,6 +312,7 @@ impl Default for TrainConfig {
             score_test: true,
             boundary_tolerance: None,
             order: Order::Pytorch,
+            deterministic: false,
         }
     }
 }
@@ -473,9 +481,16 @@ impl RunConfig {
         }
     }
 
-    /// The device this configuration asks for, checked against what libtorch sees.
+    /// The device this configuration asks for, checked against what libtorch sees; with
+    /// `train.deterministic`, libtorch's deterministic settings are made too (for the
+    /// whole process, and before its first cuBLAS call: the scheduler asks every run's
+    /// device before any run starts).
     pub fn device(&self) -> anyhow::Result<tch::Device> {
-        parse_device(&self.device)
+        let device = parse_device(&self.device)?;
+        if self.train.deterministic {
+            crate::device::deterministic().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(device)
     }
 }
 

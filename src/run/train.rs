@@ -568,8 +568,11 @@ fn init<T>(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(seed as i64);
-    let vars = nn::VarStore::new(device);
+    // Drawn on the CPU, then moved, as a PyTorch script builds its model before `.to(device)`:
+    // a CUDA run starts from the weights of the CPU run of the same seed.
+    let mut vars = nn::VarStore::new(Device::Cpu);
     let net = UNet::new(&vars.root(), config);
+    vars.set_device(device);
     let after = then();
     (vars, net, after)
 }
