@@ -20,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build install libtorch lint clean-results bench reference reference-metrics script-losses
+.PHONY: demo test build install libtorch lint clean-results bench reference reference-metrics script-losses gpu-check
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -52,6 +52,12 @@ PYTHON ?= $(VENV)/bin/python
 BENCH_ARGS ?=
 bench: build
 	$(PYTHON) bench/compare.py --lossbench $(LOSSBENCH) --json $(CARGO_TARGET_DIR)/bench.json $(BENCH_ARGS)
+
+# What lossbench does on this machine's GPU (scripts/gpu-check.sh): doctor, quick.toml's
+# cce run on the CPU and on cuda:0, the training step on cuda:0; JSON and a table in
+# target/gpu-check. Without a usable GPU it runs the CPU part and exits 3, saying why.
+gpu-check: build
+	scripts/gpu-check.sh $(LOSSBENCH)
 
 # Rewrites tests/reference/losses.json, the loss values and gradients the tests compare
 # with, from the venv's PyTorch (peer/reference.py).

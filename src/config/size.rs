@@ -7,12 +7,14 @@
 //! and the activations one batch leaves for the backward pass (the output of every
 //! convolution, norm, upsampling and concatenation of the U-Net). A configuration is
 //! refused only when the sum exceeds the whole memory of the machine (`MemTotal`), so an
-//! ordinary configuration never comes near the limit; the message states each product.
+//! ordinary configuration never comes near the limit; the message states each product. A
+//! CUDA run is also weighed against its GPU's free memory, with CUDA's own share added.
 
 use std::sync::OnceLock;
 
 use super::{Optimizer, RunConfig};
 use crate::data::DataConfig;
+use crate::device::Request;
 
 /// A configuration too large for this machine: the key to blame, what it needs, the fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,14 +61,59 @@ fn sysconf_total() -> Option<u128> {
     pages.checked_mul(size).filter(|&b| b > 0)
 }
 
-/// Checks that `config` fits in this machine's memory.
+/// Checks that `config` fits in this machine's memory and, for a CUDA run, in the free
+/// memory of its GPU (when that GPU is visible here: a sweep for a cluster is planned
+/// anywhere, and the device check says why a GPU is missing).
 pub fn check(config: &RunConfig) -> Result<(), TooLarge> {
-    check_within(config, machine_memory())
+    check_within(config, machine_memory())?;
+    let index = match Request::parse(&config.device) {
+        Ok(Request::Cuda(index)) => index.unwrap_or(0),
+        Ok(Request::Auto) => 0,
+        _ => return Ok(()),
+    };
+    match crate::device::free_memory(index) {
+        Some(free) => check_on_gpu(config, free, &format!("cuda:{index}")),
+        None => Ok(()),
+    }
 }
 
 /// [`check`] against `memory` bytes (`None`: unknown, only overflowing products refused).
 pub fn check_within(config: &RunConfig, memory: Option<u128>) -> Result<(), TooLarge> {
-    let parts = parts(config);
+    let have = memory.map(|m| format!("this machine has {}", bytes(Some(m))));
+    fits(config, &parts(config), memory, have)
+}
+
+/// What CUDA itself holds on a GPU before a run allocates: its context, cuDNN's and
+/// cuBLAS' handles and workspaces (a lower bound: about 500 MiB on recent GPUs).
+pub const CUDA_CONTEXT: u128 = 512 << 20;
+
+/// [`check`] on a GPU with `free` bytes free: the run's weights, gradients and optimizer
+/// state, its training data (moved to the GPU whole), one batch's activations and
+/// [`CUDA_CONTEXT`].
+pub fn check_on_gpu(config: &RunConfig, free: u128, device: &str) -> Result<(), TooLarge> {
+    let have = format!("{device} has {} free", bytes(Some(free)));
+    fits(config, &gpu_parts(config), Some(free), Some(have))
+}
+
+fn gpu_parts(config: &RunConfig) -> Vec<Part> {
+    let mut parts = parts(config);
+    parts.push(Part {
+        what: "CUDA's context and workspaces",
+        key: "device",
+        product: Product::Context,
+        bytes: Some(CUDA_CONTEXT),
+        fix: "free the GPU (nvidia-smi lists what holds it) or use another",
+    });
+    parts
+}
+
+/// Whether `parts` fit in `memory`; else the error blaming the largest, saying what `have`.
+fn fits(
+    config: &RunConfig,
+    parts: &[Part],
+    memory: Option<u128>,
+    have: Option<String>,
+) -> Result<(), TooLarge> {
     let total = parts
         .iter()
         .try_fold(0u128, |sum, p| p.bytes.and_then(|b| sum.checked_add(b)));
@@ -82,10 +129,7 @@ pub fn check_within(config: &RunConfig, memory: Option<u128>) -> Result<(), TooL
     let Some(worst) = parts.iter().max_by_key(|p| p.bytes.unwrap_or(u128::MAX)) else {
         return Ok(());
     };
-    let have = match memory {
-        Some(m) => format!("this machine has {}", bytes(Some(m))),
-        None => "more than any machine has".to_string(),
-    };
+    let have = have.unwrap_or_else(|| "more than any machine has".to_string());
     let needs = match total {
         Some(_) => format!("at least {}", bytes(total)),
         None => bytes(None),
@@ -117,6 +161,7 @@ fn lead(config: &RunConfig, key: &str) -> String {
         }
         (DataConfig::Folder(f), "data.crop") => format!("{key} = {:?}", f.crop.unwrap_or_default()),
         (_, "train.batch_size") => format!("{key} = {}", config.train.batch_size),
+        (_, "device") => format!("{key} = {:?}", config.device),
         _ => format!(
             "model.base_channels = {} at model.depth = {}",
             model.base_channels, model.depth
@@ -161,6 +206,8 @@ enum Product {
         images: u128,
         values: Option<u128>,
     },
+    /// CUDA's own share of a GPU ([`CUDA_CONTEXT`]).
+    Context,
 }
 
 impl std::fmt::Display for Product {
@@ -200,6 +247,7 @@ impl std::fmt::Display for Product {
                 least(*at_least),
                 count(*values)
             ),
+            Product::Context => write!(f, "a lower bound"),
         }
     }
 }
@@ -516,6 +564,26 @@ mod tests {
         let err = check_within(&huge, None).expect_err("overflows");
         assert!(err.message.contains("more than 2^128"), "{}", err.message);
         assert_eq!(check_within(&config(64, 64, 16, 4), None), Ok(()));
+    }
+
+    #[test]
+    fn a_cuda_run_is_weighed_against_its_gpus_free_memory() {
+        // 512×512, base 16, depth 5, batch 8: about 4.1 GiB with the data; with the
+        // CUDA context, a GPU with 4 GiB free refuses it and one with 8 GiB takes it.
+        let c = config(512, 512, 16, 5);
+        assert_eq!(check_on_gpu(&c, 8 * GIB, "cuda:0"), Ok(()));
+        let err = check_on_gpu(&c, 4 * GIB, "cuda:0").expect_err("too large");
+        for part in [
+            "cuda:0 has 4.0 GiB free",
+            "CUDA's context and workspaces 512.0 MiB",
+        ] {
+            assert!(err.message.contains(part), "{part}: {}", err.message);
+        }
+        // Nothing fits in a GPU whose free memory is less than CUDA's own share.
+        let small = config(64, 64, 16, 4);
+        let err = check_on_gpu(&small, 256 << 20, "cuda:1").expect_err("context");
+        assert_eq!(err.key, "device");
+        assert!(err.fix.contains("nvidia-smi"), "{}", err.fix);
     }
 
     #[test]
