@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::commands::sweep::{PlanArgs, SweepArgs};
-use crate::commands::{checks, data, export, single, sweep};
+use crate::commands::{checks, data, export, single, status, sweep};
 use crate::config::RunConfig;
 use crate::exit;
 use crate::slurm;
@@ -84,6 +84,19 @@ enum Command {
     Verify {
         /// A sweep's results folder: results/<sweep>.
         results: PathBuf,
+    },
+    /// How a sweep stands while it runs: runs done, running, pending, failed and diverged;
+    /// each running run's epoch and last validation score; the time left; the best run so
+    /// far per loss.
+    Status {
+        /// A sweep's results folder: results/<sweep>.
+        results: PathBuf,
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Refresh in place every SECONDS (default 5) until stopped.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "5")]
+        watch: Option<u64>,
     },
     /// Send a sweep's runs to another tool: TensorBoard event files, or an MLflow server.
     Export {
@@ -236,6 +249,11 @@ pub fn main() -> anyhow::Result<ExitCode> {
             target: ExportCommand::Tensorboard { results, dir },
         } => export::tensorboard(&results, &dir),
         Command::Verify { results } => checks::verify(&results),
+        Command::Status {
+            results,
+            json,
+            watch,
+        } => status::status(&results, json, watch),
         Command::Report { results, out } => sweep::report(&results, out.as_deref()),
         Command::Train {
             config,

@@ -530,6 +530,8 @@ fn the_sweep_tables_keys_are_read_and_their_defaults_are_the_codes() {
     let examples: HashMap<&str, &str> = [
         ("sweep.name", "\"x\""),
         ("sweep.description", "\"d\""),
+        ("sweep.tensorboard", "\"runs/tb\""),
+        ("sweep.mlflow", "\"http://127.0.0.1:5000\""),
         ("report.metric", "\"val_dice\""),
         ("report.equivalence", "1.0"),
         ("report.min_effect", "2.0"),

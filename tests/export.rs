@@ -203,3 +203,82 @@ fn exporting_a_folder_that_is_not_a_sweeps_results_says_what_to_give() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("results/<sweep>"), "{}", text(&out));
 }
+
+/// The scalars, texts and hparams TensorBoard reads for each run folder of `found`,
+/// without the event files' names.
+fn values(found: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    found
+        .iter()
+        .map(|(folder, run)| {
+            let mut run = run.clone();
+            if let Some(run) = run.as_object_mut() {
+                run.remove("files");
+            }
+            (folder.clone(), run)
+        })
+        .collect()
+}
+
+#[test]
+fn live_tensorboard_holds_every_recorded_epoch_after_a_kill_and_ends_as_the_export() {
+    let Some(python) = tensorboard_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(
+        dir.path(),
+        "live",
+        3,
+        "loss = [\"cce\", \"dice\"]\nseed = [1]",
+    );
+    let path = path.to_str().expect("utf-8");
+    let live = dir.path().join("live");
+    let live_arg = live.to_str().expect("utf-8");
+    // Killed inside the second run, after its first epoch is recorded.
+    let out = std::process::Command::new(common::BIN)
+        .args(["run", path, "--jobs", "1", "--tensorboard", live_arg])
+        .env("LOSSBENCH_KILL_AT", "epoch#5")
+        .output()
+        .expect("lossbench runs");
+    assert!(!out.status.success(), "{}", text(&out));
+    let results = dir.path().join("results/live");
+    let found = read_back(&python, &live);
+    for run_dir in std::fs::read_dir(results.join("runs")).expect("runs") {
+        let run_dir = run_dir.expect("entry").path();
+        let status = read_status(&run_dir).expect("status").expect("a status");
+        let folder = &folder_names(&[(&status.label, &status.id)])[0];
+        let frame = read_parquet(&run_dir.join("metrics.parquet")).expect("frame");
+        // Every epoch the run folder holds, as TensorBoard reads it while the sweep is down.
+        assert_eq!(
+            found_scalars(&found[folder]),
+            expected_scalars(&frame),
+            "{folder}"
+        );
+    }
+    assert_eq!(found.len(), 2, "{:?}", found.keys());
+
+    let out = lossbench(&["run", path, "--jobs", "1", "--tensorboard", live_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = dir.path().join("exported");
+    let out = lossbench(&[
+        "export",
+        "tensorboard",
+        results.to_str().expect("utf-8"),
+        exported.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let live_found = read_back(&python, &live);
+    for run in live_found.values() {
+        assert_eq!(run["files"].as_array().map(Vec::len), Some(1), "{run}");
+        for (tag, points) in run["scalars"].as_object().expect("scalars") {
+            let steps: Vec<i64> = points
+                .as_array()
+                .expect("points")
+                .iter()
+                .filter_map(|p| p[0].as_i64())
+                .collect();
+            assert!(steps.windows(2).all(|w| w[0] < w[1]), "{tag}: {steps:?}");
+        }
+    }
+    assert_eq!(values(&live_found), values(&read_back(&python, &exported)));
+}

@@ -365,3 +365,88 @@ fn export_mlflow_names_the_server_it_cannot_reach_and_the_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn live_mlflow_follows_each_run_and_an_export_afterwards_adds_nothing() {
+    let Some(mlflow) = mlflow_bin() else {
+        common::skip_unless_ci(&format!(
+            "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"
+        ));
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&mlflow, dir.path());
+    let sweep = common::sweep(
+        dir.path(),
+        "mlive",
+        2,
+        "loss = [\"cce\", \"bce\"]\nseed = [1]",
+    );
+    let sweep = sweep.to_str().expect("utf-8");
+    let run = common::lossbench(&["run", sweep, "--jobs", "2", "--mlflow", &server.uri]);
+    let said = common::text(&run);
+    assert!(run.status.success(), "{said}");
+    assert!(!said.contains("stops following"), "{said}");
+
+    let experiment = server.get("experiments/get-by-name", &[("experiment_name", "mlive")]);
+    let experiment_id = experiment["experiment"]["experiment_id"]
+        .as_str()
+        .expect("an experiment id")
+        .to_string();
+    let runs = server.runs(&experiment_id);
+    assert_eq!(runs.len(), 3, "two runs and the parent: {runs:#?}");
+    for run in &runs {
+        assert_eq!(run["info"]["status"], "FINISHED", "{run:#}");
+        if tags(run).contains_key("lossbench.parent") {
+            continue;
+        }
+        let run_id = run["info"]["run_id"].as_str().expect("an id");
+        let history = server.get(
+            "metrics/get-history",
+            &[("run_id", run_id), ("metric_key", "val_miou")],
+        );
+        let steps: Vec<i64> = history["metrics"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .filter_map(|m| m["step"].as_i64())
+            .collect();
+        assert_eq!(steps.len(), 2, "{history}");
+        assert_eq!(tags(run)["lossbench.state"], "done");
+    }
+    let results = dir.path().join("results/mlive");
+    let export = common::lossbench(&[
+        "export",
+        "mlflow",
+        results.to_str().expect("utf-8"),
+        "--tracking-uri",
+        &server.uri,
+    ]);
+    let text = common::text(&export);
+    assert!(export.status.success(), "{text}");
+    assert!(
+        text.contains("0 created, 0 updated, 2 already exported"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_tracking_server_that_cannot_be_reached_costs_a_warning_never_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bound, then let go.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let sweep = common::sweep(dir.path(), "gone", 1, "loss = [\"cce\"]\nseed = [1, 2]");
+    let uri = format!("http://127.0.0.1:{port}");
+    let run = common::lossbench(&["run", sweep.to_str().expect("utf-8"), "--mlflow", &uri]);
+    let said = common::text(&run);
+    assert!(run.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("MLflow ({uri}) stops following this sweep")),
+        "{said}"
+    );
+    assert_eq!(said.matches("stops following").count(), 1, "{said}");
+    assert!(said.contains("2 runs: 2 done"), "{said}");
+}

@@ -6,6 +6,8 @@ pub mod checks;
 pub mod data;
 pub mod doctor;
 pub mod export;
+pub mod observers;
 pub mod single;
+pub mod status;
 pub mod sweep;
 pub mod tune;

@@ -30,6 +30,14 @@ pub struct PlanArgs {
     /// as --set device=...; the sweep file's `device` key otherwise (default cpu).
     #[arg(long, value_name = "DEVICE", value_parser = parse_device_name)]
     pub device: Option<String>,
+    /// Write each run's TensorBoard event file into DIR as it trains (`tensorboard --logdir
+    /// DIR` shows the curves grow); the same as --set 'sweep.tensorboard="DIR"'.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
+    /// Send each run to the MLflow tracking server at URI as it trains; the same as --set
+    /// 'sweep.mlflow="URI"'.
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
     /// The most runs the grid may make (default 1000000); a larger grid is refused before
     /// it is expanded. The same as --set sweep.max_runs=N.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
@@ -105,6 +113,13 @@ impl PlanArgs {
         if let Some(n) = self.max_runs {
             overrides.push(format!("sweep.max_runs={n}"));
         }
+        if let Some(dir) = &self.tensorboard {
+            let dir = toml::Value::String(dir.display().to_string());
+            overrides.push(format!("sweep.tensorboard={dir}"));
+        }
+        if let Some(uri) = &self.mlflow {
+            overrides.push(format!("sweep.mlflow={}", toml::Value::String(uri.clone())));
+        }
         overrides
     }
 
@@ -132,6 +147,7 @@ fn load_plan(args: &SweepArgs) -> anyhow::Result<(Plan, Options)> {
             force: false,
             only,
             shard: args.shard,
+            ..Default::default()
         },
     ))
 }
@@ -176,6 +192,7 @@ pub fn run(args: &SweepArgs, force: bool) -> anyhow::Result<ExitCode> {
         );
     }
     options.force = force;
+    options.observers = super::observers::of(&plan)?;
     let store = SweepStore::new(plan.sweep.results_dir());
     let shard = args
         .shard

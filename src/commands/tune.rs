@@ -87,6 +87,7 @@ pub fn run(args: &SweepArgs, sweep: &Sweep, force: bool) -> anyhow::Result<ExitC
             force: false,
             only: only_of(only, &stage)?,
             shard: args.shard,
+            observers: super::observers::of(&stage.plan)?,
         };
         println!(
             "tuning {}: {}, {} runs in {}",

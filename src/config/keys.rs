@@ -168,6 +168,8 @@ const SWEEP: &[Key] = &[
     key("sweep.results", "string", Value("\"results\""), "", "the root of the results folders"),
     key("sweep.plots", "string", Value("\"plots\""), "", "the root of the report folders"),
     key("sweep.max_runs", "integer", Value("1000000"), "≥ 1", "the most runs the grid may make (`--max-runs`)"),
+    key("sweep.tensorboard", "string", Unset("none"), "a folder", "TensorBoard event files written as the runs train (`--tensorboard`)"),
+    key("sweep.mlflow", "string", Unset("none"), "`http://` or `https://` address", "the MLflow tracking server the runs are sent to as they train (`--mlflow`)"),
 ];
 
 #[rustfmt::skip]

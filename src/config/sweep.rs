@@ -79,6 +79,10 @@ pub struct Sweep {
     pub max_runs: u64,
     /// The `[tune]` table: each grid point tuned on validation before the final comparison.
     pub tune: Option<Tune>,
+    /// Where the runs write their TensorBoard event files as they train (`--tensorboard`).
+    pub tensorboard: Option<PathBuf>,
+    /// The MLflow tracking server the runs are sent to as they train (`--mlflow`).
+    pub mlflow: Option<String>,
 }
 
 /// The axis over the named datasets of `[datasets]`.
@@ -124,6 +128,8 @@ struct Meta {
     plots: Option<PathBuf>,
     description: Option<String>,
     max_runs: Option<u64>,
+    tensorboard: Option<PathBuf>,
+    mlflow: Option<String>,
 }
 
 const TOP_KEYS: [&str; 6] = ["sweep", "base", "grid", "report", "datasets", "tune"];
@@ -222,7 +228,7 @@ impl Sweep {
             &doc,
             "sweep",
             meta_table,
-            "[sweep] takes name, description, results, plots and max_runs",
+            "[sweep] takes name, description, results, plots, max_runs, tensorboard and mlflow",
         )?;
         let max_runs = meta.max_runs.unwrap_or(DEFAULT_MAX_RUNS);
         if max_runs == 0 {
@@ -305,6 +311,8 @@ impl Sweep {
             datasets,
             max_runs,
             tune,
+            tensorboard: meta.tensorboard,
+            mlflow: meta.mlflow,
         })
     }
 

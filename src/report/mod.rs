@@ -1,7 +1,8 @@
 //! The report: reads a sweep's results folder (its frame, `sweep.json`, `dataset.json` and
 //! the example predictions) and writes `plots/<sweep>/index.html` with every figure as PNG
 //! and SVG beside it, and `findings.json` with the numbers the page states. It never
-//! retrains: everything comes from what the runs recorded.
+//! retrains: everything comes from what the runs recorded. Of a sweep still running, it
+//! reports the runs finished so far, as [`partial`] says.
 //!
 //! This module orchestrates: [`build`] reads the sweep, analyses it and puts the page
 //! together from its sections, each built in a file of its own.
@@ -15,6 +16,7 @@ pub mod folds;
 mod gradients;
 pub mod html;
 mod illusion;
+pub mod partial;
 mod per_class;
 pub mod plots;
 mod quality;
@@ -62,7 +64,7 @@ impl Colours {
 pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let info = store::read_sweep_info(results)?;
     let dataset = store::read_dataset_info(results).ok();
-    let frame = store::read_parquet(&results.join("metrics.parquet"))?;
+    let (frame, default_dir) = partial::frame_and_folder(results, &info)?;
     let runs = Runs::from_frame(&frame)?;
     if !runs.runs.iter().any(|r| r.is_done()) {
         bail!(
@@ -70,7 +72,7 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
             results.display()
         );
     }
-    let dir = out.map_or_else(|| info.plots_dir.clone(), Path::to_path_buf);
+    let dir = out.map_or(default_dir, Path::to_path_buf);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let group_by: Vec<&str> = CONTROL_AXES
         .into_iter()
@@ -148,9 +150,17 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     sections.push(runs::section(&analysis, &info, results, &dir)?);
 
+    let done = runs.runs.iter().filter(|r| r.is_done()).count();
+    let notice = partial::notice(done, info.runs, partial::running(results));
     let page = Page {
-        title: format!("lossbench report: {}", info.name),
-        subtitle: subtitle(&info, &runs),
+        title: match &notice {
+            Some(_) => format!("lossbench report (partial): {}", info.name),
+            None => format!("lossbench report: {}", info.name),
+        },
+        subtitle: match &notice {
+            Some(n) => format!("{n} {}", subtitle(&info, &runs)),
+            None => subtitle(&info, &runs),
+        },
         answer: analysis.answer.as_ref().map(|a| html::AnswerBlock {
             question: a.question.clone(),
             answer: a.answer.clone(),

@@ -2,10 +2,12 @@
 //! [checkpoints](crate::store::checkpoint)), evaluating it ([`evaluate`]), keeping the weights
 //! it is judged by and testing them ([`select`]), scheduling a
 //! plan's runs ([`scheduler`]) with [`progress`] reporting, the stages of a tuned sweep
-//! ([`tune`]), and rerunning a stored one ([`rerun`]).
+//! ([`tune`]), rerunning a stored one ([`rerun`]), and telling the tools that watch a sweep
+//! how it goes ([`observe`]).
 
 pub mod criterion;
 pub mod evaluate;
+pub mod observe;
 pub mod optim;
 pub mod progress;
 pub mod rerun;

@@ -25,6 +25,7 @@ use crate::config::{ConfigError, LossConfig, Order, RunConfig};
 use crate::data::Dataset;
 use crate::plan::{Filter, Plan, PlannedRun};
 use crate::run::criterion;
+use crate::run::observe::{Call, Observers};
 use crate::run::progress::Progress;
 use crate::run::train::{self, Ending};
 use crate::store::{
@@ -41,6 +42,8 @@ pub struct Options {
     pub only: Option<Filter>,
     /// `(I, N)`: only the runs at positions I, I + N, I + 2N, ... of the selection.
     pub shard: Option<(usize, usize)>,
+    /// The tools that follow the runs as they train (live TensorBoard, MLflow).
+    pub observers: Observers,
 }
 
 /// What a sweep did.
@@ -209,6 +212,10 @@ pub fn execute(
     if let Some(warning) = other_builds_warning(&finished_by_commit(&finished)) {
         progress.println(&warning);
     }
+    // What is planned, for `lossbench status` and a report of the sweep while it runs.
+    if options.shard.is_none_or(|(index, _)| index == 0) {
+        store.record_sweep(plan, &finished)?;
+    }
     progress.println(&format!(
         "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}",
         plan.sweep.name,
@@ -297,13 +304,20 @@ pub fn execute(
                 let Some((run, data, resolved)) = next else {
                     break;
                 };
+                let observers = &options.observers;
                 match run_one(
-                    &run, &resolved, &data, threads, worker, store, progress, stop,
+                    &run, &resolved, &data, threads, worker, store, progress, stop, observers,
                 ) {
-                    Ok(state) => endings
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(state),
+                    Ok(state) => {
+                        if state.is_some() {
+                            let warn = |w: &str| progress.println(w);
+                            observers.notify(Call::RunEnded, &store.run_dir(&run.id()), &warn);
+                        }
+                        endings
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(state)
+                    }
                     Err(e) => {
                         broken
                             .lock()
@@ -315,6 +329,9 @@ pub fn execute(
             });
         }
     });
+    options
+        .observers
+        .sweep_ended(&|w: &str| progress.println(w));
     drop(progress);
     if let Some(e) = broken.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e.context(format!(
@@ -400,6 +417,7 @@ fn run_one(
     store: &SweepStore,
     progress: &Progress,
     stop: &AtomicBool,
+    observers: &Observers,
 ) -> anyhow::Result<Option<State>> {
     if stop.load(Ordering::Relaxed) {
         return Ok(None);
@@ -464,6 +482,9 @@ fn run_one(
         bar.finish(&format!("failed: {e:#}"));
         return Err(e);
     }
+    let run_dir = store.run_dir(&id);
+    let warn = |w: &str| progress.println(w);
+    observers.notify(Call::RunStarted, &run_dir, &warn);
     let start = Instant::now();
     let mut record_error: Option<anyhow::Error> = None;
     let checkpoint_path = store.run_dir(&id).join(checkpoint::FILE);
@@ -484,8 +505,11 @@ fn run_one(
                 status.checkpoint_seconds += saving.elapsed().as_secs_f64();
                 Ok(())
             });
-            if let Err(e) = written {
-                record_error.get_or_insert(e);
+            match written {
+                Ok(()) => observers.notify(Call::EpochEnded, &run_dir, &warn),
+                Err(e) => {
+                    record_error.get_or_insert(e);
+                }
             }
         })
     }));

@@ -111,6 +111,26 @@ impl Drop for Lock {
     }
 }
 
+/// The processes that hold a lock of the results folder `root` now (`.lock`, or a shard's
+/// `.lock-<shard>`), each with its lock's name; stale locks are left out.
+pub fn holders(root: &Path) -> Vec<(String, Holder)> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, Holder)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let holder = name
+                .starts_with(".lock")
+                .then(|| read_holder(&e.path()))??;
+            holder.is_alive().then_some((name, holder))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
 fn read_holder(path: &Path) -> Option<Holder> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()

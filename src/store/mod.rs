@@ -7,7 +7,8 @@
 //! The store owns these formats: [`status`] (`status.json` and what damage it reveals),
 //! [`frame`] (the epoch rows and the frames' columns), [`atomic`] writes and Parquet
 //! reads, [`dataset`] (`sweep.json`, `dataset.json`, the PNG strips), [`checkpoint`]s and
-//! the results folder's [`lock`], and a tuned sweep's record of its [`tuning`].
+//! the results folder's [`lock`], a tuned sweep's record of its [`tuning`], and how a sweep
+//! [stands](standing) while it runs.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod dataset;
 pub mod frame;
 pub mod lock;
+pub mod standing;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -256,10 +258,56 @@ impl SweepStore {
         })
     }
 
+    /// Writes `sweep.json`: what the sweep is (its name, axes, planned runs, the sweep file
+    /// and `--set` arguments, `[report]`) and which builds made its finished runs, from
+    /// `statuses`. `lossbench run` writes it when it starts, so that `lossbench status` and
+    /// a report of a running sweep know what is planned, and again with the frame.
+    pub fn record_sweep<'a>(
+        &self,
+        plan: &Plan,
+        statuses: impl IntoIterator<Item = &'a RunStatus>,
+    ) -> anyhow::Result<()> {
+        let info = SweepInfo {
+            name: plan.sweep.name.clone(),
+            description: plan.sweep.description.clone(),
+            plots_dir: plan.sweep.plots_dir(),
+            axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
+            runs: plan.len(),
+            file: Some(plan.sweep.file.display().to_string()),
+            sets: plan.sweep.overrides.clone(),
+            report: plan.sweep.report.clone(),
+            lossbench_commit: Some(crate::provenance::COMMIT.to_string()),
+            builds: finished_by_commit(statuses),
+        };
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        write_atomic(
+            &self.root.join("sweep.json"),
+            &serde_json::to_vec_pretty(&info)?,
+        )
+    }
+
     /// Rebuilds the sweep's frame from the run folders of `plan` and writes it as
     /// `metrics.parquet` and `metrics.csv`, and one row per run as `runs.parquet` and
     /// `runs.csv`. Returns the frame.
     pub fn rebuild_frame(&self, plan: &Plan) -> anyhow::Result<DataFrame> {
+        let (mut frame, statuses) = self.frame(plan)?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        write_frame(&mut frame, &self.root, "metrics")?;
+        let mut runs = runs_frame(&statuses, plan)?;
+        write_frame(&mut runs, &self.root, "runs")?;
+        self.record_sweep(plan, statuses.iter().filter_map(|(_, s)| s.as_ref()))?;
+        Ok(frame)
+    }
+
+    /// The sweep's frame built from the run folders of `plan` as they are now, and each
+    /// run's status, writing nothing (a report of a sweep still running reads it).
+    #[allow(clippy::type_complexity)]
+    pub fn frame<'a>(
+        &self,
+        plan: &'a Plan,
+    ) -> anyhow::Result<(DataFrame, Vec<(PlannedRun<'a>, Option<RunStatus>)>)> {
         let mut epochs: Option<DataFrame> = None;
         let mut statuses = Vec::with_capacity(plan.len());
         for run in plan.runs() {
@@ -294,7 +342,7 @@ impl SweepStore {
             }
             statuses.push((run, status));
         }
-        let mut frame = match epochs {
+        let frame = match epochs {
             Some(f) => f,
             None => {
                 let first = plan.run(0).context("the sweep has no runs")?;
@@ -303,28 +351,7 @@ impl SweepStore {
                 with_run_columns(epoch_frame(&[])?, &first, &config, plan, columns)?.clear()
             }
         };
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
-        write_frame(&mut frame, &self.root, "metrics")?;
-        let mut runs = runs_frame(&statuses, plan)?;
-        write_frame(&mut runs, &self.root, "runs")?;
-        let info = SweepInfo {
-            name: plan.sweep.name.clone(),
-            description: plan.sweep.description.clone(),
-            plots_dir: plan.sweep.plots_dir(),
-            axes: plan.sweep.axes.iter().map(|a| a.label.clone()).collect(),
-            runs: plan.len(),
-            file: Some(plan.sweep.file.display().to_string()),
-            sets: plan.sweep.overrides.clone(),
-            report: plan.sweep.report.clone(),
-            lossbench_commit: Some(crate::provenance::COMMIT.to_string()),
-            builds: finished_by_commit(statuses.iter().filter_map(|(_, s)| s.as_ref())),
-        };
-        write_atomic(
-            &self.root.join("sweep.json"),
-            &serde_json::to_vec_pretty(&info)?,
-        )?;
-        Ok(frame)
+        Ok((frame, statuses))
     }
 }
 

@@ -125,6 +125,11 @@ impl Client {
     /// A client of the server at `uri` (`http://host:port` or `https://...`); nothing is
     /// sent yet.
     pub fn new(uri: &str) -> anyhow::Result<Client> {
+        Client::with_timeout(uri, Duration::from_secs(300))
+    }
+
+    /// [`Client::new`] whose every request gives up after `timeout`.
+    pub fn with_timeout(uri: &str, timeout: Duration) -> anyhow::Result<Client> {
         let uri = uri.trim_end_matches('/').to_string();
         if !(uri.starts_with("http://") || uri.starts_with("https://")) {
             bail!(
@@ -133,7 +138,7 @@ impl Client {
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_global(Some(timeout))
             .build()
             .into();
         Ok(Client { uri, agent })

@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod convert;
+pub mod live;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use crate::store;
-use client::{Client, Run, Tag};
+use client::{Client, Run};
 use convert::{tag, RunRecord, PARENT_RUN_TAG, PARENT_TAG, RUN_ID_TAG, RUN_NAME_TAG, SWEEP_TAG};
 
 /// What the export did with one run folder.
@@ -63,20 +64,162 @@ pub struct Summary {
     pub skipped: bool,
 }
 
-/// Exports the sweep in `results` (a `results/<sweep>` folder) to the tracking server at
-/// `tracking_uri`, into the experiment `experiment` (default: the sweep's name).
-pub fn export(
-    results: &Path,
-    tracking_uri: &str,
-    experiment: Option<&str>,
-) -> anyhow::Result<Summary> {
-    let info = store::read_sweep_info(results)?;
-    if info.name.contains('\'') {
-        bail!(
-            "the sweep name `{}` holds a `'`, which MLflow's run search cannot match; rename the sweep (sweep.name)",
-            info.name
-        );
+/// A sweep's place on a tracking server: its experiment, its parent run and the MLflow
+/// runs that already hold its run folders, found by their tags.
+pub struct Session {
+    client: Client,
+    sweep: String,
+    pub experiment: String,
+    pub experiment_id: String,
+    pub parent: Run,
+    /// Whether the parent run was made by this session.
+    pub parent_created: bool,
+    /// lossbench run id → the MLflow run that holds it.
+    existing: BTreeMap<String, Run>,
+    /// Runs found twice, several parents.
+    pub notes: Vec<String>,
+}
+
+impl Session {
+    /// The sweep `(name, description)` through `client`, in the experiment `experiment`
+    /// (default: the sweep's name), with its parent run made when there is none; it starts
+    /// at `start` (milliseconds since the Unix epoch).
+    pub fn open(
+        client: Client,
+        (name, description): (&str, Option<&str>),
+        experiment: Option<&str>,
+        start: Option<i64>,
+    ) -> anyhow::Result<Session> {
+        if name.contains('\'') {
+            bail!(
+                "the sweep name `{name}` holds a `'`, which MLflow's run search cannot match; rename the sweep (sweep.name)"
+            );
+        }
+        let experiment = experiment.unwrap_or(name).to_string();
+        let experiment_id = client.experiment_id(&experiment)?;
+        let filter = format!("tags.`{SWEEP_TAG}` = '{name}'");
+        let mut notes = Vec::new();
+        let (parents, existing) =
+            by_run_id(client.search_runs(&experiment_id, &filter)?, &mut notes);
+        let (parent, parent_created) = match parents.into_iter().next() {
+            Some(run) => (run, false),
+            None => {
+                let mut tags = vec![
+                    tag(SWEEP_TAG, name),
+                    tag(PARENT_TAG, "true"),
+                    tag(RUN_NAME_TAG, name),
+                ];
+                if let Some(description) = description {
+                    tags.push(tag(convert::NOTE_TAG, description));
+                }
+                let start = start.unwrap_or_else(now_ms);
+                let info = client.create_run(&experiment_id, name, start, &tags)?;
+                let run = Run {
+                    info,
+                    data: Default::default(),
+                };
+                (run, true)
+            }
+        };
+        Ok(Session {
+            client,
+            sweep: name.to_string(),
+            experiment,
+            experiment_id,
+            parent,
+            parent_created,
+            existing,
+            notes,
+        })
     }
+
+    /// Brings the MLflow run of `record` up to it: creates it under the parent, or adds
+    /// what it lacks; MLflow's status it has now, and what was done.
+    pub fn sync(&mut self, record: &RunRecord) -> anyhow::Result<(&'static str, Action)> {
+        let status = convert::status(record.state);
+        let end_time = (status != "RUNNING").then_some(record.end_time);
+        let action = match self.existing.get(record.id.as_str()) {
+            None => {
+                let mut tags = vec![
+                    tag(SWEEP_TAG, &self.sweep),
+                    tag(RUN_ID_TAG, &record.id),
+                    tag(RUN_NAME_TAG, &record.label),
+                    tag(PARENT_RUN_TAG, &self.parent.info.run_id),
+                ];
+                tags.extend(record.state_tags.iter().cloned());
+                let client = &self.client;
+                let info = client.create_run(
+                    &self.experiment_id,
+                    &record.label,
+                    record.start_time,
+                    &tags,
+                )?;
+                client.log_batch(&info.run_id, &record.metrics, &record.params, &[])?;
+                client.update_run(&info.run_id, status, end_time)?;
+                let mut run = Run {
+                    info,
+                    data: Default::default(),
+                };
+                run.data.metrics = record.metrics.clone();
+                run.data.params = record.params.clone();
+                run.data.tags = tags;
+                run.info.status = status.to_string();
+                self.existing.insert(record.id.clone(), run);
+                Action::Created {
+                    metrics: record.metrics.len(),
+                }
+            }
+            Some(run) => {
+                let action = update(&self.client, run, record, status, end_time)?;
+                // What the server holds now, for the next sync.
+                if let Some(run) = self.existing.get_mut(record.id.as_str()) {
+                    remember(run, record, status);
+                }
+                action
+            }
+        };
+        Ok((status, action))
+    }
+
+    /// Uploads the report in `plots` to the parent run and marks it finished at `end`.
+    pub fn finish(
+        &self,
+        plots: &Path,
+        end: Option<i64>,
+    ) -> anyhow::Result<Result<Vec<String>, String>> {
+        let report = upload_report(&self.client, &self.parent, plots);
+        self.finish_parent(end)?;
+        Ok(report)
+    }
+
+    /// Marks the parent run finished at `end` (now when `None`).
+    pub fn finish_parent(&self, end: Option<i64>) -> anyhow::Result<()> {
+        self.client.update_run(
+            &self.parent.info.run_id,
+            "FINISHED",
+            end.or_else(|| Some(now_ms())),
+        )
+    }
+}
+
+/// `run` as it is once `record` was synced into it: its metrics, params, tags and status.
+fn remember(run: &mut Run, record: &RunRecord, status: &str) {
+    run.data.metrics = record.metrics.clone();
+    for p in &record.params {
+        if !run.data.params.iter().any(|q| q.key == p.key) {
+            run.data.params.push(p.clone());
+        }
+    }
+    for t in &record.state_tags {
+        run.data.tags.retain(|q| q.key != t.key);
+        run.data.tags.push(t.clone());
+    }
+    run.info.status = status.to_string();
+}
+
+/// The run folders of `results` as the export sends them, in label order; notes on those
+/// skipped, and whether one could not be read.
+fn records_of(results: &Path) -> anyhow::Result<(Vec<RunRecord>, Vec<String>, bool)> {
     let mut notes = Vec::new();
     let mut skipped = false;
     let mut records = Vec::new();
@@ -98,37 +241,23 @@ pub fn export(
         }
     }
     records.sort_by(|a, b| (&a.label, &a.id).cmp(&(&b.label, &b.id)));
+    Ok((records, notes, skipped))
+}
 
-    let client = Client::new(tracking_uri)?;
-    let experiment = experiment.unwrap_or(&info.name).to_string();
-    let experiment_id = client.experiment_id(&experiment)?;
-    let filter = format!("tags.`{SWEEP_TAG}` = '{}'", info.name);
-    let (parents, existing) = by_run_id(client.search_runs(&experiment_id, &filter)?, &mut notes);
-
-    let sweep_tags = |extra: Vec<Tag>| {
-        let mut tags = vec![tag(SWEEP_TAG, &info.name)];
-        tags.extend(extra);
-        tags
-    };
+/// Exports the sweep in `results` (a `results/<sweep>` folder) to the tracking server at
+/// `tracking_uri`, into the experiment `experiment` (default: the sweep's name).
+pub fn export(
+    results: &Path,
+    tracking_uri: &str,
+    experiment: Option<&str>,
+) -> anyhow::Result<Summary> {
+    let info = store::read_sweep_info(results)?;
+    let (records, mut notes, skipped) = records_of(results)?;
     let start = records.iter().map(|r| r.start_time).min();
     let end = records.iter().map(|r| r.end_time).max();
-    let (parent, parent_created) = match parents.into_iter().next() {
-        Some(run) => (run, false),
-        None => {
-            let mut tags = sweep_tags(vec![tag(PARENT_TAG, "true"), tag(RUN_NAME_TAG, &info.name)]);
-            if let Some(description) = &info.description {
-                tags.push(tag(convert::NOTE_TAG, description));
-            }
-            let start = start.unwrap_or_else(now_ms);
-            let info = client.create_run(&experiment_id, &info.name, start, &tags)?;
-            let run = Run {
-                info,
-                data: Default::default(),
-            };
-            (run, true)
-        }
-    };
-
+    let sweep = (info.name.as_str(), info.description.as_deref());
+    let mut session = Session::open(Client::new(tracking_uri)?, sweep, experiment, start)?;
+    notes.append(&mut session.notes);
     let mut runs = Vec::with_capacity(records.len());
     for record in &records {
         for key in &record.cut {
@@ -138,26 +267,7 @@ pub fn export(
                 convert::PARAM_LIMIT
             ));
         }
-        let status = convert::status(record.state);
-        let end_time = (status != "RUNNING").then_some(record.end_time);
-        let action = match existing.get(record.id.as_str()) {
-            None => {
-                let mut tags = sweep_tags(vec![
-                    tag(RUN_ID_TAG, &record.id),
-                    tag(RUN_NAME_TAG, &record.label),
-                    tag(PARENT_RUN_TAG, &parent.info.run_id),
-                ]);
-                tags.extend(record.state_tags.iter().cloned());
-                let run =
-                    client.create_run(&experiment_id, &record.label, record.start_time, &tags)?;
-                client.log_batch(&run.run_id, &record.metrics, &record.params, &[])?;
-                client.update_run(&run.run_id, status, end_time)?;
-                Action::Created {
-                    metrics: record.metrics.len(),
-                }
-            }
-            Some(run) => update(&client, run, record, status, end_time)?,
-        };
+        let (status, action) = session.sync(record)?;
         runs.push(Exported {
             id: record.id.clone(),
             label: record.label.clone(),
@@ -165,18 +275,12 @@ pub fn export(
             action,
         });
     }
-
-    let report = upload_report(&client, &parent, &info.plots_dir);
-    client.update_run(
-        &parent.info.run_id,
-        "FINISHED",
-        end.or_else(|| Some(now_ms())),
-    )?;
+    let report = session.finish(&info.plots_dir, end)?;
     Ok(Summary {
-        experiment,
-        experiment_id,
-        parent_run_id: parent.info.run_id,
-        parent_created,
+        experiment: session.experiment,
+        experiment_id: session.experiment_id,
+        parent_run_id: session.parent.info.run_id,
+        parent_created: session.parent_created,
         runs,
         report,
         notes,

@@ -6,7 +6,8 @@
 //! a file name (and unique, with the run id added when two labels meet), so TensorBoard
 //! names each run by its label. The file is TFRecord framing ([`record`], with the `crc32c`
 //! crate) of `prost`-encoded events ([`event`]); exporting again writes the same file and
-//! removes every other event file of the run's folder, so no scalar appears twice.
+//! removes every other event file of the run's folder, so no scalar appears twice. While a
+//! sweep runs, [`live`] writes the same events as its runs record their epochs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,10 @@ use polars::prelude::*;
 use super::STEP;
 use crate::plan::display_value;
 use crate::store::{self, RunStatus};
+use event::Event;
 
 pub mod event;
+pub mod live;
 pub mod record;
 
 /// One run written.
@@ -185,58 +188,28 @@ fn scalar_columns(frame: &DataFrame) -> anyhow::Result<Vec<(String, Vec<f64>)>> 
         .collect()
 }
 
-/// The text summary of a run: its label, id and state, the commit of the build that
-/// trained it, and its `config.toml`.
-fn config_markdown(run: &Run) -> String {
-    let s = &run.status;
+/// The text summary of a run: its label and id, the commit of the build that trained it,
+/// and its `config.toml`.
+fn config_markdown(status: &RunStatus, config: &str) -> String {
     format!(
-        "**{}** (run `{}`, {}, {} of {} epochs, trained by lossbench commit `{}`)\n\n```toml\n{}\n```\n",
-        s.label,
-        s.id,
-        s.state.name(),
-        s.epochs_done,
-        s.epochs,
-        s.lossbench_commit,
-        run.config.trim_end()
+        "**{}** (run `{}`, trained by lossbench commit `{}`)\n\n```toml\n{}\n```\n",
+        status.label,
+        status.id,
+        status.lossbench_commit,
+        config.trim_end()
     )
 }
 
-/// The event file of one run, written to `out/<folder>/`, replacing the folder's other
-/// event files.
-fn write_run(
-    run: &Run,
-    loss: Option<&String>,
-    out: &Path,
-    folder: String,
-) -> anyhow::Result<Exported> {
-    let s = &run.status;
-    let frame_name = || format!("the frame of run {} ({})", s.id, s.label);
-    let steps = run
-        .frame
-        .column(STEP)
-        .and_then(|c| c.cast(&DataType::Int64));
-    let steps =
-        anyhow::Context::with_context(steps, || format!("{} has no {STEP} column", frame_name()))?;
-    let steps: Vec<i64> = steps.i64()?.iter().map(|e| e.unwrap_or(0)).collect();
-    let scalars = scalar_columns(&run.frame).with_context(frame_name)?;
-    // Wall times: the epochs end `seconds` apart, the last one when the frame was written.
-    let seconds = scalars
-        .iter()
-        .find(|(name, _)| name == "seconds")
-        .map(|(_, v)| {
-            v.iter()
-                .map(|s| if s.is_finite() { *s } else { 0.0 })
-                .collect()
-        })
-        .unwrap_or_else(|| vec![0.0; steps.len()]);
-    let start = run.end - seconds.iter().sum::<f64>();
-    let mut wall = start;
+/// The events that open a run's event file, at wall time `start`: the file version, the
+/// run's configuration as text, and its grid axes as hparams (the loss axis named `loss`,
+/// e.g. `focal γ=1`, when given).
+fn header(status: &RunStatus, config: &str, loss: Option<&String>, start: f64) -> Vec<Event> {
     let mut events = vec![
         event::file_version(start),
-        event::text(start, 0, "config", &config_markdown(run)),
+        event::text(start, 0, "config", &config_markdown(status, config)),
     ];
-    if !s.axes.is_empty() {
-        let hparams = s
+    if !status.axes.is_empty() {
+        let hparams = status
             .axes
             .iter()
             .map(|(k, v)| {
@@ -249,24 +222,72 @@ fn write_run(
             .collect();
         events.push(event::hparams(start, "", hparams));
     }
+    events
+}
+
+/// A run frame's epochs and its scalars: every numeric column but the step, one value per
+/// epoch.
+type Scalars = (Vec<i64>, Vec<(String, Vec<f64>)>);
+
+/// The epochs and scalars of the frame of run `status`.
+fn scalars_of(status: &RunStatus, frame: &DataFrame) -> anyhow::Result<Scalars> {
+    let frame_name = || format!("the frame of run {} ({})", status.id, status.label);
+    let steps = frame.column(STEP).and_then(|c| c.cast(&DataType::Int64));
+    let steps =
+        anyhow::Context::with_context(steps, || format!("{} has no {STEP} column", frame_name()))?;
+    let steps: Vec<i64> = steps.i64()?.iter().map(|e| e.unwrap_or(0)).collect();
+    let scalars = scalar_columns(frame).with_context(frame_name)?;
+    Ok((steps, scalars))
+}
+
+/// The event file's name for run `id` started at `start` (seconds since the Unix epoch).
+fn file_name(start: f64, id: &str) -> String {
+    format!("events.out.tfevents.{:010}.lossbench.{id}", start as u64)
+}
+
+/// `events` framed as TFRecords.
+fn records(events: &[Event]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for e in events {
+        record::append_record(&mut bytes, &prost::Message::encode_to_vec(e));
+    }
+    bytes
+}
+
+/// The event file of one run, written to `out/<folder>/`, replacing the folder's other
+/// event files.
+fn write_run(
+    run: &Run,
+    loss: Option<&String>,
+    out: &Path,
+    folder: String,
+) -> anyhow::Result<Exported> {
+    let s = &run.status;
+    let (steps, scalars) = scalars_of(s, &run.frame)?;
+    // Wall times: the epochs end `seconds` apart, the last one when the frame was written.
+    let seconds = scalars
+        .iter()
+        .find(|(name, _)| name == "seconds")
+        .map(|(_, v)| {
+            v.iter()
+                .map(|s| if s.is_finite() { *s } else { 0.0 })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![0.0; steps.len()]);
+    let start = run.end - seconds.iter().sum::<f64>();
+    let mut wall = start;
+    let mut events = header(s, &run.config, loss, start);
     for (i, &step) in steps.iter().enumerate() {
         wall += seconds[i];
         for (tag, values) in &scalars {
             events.push(event::scalar(wall, step, tag, values[i]));
         }
     }
-    let mut bytes = Vec::new();
-    for e in &events {
-        record::append_record(&mut bytes, &prost::Message::encode_to_vec(e));
-    }
     let dir = out.join(&folder);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = format!(
-        "events.out.tfevents.{:010}.lossbench.{}",
-        start as u64, s.id
-    );
+    let name = file_name(start, &s.id);
     let file = dir.join(&name);
-    store::write_atomic(&file, &bytes)?;
+    store::write_atomic(&file, &records(&events))?;
     remove_other_event_files(&dir, &name)?;
     Ok(Exported {
         id: s.id.clone(),
