@@ -75,15 +75,8 @@ pub fn standing(root: &Path) -> anyhow::Result<Standing> {
     } else {
         empty(root)
     };
-    let mut children: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", root.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("runs").is_dir())
-        .collect();
-    children.sort();
-    for child in children {
-        here.stages.push(of_folder(&child)?);
+    for stage in stages(root, 2)? {
+        here.stages.push(of_folder(&stage)?);
     }
     if here.stages.is_empty() && !root.join("runs").is_dir() {
         anyhow::bail!(
@@ -92,6 +85,29 @@ pub fn standing(root: &Path) -> anyhow::Result<Standing> {
         );
     }
     Ok(here)
+}
+
+/// The folders under `root`, at most `depth` levels down, that hold runs of their own: a
+/// tuned sweep's stages (`untuned/`, `tune/rung-0/`, ...), in path order.
+fn stages(root: &Path, depth: usize) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    if depth == 0 {
+        return Ok(found);
+    }
+    let mut children: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", root.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "runs"))
+        .collect();
+    children.sort();
+    for child in children {
+        if child.join("runs").is_dir() {
+            found.push(child.clone());
+        }
+        found.extend(stages(&child, depth - 1)?);
+    }
+    Ok(found)
 }
 
 fn empty(root: &Path) -> Standing {
@@ -201,4 +217,41 @@ fn last_score(dir: &Path) -> Option<f64> {
     let column = frame.column(SCORE).ok()?.cast(&DataType::Float64).ok()?;
     let values = column.f64().ok()?;
     values.get(values.len().checked_sub(1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder `dir` whose status says `state`.
+    fn run(dir: &Path, id: &str, state: &str) {
+        let dir = dir.join("runs").join(id);
+        std::fs::create_dir_all(&dir).expect("a run folder");
+        let status = serde_json::json!({
+            "id": id, "label": format!("loss=cce,seed={id}"), "axes": [], "state": state,
+            "epochs": 2, "epochs_done": 2, "diverged_epoch": null, "error": null,
+            "seconds": 1.0, "lossbench_version": "0", "libtorch_version": "0",
+            "device": "cpu", "threads": 1,
+        });
+        std::fs::write(dir.join("status.json"), status.to_string()).expect("status.json");
+    }
+
+    #[test]
+    fn a_tuned_sweep_stands_stage_by_stage() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let root = root.path();
+        run(&root.join("tune/rung-0"), "1", "done");
+        run(&root.join("tune/rung-0"), "2", "failed");
+        run(&root.join("tune/rung-1"), "3", "diverged");
+        run(&root.join("untuned"), "4", "done");
+        let s = standing(root).expect("a standing");
+        let folders: Vec<PathBuf> = s.stages.iter().map(|s| s.root.clone()).collect();
+        assert_eq!(
+            folders,
+            ["tune/rung-0", "tune/rung-1", "untuned"].map(|f| root.join(f))
+        );
+        assert_eq!((s.stages[0].counts.done, s.stages[0].counts.failed), (1, 1));
+        assert_eq!(s.stages[1].counts.diverged, 1);
+        assert!(standing(&root.join("nothing")).is_err());
+    }
 }
