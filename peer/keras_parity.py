@@ -1,9 +1,9 @@
-"""The Keras side of tests/keras.rs: the seed's setting in real Keras 3 on the PyTorch
-backend. Builds lossbench's U-Net from Keras layers with Keras' own defaults
-(BatchNormalization(momentum=0.99, epsilon=1e-3), Adam(epsilon=1e-7), the
+"""The Keras side of tests/keras.rs: the Keras setting of the question lossbench answers,
+in real Keras 3 on the PyTorch backend. Builds lossbench's U-Net from Keras layers with
+Keras' own defaults (BatchNormalization(momentum=0.99, epsilon=1e-3), Adam(epsilon=1e-7), the
 `categorical_crossentropy` and `binary_crossentropy` losses with from_logits=False after a
-softmax or sigmoid output, as the seed's model does), loads lossbench's initial weights into
-it, trains it with `model.train_on_batch` on lossbench's batches, and evaluates it on the
+softmax or sigmoid output, as the Keras model of that question does), loads lossbench's
+initial weights into it, trains it with `model.train_on_batch` on lossbench's batches, and evaluates it on the
 validation split with `model.evaluate` and Keras' own `binary_accuracy` metric, which it
 also applies to lossbench's validation outputs.
 
@@ -31,7 +31,7 @@ from keras import layers  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tensors  # noqa: E402
 
-# lossbench's loss → the Keras output activation and loss of the seed's model.
+# lossbench's loss → the Keras output activation and loss of that Keras model.
 LOSSES = {
     "cce": ("softmax", keras.losses.CategoricalCrossentropy),
     "bce": ("sigmoid", keras.losses.BinaryCrossentropy),

@@ -232,6 +232,18 @@ enum DataCommand {
 }
 
 /// Parses the process arguments and runs the command.
+/// Whether `args` (the words after `lossbench`) parse as a command line, every required
+/// argument included; clap's message otherwise. `--help` and `--version` parse.
+pub fn check_args(args: &[&str]) -> Result<(), String> {
+    match Cli::try_parse_from(std::iter::once("lossbench").chain(args.iter().copied())) {
+        Ok(_) => Ok(()),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Ok(()),
+            _ => Err(e.to_string()),
+        },
+    }
+}
+
 pub fn main() -> anyhow::Result<ExitCode> {
     exit::handle_signals().context("cannot install the handler of Ctrl-C and SIGTERM")?;
     match Cli::parse().command {

@@ -474,7 +474,7 @@ mod tests {
     fn job(resources: Resources) -> Job {
         Job {
             exe: PathBuf::from("/opt/lossbench/bin/lossbench"),
-            sweep: PathBuf::from("/home/me/exp/seed question.toml"),
+            sweep: PathBuf::from("/home/me/exp/bce question.toml"),
             workdir: PathBuf::from("/home/me"),
             overrides: vec!["train.epochs=3".to_string()],
             only: None,
@@ -507,7 +507,7 @@ mod tests {
         assert_eq!(lines(&s.array, "#SBATCH --array"), ["#SBATCH --array=0-3"]);
         assert!(
             s.array.contains(
-                "\n/opt/lossbench/bin/lossbench run '/home/me/exp/seed question.toml' \
+                "\n/opt/lossbench/bin/lossbench run '/home/me/exp/bce question.toml' \
                  --set train.epochs=3 --shard \"$SLURM_ARRAY_TASK_ID/4\" --jobs 1 &\n"
             ),
             "{}",
@@ -600,7 +600,7 @@ mod tests {
         let s = scripts("sq", 4, Path::new("/r/sq/slurm"), &j).expect("scripts");
         assert!(
             s.collect.ends_with(
-                "exec /opt/lossbench/bin/lossbench collect '/home/me/exp/seed question.toml' \
+                "exec /opt/lossbench/bin/lossbench collect '/home/me/exp/bce question.toml' \
                  --set train.epochs=3 --only loss=bce\n"
             ),
             "{}",

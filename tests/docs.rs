@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lossbench::config::keys::{self, KeyDefault};
 use lossbench::config::sweep::Sweep;
@@ -252,9 +251,8 @@ fn command_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// Checks one command line: the quoting rule of `--set`, the arguments through the binary's
-/// own parser (`--help` appended: clap parses and checks every argument before it, then
-/// prints the help), and, when it names a sweep file of the repository, the sweep with its
-/// overrides.
+/// own parser (`lossbench::cli::check_args`, required arguments included), and, when it
+/// names a sweep file of the repository, the sweep with its overrides.
 fn check_command(words: &[Word]) -> Result<(), String> {
     let args: Vec<&str> = words.iter().skip(1).map(|w| w.text.as_str()).collect();
     let mut overrides = Vec::new();
@@ -269,15 +267,7 @@ fn check_command(words: &[Word]) -> Result<(), String> {
             overrides.push(w.text.clone());
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_lossbench"))
-        .args(&args)
-        .arg("--help")
-        .current_dir(ROOT)
-        .output()
-        .map_err(|e| format!("cannot start lossbench: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-    }
+    lossbench::cli::check_args(&args).map_err(|e| e.trim().to_string())?;
     let base_keys = valid_keys(None);
     for o in &overrides {
         let key = o.split_once('=').map_or(o.as_str(), |(k, _)| k);

@@ -40,8 +40,9 @@ fn keras_python() -> Option<std::path::PathBuf> {
     }
 }
 
-/// A small run of the seed's setting: 7 classes on 32×32 synthetic images, a depth-3 U-Net
-/// of base 8, 18 training images in batches of 4, through the sweep file's own keys.
+/// A small run of the Keras setting of the question lossbench answers: 7 classes on 32×32
+/// synthetic images, a depth-3 U-Net of base 8, 18 training images in batches of 4, through
+/// the sweep file's own keys.
 fn config(loss: &str, keras: bool) -> RunConfig {
     let mut items = vec![
         format!("loss.name={loss}"),

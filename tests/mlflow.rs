@@ -383,6 +383,14 @@ fn live_mlflow_follows_each_run_and_an_export_afterwards_adds_nothing() {
         "loss = [\"cce\", \"bce\"]\nseed = [1]",
     );
     let sweep = sweep.to_str().expect("utf-8");
+    // Killed in the second run's second epoch: what reached the server by then is whatever
+    // the worker had sent; the resumed sweep finds its runs again rather than making more.
+    let killed = std::process::Command::new(common::BIN)
+        .args(["run", sweep, "--jobs", "1", "--mlflow", &server.uri])
+        .env("LOSSBENCH_KILL_AT", "epoch#4")
+        .output()
+        .expect("lossbench runs");
+    assert!(!killed.status.success(), "{}", common::text(&killed));
     let run = common::lossbench(&["run", sweep, "--jobs", "2", "--mlflow", &server.uri]);
     let said = common::text(&run);
     assert!(run.status.success(), "{said}");
