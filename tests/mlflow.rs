@@ -28,6 +28,18 @@ fn mlflow_bin() -> Option<PathBuf> {
     Some(venv.join("mlflow")).filter(|p| p.exists())
 }
 
+/// The venv's `mlflow`; `None`, saying the test is skipped and how to get it, without it
+/// (failing instead in CI).
+fn mlflow_or_skip() -> Option<PathBuf> {
+    let found = mlflow_bin();
+    if found.is_none() {
+        common::skip_unless_ci(&format!(
+            "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"
+        ));
+    }
+    found
+}
+
 /// A running `mlflow server`; dropping it stops its whole process group.
 struct Server {
     child: Child,
@@ -164,10 +176,7 @@ fn number(v: &Value) -> f64 {
 
 #[test]
 fn export_mlflow_logs_every_run_under_a_parent_with_the_report_and_again_adds_only_what_is_new() {
-    let Some(mlflow) = mlflow_bin() else {
-        common::skip_unless_ci(&format!(
-            "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"
-        ));
+    let Some(mlflow) = mlflow_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -368,10 +377,7 @@ fn export_mlflow_names_the_server_it_cannot_reach_and_the_fix() {
 
 #[test]
 fn live_mlflow_follows_each_run_and_an_export_afterwards_adds_nothing() {
-    let Some(mlflow) = mlflow_bin() else {
-        common::skip_unless_ci(&format!(
-            "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"
-        ));
+    let Some(mlflow) = mlflow_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
