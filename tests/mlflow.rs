@@ -120,6 +120,15 @@ impl Server {
         answer.body_mut().read_json().expect("JSON")
     }
 
+    /// The id of the experiment named `name`.
+    fn experiment_id(&self, name: &str) -> String {
+        let experiment = self.get("experiments/get-by-name", &[("experiment_name", name)]);
+        experiment["experiment"]["experiment_id"]
+            .as_str()
+            .expect("an experiment id")
+            .to_string()
+    }
+
     /// Every active run of the experiment.
     fn runs(&self, experiment_id: &str) -> Vec<Value> {
         let page = self.post(
@@ -199,11 +208,7 @@ fn export_mlflow_logs_every_run_under_a_parent_with_the_report_and_again_adds_on
     assert!(first.status.success(), "{text}");
     assert!(text.contains("2 runs: 2 created"), "{text}");
 
-    let experiment = server.get("experiments/get-by-name", &[("experiment_name", "mlf")]);
-    let experiment_id = experiment["experiment"]["experiment_id"]
-        .as_str()
-        .expect("an experiment id")
-        .to_string();
+    let experiment_id = server.experiment_id("mlf");
     let runs = server.runs(&experiment_id);
     assert_eq!(runs.len(), 3, "two runs and the parent: {runs:#?}");
     let (parents, children): (Vec<&Value>, Vec<&Value>) = runs
@@ -402,11 +407,7 @@ fn live_mlflow_follows_each_run_and_an_export_afterwards_adds_nothing() {
     assert!(run.status.success(), "{said}");
     assert!(!said.contains("stops following"), "{said}");
 
-    let experiment = server.get("experiments/get-by-name", &[("experiment_name", "mlive")]);
-    let experiment_id = experiment["experiment"]["experiment_id"]
-        .as_str()
-        .expect("an experiment id")
-        .to_string();
+    let experiment_id = server.experiment_id("mlive");
     let runs = server.runs(&experiment_id);
     assert_eq!(runs.len(), 3, "two runs and the parent: {runs:#?}");
     for run in &runs {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::sweep::human_duration;
 use crate::store::standing::{standing, Standing, SCORE};
 
 /// Prints how the sweep in `results` stands: as JSON, or as lines, every `watch` seconds
@@ -74,12 +75,12 @@ pub fn lines(s: &Standing) -> Vec<String> {
         }
         let mut time = Vec::new();
         if let Some(e) = s.elapsed_seconds {
-            time.push(format!("{} since it started", duration(e)));
+            time.push(format!("{} since it started", human_duration(e)));
         }
         if let Some(l) = s.left_seconds {
             time.push(format!(
                 "about {} left, from the epochs measured so far",
-                duration(l)
+                human_duration(l)
             ));
         }
         if !time.is_empty() {
@@ -101,14 +102,4 @@ pub fn lines(s: &Standing) -> Vec<String> {
         out.extend(lines(stage));
     }
     out
-}
-
-/// `seconds` in words: `42 s`, `3 min 5 s`, `2 h 10 min`.
-fn duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
 }

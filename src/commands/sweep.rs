@@ -438,7 +438,8 @@ pub fn report(results: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn human_duration(seconds: f64) -> String {
+/// `seconds` in words: `42 s`, `3 min 5 s`, `2 h 10 min`.
+pub(super) fn human_duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
     match s {
         0..=59 => format!("{s} s"),

@@ -64,7 +64,8 @@ impl Colours {
 pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let info = store::read_sweep_info(results)?;
     let dataset = store::read_dataset_info(results).ok();
-    let (frame, default_dir) = partial::frame_and_folder(results, &info)?;
+    let running = partial::running(results);
+    let (frame, default_dir) = partial::frame_and_folder(results, &info, running)?;
     let runs = Runs::from_frame(&frame)?;
     if !runs.runs.iter().any(|r| r.is_done()) {
         bail!(
@@ -150,16 +151,32 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     sections.push(runs::section(&analysis, &info, results, &dir)?);
 
+    let page = page(&info, &runs, &analysis, sections, running);
+    let index = dir.join("index.html");
+    store::write_atomic(&index, html::render(&page).as_bytes())?;
+    Ok(index)
+}
+
+/// The page: its title and subtitle (partial when not every planned run is done; `running`
+/// when another process trains the sweep), the answer, the verdict, `sections` and the
+/// footer.
+fn page(
+    info: &SweepInfo,
+    runs: &Runs,
+    analysis: &Analysis,
+    sections: Vec<html::Section>,
+    running: bool,
+) -> Page {
     let done = runs.runs.iter().filter(|r| r.is_done()).count();
-    let notice = partial::notice(done, info.runs, partial::running(results));
-    let page = Page {
+    let notice = partial::notice(done, info.runs, running);
+    Page {
         title: match &notice {
             Some(_) => format!("lossbench report (partial): {}", info.name),
             None => format!("lossbench report: {}", info.name),
         },
         subtitle: match &notice {
-            Some(n) => format!("{n} {}", subtitle(&info, &runs)),
-            None => subtitle(&info, &runs),
+            Some(n) => format!("{n} {}", subtitle(info, runs)),
+            None => subtitle(info, runs),
         },
         answer: analysis.answer.as_ref().map(|a| html::AnswerBlock {
             question: a.question.clone(),
@@ -174,11 +191,8 @@ pub fn build(results: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
             .chain(analysis.scorecard.iter().map(|c| c.sentences.join(" ")))
             .collect(),
         sections,
-        footer: footer(&runs),
-    };
-    let index = dir.join("index.html");
-    store::write_atomic(&index, html::render(&page).as_bytes())?;
-    Ok(index)
+        footer: footer(runs),
+    }
 }
 
 /// What the analysis takes from the sweep: the `[report]` bounds (given in metric points,

@@ -17,10 +17,14 @@ pub const FOLDER: &str = "partial";
 
 /// The sweep's frame and where its report goes by default: the frame written when the
 /// sweep last stopped, into its plots folder; or, while a process trains it, the frame of
-/// its run folders as they are now, into [`FOLDER`].
-pub fn frame_and_folder(results: &Path, info: &SweepInfo) -> anyhow::Result<(DataFrame, PathBuf)> {
+/// its run folders as they are now, into [`FOLDER`]. `running`: [`running`]'s answer.
+pub fn frame_and_folder(
+    results: &Path,
+    info: &SweepInfo,
+    running: bool,
+) -> anyhow::Result<(DataFrame, PathBuf)> {
     let frame_path = results.join("metrics.parquet");
-    if !running(results) && frame_path.exists() {
+    if !running && frame_path.exists() {
         return Ok((store::read_parquet(&frame_path)?, info.plots_dir.clone()));
     }
     let file = info.file.as_deref().context(
@@ -33,7 +37,7 @@ pub fn frame_and_folder(results: &Path, info: &SweepInfo) -> anyhow::Result<(Dat
     })?;
     let plan = crate::plan::expand(sweep)?;
     let (frame, _) = SweepStore::new(results.to_path_buf()).frame(&plan)?;
-    let dir = if running(results) {
+    let dir = if running {
         info.plots_dir.join(FOLDER)
     } else {
         info.plots_dir.clone()

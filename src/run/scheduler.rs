@@ -114,6 +114,18 @@ pub fn select<'a>(
     store: &SweepStore,
     options: &Options,
 ) -> anyhow::Result<(Vec<PlannedRun<'a>>, Vec<PlannedRun<'a>>)> {
+    let (selected, todo, _) = select_finished(plan, store, options);
+    Ok((selected, todo))
+}
+
+/// [`select`], with the statuses of the selected runs that have finished (done or diverged,
+/// in sound folders), read once.
+#[allow(clippy::type_complexity)]
+fn select_finished<'a>(
+    plan: &'a Plan,
+    store: &SweepStore,
+    options: &Options,
+) -> (Vec<PlannedRun<'a>>, Vec<PlannedRun<'a>>, Vec<RunStatus>) {
     let selected: Vec<PlannedRun<'a>> = plan
         .runs()
         .filter(|r| options.only.as_ref().is_none_or(|f| f.matches(r)))
@@ -126,17 +138,36 @@ pub fn select<'a>(
         .map(|(_, r)| r)
         .collect();
     let mut todo = Vec::new();
+    let mut finished = Vec::new();
     for run in &selected {
         // A damaged folder (unreadable status, a vouched-for file missing or changed) is no
         // finished run: it is done again.
-        let finished = store
-            .sound_status(&run.id())
-            .is_some_and(|s| s.state.is_final());
-        if options.force || !finished {
+        let status = store.sound_status(&run.id()).filter(|s| s.state.is_final());
+        if options.force || status.is_none() {
             todo.push(*run);
         }
+        finished.extend(status);
     }
-    Ok((selected, todo))
+    (selected, todo, finished)
+}
+
+/// Says when builds of other commits made finished runs of the sweep, and records what the
+/// sweep plans (`sweep.json`) for `lossbench status` and a report of the sweep while it
+/// runs (shard 0 alone, of a sharded sweep).
+fn record_start(
+    plan: &Plan,
+    store: &SweepStore,
+    options: &Options,
+    finished: &[RunStatus],
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    if let Some(warning) = other_builds_warning(&finished_by_commit(finished)) {
+        progress.println(&warning);
+    }
+    if options.shard.is_none_or(|(index, _)| index == 0) {
+        store.record_sweep(plan, finished)?;
+    }
+    Ok(())
 }
 
 /// A rough estimate of the wall seconds `todo` takes with `jobs` at a time and `threads`
@@ -176,7 +207,7 @@ pub fn execute(
     options: &Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<Summary> {
-    let (selected, todo) = select(plan, store, options)?;
+    let (selected, todo, finished) = select_finished(plan, store, options);
     let mut summary = Summary {
         selected: selected.len(),
         skipped: selected.len() - todo.len(),
@@ -205,17 +236,7 @@ pub fn execute(
             many[many.len() - 1]
         ),
     };
-    let finished: Vec<RunStatus> = selected
-        .iter()
-        .filter_map(|r| store.sound_status(&r.id()))
-        .collect();
-    if let Some(warning) = other_builds_warning(&finished_by_commit(&finished)) {
-        progress.println(&warning);
-    }
-    // What is planned, for `lossbench status` and a report of the sweep while it runs.
-    if options.shard.is_none_or(|(index, _)| index == 0) {
-        store.record_sweep(plan, &finished)?;
-    }
+    record_start(plan, store, options, &finished, &progress)?;
     progress.println(&format!(
         "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}",
         plan.sweep.name,

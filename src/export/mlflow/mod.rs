@@ -160,24 +160,18 @@ impl Session {
                     info,
                     data: Default::default(),
                 };
-                run.data.metrics = record.metrics.clone();
-                run.data.params = record.params.clone();
                 run.data.tags = tags;
-                run.info.status = status.to_string();
                 self.existing.insert(record.id.clone(), run);
                 Action::Created {
                     metrics: record.metrics.len(),
                 }
             }
-            Some(run) => {
-                let action = update(&self.client, run, record, status, end_time)?;
-                // What the server holds now, for the next sync.
-                if let Some(run) = self.existing.get_mut(record.id.as_str()) {
-                    remember(run, record, status);
-                }
-                action
-            }
+            Some(run) => update(&self.client, run, record, status, end_time)?,
         };
+        // What the server holds now, for the next sync.
+        if let Some(run) = self.existing.get_mut(record.id.as_str()) {
+            remember(run, record, status);
+        }
         Ok((status, action))
     }
 
