@@ -9,6 +9,9 @@
 //! this script when `LOSSBENCH_CLONE` changes makes cargo rebuild lossbench itself (and only
 //! it) whenever the clone that builds changes.
 //!
+//! It compiles `csrc/autocast.cpp` (torch.autocast's enter and exit for any device type,
+//! which tch does not wrap) against the same libtorch's headers.
+//!
 //! It also records the commit the binary is built from (`git rev-parse HEAD` in the clone,
 //! or `LOSSBENCH_COMMIT` where there is no git, e.g. a source tarball) and whether the files
 //! the binary is made of (`src/`, `build.rs`, `Cargo.toml`, `Cargo.lock`) differ from it:
@@ -18,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The files and folders the binary is built from: a change to one makes the tree dirty.
-const SOURCES: [&str; 4] = ["src", "build.rs", "Cargo.toml", "Cargo.lock"];
+const SOURCES: [&str; 5] = ["src", "csrc", "build.rs", "Cargo.toml", "Cargo.lock"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
@@ -37,6 +40,7 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=LOSSBENCH_LIBTORCH_VERSION={version}");
     libtorch_cuda(lib.as_deref().map(Path::new));
+    autocast(lib.as_deref().map(Path::new));
     let commit = commit();
     println!("cargo:rustc-env=LOSSBENCH_COMMIT={commit}");
 }
@@ -91,6 +95,26 @@ fn libtorch_version(lib: &Path) -> Option<String> {
     std::fs::read_to_string(parent.join("build-version"))
         .ok()
         .map(|v| v.trim().to_string())
+}
+
+/// Compiles `csrc/autocast.cpp` against the headers beside libtorch's `lib` folder (its
+/// `include`, in a PyPI install and in an unpacked libtorch alike), with torch-sys's flags.
+fn autocast(lib: Option<&Path>) {
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    let Some(include) = lib.and_then(Path::parent).map(|p| p.join("include")) else {
+        panic!("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
+    };
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("csrc/autocast.cpp")
+        .compile("lossbench_autocast");
 }
 
 /// Records the CUDA version the libtorch was built with, as `LOSSBENCH_LIBTORCH_CUDA`: the

@@ -2,7 +2,7 @@
 # Seed by seed on camvid-small: lossbench (experiments/camvid-parity.toml) beside plain
 # PyTorch (peer/train.py), both drawing their batches as DataLoader(shuffle=True) does after
 # torch.manual_seed(seed) and the model (lossbench's default train.order = "pytorch"), one
-# thread each; then peer/seed_table.py prints, per loss and seed, the final validation mIoU
+# thread each, the two sides at the same time (one core each); then peer/seed_table.py prints, per loss and seed, the final validation mIoU
 # on both sides and the difference, the epoch-1 mean training loss on both sides and the
 # relative difference, and how the differences grow epoch by epoch.
 #
@@ -27,11 +27,16 @@ PLOTS=$(realpath -m "${PLOTS:-plots}")
 OUT=$RESULTS/camvid-parity
 
 quoted_losses=$(printf '"%s",' ${LOSSES//,/ })
+mkdir -p "$OUT"
 "$LOSSBENCH" run experiments/camvid-parity.toml --jobs 1 \
     --set train.threads=1 --set "train.epochs=$EPOCHS" --set "data.root=\"$(realpath "$DATA")\"" \
     --set "sweep.results=\"$RESULTS\"" --set "sweep.plots=\"$PLOTS\"" \
-    --set "grid.loss=[${quoted_losses%,}]" --set "grid.seed=[$SEEDS]"
+    --set "grid.loss=[${quoted_losses%,}]" --set "grid.seed=[$SEEDS]" &
+ours=$!
+trap 'kill "$ours" 2>/dev/null' EXIT
 "$PYTHON" peer/train.py --root "$DATA" --classes 11 --ignore-index 255 \
-    --losses "$LOSSES" --seeds "$SEEDS" --epochs "$EPOCHS" --batch 16 --threads 1 \
+    --losses "$LOSSES" --seeds "$SEEDS" --epochs "$EPOCHS" --batch 16 --threads 1 --channels-last \
     > "$OUT/peer.jsonl"
+wait "$ours"
+trap - EXIT
 "$PYTHON" peer/seed_table.py "$OUT/metrics.csv" "$OUT/peer.jsonl"

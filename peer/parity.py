@@ -10,7 +10,10 @@ one JSON object on stdout.
          DataLoader(shuffle=True) over a Dataset that flips an image and its mask together
          when --hflip and torch.rand(1) < 0.5 (RandomHorizontalFlip's draw); prints every
          step's loss, the items fetched (i + N for a flipped image i) and the validation
-         loss after the last step (batch norm in evaluation mode)
+         loss after the last step (batch norm in evaluation mode); with --precision bf16
+         or fp16 the forward pass runs under torch.autocast("cpu", dtype), the loss on its
+         float32 logits, and fp16 scales the loss with torch.amp.GradScaler("cpu")
+         (also printed: the steps it skipped and its last scale)
   optim  runs torch.optim's --optimizer (adam, adamw or sgd, with --lr, --weight-decay,
          --momentum) on the parameters param.<i> of --input for --steps steps, each with the
          gradients grad.<t>.<i> set by hand, and prints the parameters after the last step
@@ -40,10 +43,12 @@ def shape_args(p):
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--no-batch-norm", action="store_true")
+    p.add_argument("--channels-last", action="store_true",
+                   help="weights and inputs in torch.channels_last, as lossbench's model.channels_last")
 
 
 def network(args):
-    return build(
+    net = build(
         args.seed,
         args.init,
         in_channels=args.in_channels,
@@ -52,6 +57,12 @@ def network(args):
         depth=args.depth,
         batch_norm=not args.no_batch_norm,
     )
+    return net.to(memory_format=torch.channels_last) if args.channels_last else net
+
+
+def layout(args, x):
+    """`x` in the memory layout of --channels-last."""
+    return x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
 
 
 def cmd_init(args):
@@ -83,21 +94,35 @@ def cmd_train(args):
     ignore = args.ignore_index
     pairs = Pairs(data["images"], data["masks"], args.hflip)
     loader = DataLoader(pairs, batch_size=args.batch, shuffle=True, num_workers=0)
-    steps, used = [], 0
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    scaler = torch.amp.GradScaler("cpu") if args.precision == "fp16" else None
+    steps, used, skipped = [], 0, 0
     while len(steps) < args.steps:
         for x, y in loader:
-            loss = loss_fn(net(x), y, ignore)
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                logits = net(layout(args, x))
+            loss = loss_fn(logits.float(), y, ignore)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scale = scaler.get_scale()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                skipped += scaler.get_scale() < scale
             steps.append(loss.item())
             used += x.shape[0]
             if len(steps) == args.steps:
                 break
     net.eval()
     with torch.no_grad():
-        val = loss_fn(net(data["val_images"]), data["val_masks"], ignore).item()
-    print(json.dumps({"steps": steps, "fetched": pairs.fetched[:used], "val_loss": val}))
+        val = loss_fn(net(layout(args, data["val_images"])), data["val_masks"], ignore).item()
+    report = {"steps": steps, "fetched": pairs.fetched[:used], "val_loss": val}
+    if scaler is not None:
+        report.update(skipped=int(skipped), scale=scaler.get_scale())
+    print(json.dumps(report))
 
 
 def cmd_optim(args):
@@ -139,6 +164,7 @@ def main():
     train.add_argument("--hflip", action="store_true")
     train.add_argument("--ignore-index", type=int, default=None)
     train.add_argument("--threads", type=int, default=1)
+    train.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     optim = sub.add_parser("optim")
     optim.add_argument("--input", required=True)
     optim.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], required=True)

@@ -59,14 +59,19 @@ def miou(confusion):
     return (tp[present] / union[present]).mean().item()
 
 
-def evaluate(net, loss_fn, xs, ys, classes, ignore, batch):
+def layout(args, x):
+    """`x` in the memory layout of --channels-last (lossbench's model.channels_last)."""
+    return x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
+
+
+def evaluate(args, net, loss_fn, xs, ys, classes, ignore, batch):
     net.eval()
     confusion = torch.zeros(classes, classes, dtype=torch.float64)
     loss_sum = 0.0
     with torch.no_grad():
         for start in range(0, xs.shape[0], batch):
             x, y = xs[start : start + batch], ys[start : start + batch]
-            logits = net(x)
+            logits = net(layout(args, x))
             loss_sum += loss_fn(logits, y, ignore).item() * x.shape[0]
             valid = y != ignore if ignore is not None else torch.ones_like(y, dtype=torch.bool)
             pred = logits.argmax(1)[valid]
@@ -80,6 +85,8 @@ def train(args, loss, seed, data, classes):
     (train_x, train_y), (val_x, val_y) = data
     start = time.perf_counter()
     net = build(seed, args.init, in_channels=train_x.shape[1], classes=classes, base=args.base, depth=args.depth)
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = losses.LOSSES[loss]
@@ -94,13 +101,13 @@ def train(args, loss, seed, data, classes):
     for epoch in range(1, args.epochs + 1):
         total, steps = 0.0, 0
         for x, y in loader:
-            value = loss_fn(net(x), y, args.ignore_index)
+            value = loss_fn(net(layout(args, x)), y, args.ignore_index)
             opt.zero_grad()
             value.backward()
             opt.step()
             total += value.item()
             steps += 1
-        val_loss, val_miou = evaluate(net, loss_fn, val_x, val_y, classes, args.ignore_index, args.batch)
+        val_loss, val_miou = evaluate(args, net, loss_fn, val_x, val_y, classes, args.ignore_index, args.batch)
         epochs.append({"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "val_miou": val_miou})
         print(f"{loss} seed {seed} epoch {epoch}: train loss {total / steps:.4f}, val mIoU {val_miou:.3f}", file=sys.stderr, flush=True)
     return {"loss": loss, "seed": seed, "epochs": epochs, "seconds": time.perf_counter() - start}
@@ -124,6 +131,8 @@ def main():
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--init", choices=INITS, default="pytorch")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--channels-last", action="store_true",
+                   help="weights and inputs in torch.channels_last, the layout lossbench trains in by default (model.channels_last)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = (read_split(args.root, args.train), read_split(args.root, args.val))

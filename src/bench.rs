@@ -104,6 +104,7 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
                 quality: made_up_quality(miou, classes),
                 lr: 1e-3,
                 seconds: 1.0 + noise(),
+                skipped_steps: None,
                 selected_epoch: None,
                 test: None,
             }

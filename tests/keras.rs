@@ -84,7 +84,7 @@ fn lossbench_side(config: &RunConfig, data: &Dataset, dir: &Path) -> Trace {
     Tensor::write_safetensors(&named, dir.join("weights.safetensors")).expect("write weights");
     let (order, lengths) =
         common::batch_order(data.train.len(), config.train.batch_size as i64, 20);
-    let (steps, start) = common::train_steps(&mut learner, &order, &lengths[..20]);
+    let (steps, start, _) = common::train_steps(&mut learner, &order, &lengths[..20]);
     let mut tensors = vec![
         ("images", data.train.images.shallow_clone()),
         ("masks", data.train.masks.shallow_clone()),

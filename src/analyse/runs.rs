@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{AnalyseError, DONE, METRICS, PER_CLASS, QUALITY};
 use crate::config::loss::parameter_keys;
 use crate::config::tune::TUNED_PREFIX;
-use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
+use crate::metrics::{SELECTED_EPOCH, SKIPPED_STEPS, TEST_PREFIX};
 
 /// The columns of axes over a loss's parameters or its label.
 fn loss_parameter_keys() -> Vec<String> {
@@ -21,13 +21,14 @@ fn loss_parameter_keys() -> Vec<String> {
 }
 
 /// Columns that describe a run rather than an axis or a metric.
-const RUN_COLUMNS: [&str; 7] = [
+const RUN_COLUMNS: [&str; 8] = [
     "run_id",
     "label",
     "status",
     "epoch",
     "schedule",
     SELECTED_EPOCH,
+    SKIPPED_STEPS,
     crate::provenance::COLUMN,
 ];
 

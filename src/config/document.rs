@@ -223,6 +223,7 @@ pub fn valid_keys(kind: Option<&str>) -> Vec<String> {
             "train.score_test",
             "train.order",
             "train.deterministic",
+            "train.precision",
         ]
         .map(String::from),
     );

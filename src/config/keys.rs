@@ -116,6 +116,7 @@ const TRAIN: &[Key] = &[
     key("train.score_test", "boolean", Value("true"), "", "score the finished run on the test split, when there is one"),
     key("train.order", "string", Value("\"pytorch\""), "`\"pytorch\"`, `\"chacha\"`", "the batch order and flips: as `DataLoader(shuffle=True)` after `torch.manual_seed(seed)`, or lossbench's own of earlier runs"),
     key("train.deterministic", "boolean", Value("false"), "", "libtorch's deterministic algorithms, cuDNN deterministic and not benchmarking, `CUBLAS_WORKSPACE_CONFIG=:4096:8`, for the whole process: what a CUDA rerun needs to give the same bits ([gpu.md](gpu.md))"),
+    key("train.precision", "string", Value("\"fp32\""), "`\"fp32\"`, `\"bf16\"`, `\"fp16\"`", "the forward pass under `torch.autocast`'s rules (convolutions in the lower precision, loss and metrics in float32); `fp16` scales the loss as `torch.amp.GradScaler` does and counts its skipped steps ([gpu.md](gpu.md))"),
     key("train.boundary_tolerance", "float", Unset("2 (`report.boundary_tolerance`)"), "[0, 1000] pixels", "the surface Dice's tolerance and the boundary IoU's band"),
 ];
 

@@ -241,6 +241,33 @@ pub struct TrainConfig {
     /// existed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deterministic: bool,
+    /// The forward pass's precision: `fp32` (default), or `bf16` / `fp16` under libtorch's
+    /// autocast, as `torch.autocast` runs it, with `fp16`'s gradients scaled as
+    /// `torch.amp.GradScaler` scales them ([`crate::run::precision`]). Left out of the
+    /// canonical form while `fp32` (so run ids stay those of runs before it existed).
+    #[serde(skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
+}
+
+/// The precision of a run's forward pass (`train.precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in float32.
+    #[default]
+    Fp32,
+    /// Autocast to bfloat16: convolutions and matrix products in bfloat16, the rest as
+    /// autocast leaves it; the loss and the metrics in float32.
+    Bf16,
+    /// Autocast to float16, with dynamic loss scaling.
+    Fp16,
+}
+
+impl Precision {
+    /// Whether this is `fp32`, the default.
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
 }
 
 /// Where a run's batch order and flips come from (`train.order`).
@@ -313,6 +340,7 @@ impl Default for TrainConfig {
             boundary_tolerance: None,
             order: Order::Pytorch,
             deterministic: false,
+            precision: Precision::Fp32,
         }
     }
 }

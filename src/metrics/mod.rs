@@ -65,6 +65,8 @@ pub fn validation_metric(metric: &str) -> Option<String> {
 
 /// The frame column of the epoch whose weights a run kept (`train.select`).
 pub const SELECTED_EPOCH: &str = "selected_epoch";
+/// The frame column of the training steps fp16's loss scaling skipped in an epoch.
+pub const SKIPPED_STEPS: &str = "skipped_steps";
 pub use boundary::{Boundary, BoundaryAccumulator};
 pub use calibration::{Calibration, CalibrationAccumulator};
 
@@ -139,8 +141,9 @@ pub fn range(metric: &str) -> Option<(f64, f64)> {
         "reliability_confidence",
         "reliability_accuracy",
     ];
-    const NON_NEGATIVE: [&str; 8] = [
+    const NON_NEGATIVE: [&str; 9] = [
         "nll",
+        SKIPPED_STEPS,
         "hd95",
         "grad_norm",
         "lr",

@@ -1,4 +1,5 @@
-//! Running configurations: training one ([`train`], with its [`optim`]izers and
+//! Running configurations: training one ([`train`], with its [`optim`]izers, its mixed
+//! [`precision`] and
 //! [checkpoints](crate::store::checkpoint)), evaluating it ([`evaluate`]), keeping the weights
 //! it is judged by and testing them ([`select`]), scheduling a
 //! plan's runs ([`scheduler`]) with [`progress`] reporting, the stages of a tuned sweep
@@ -9,6 +10,7 @@ pub mod criterion;
 pub mod evaluate;
 pub mod observe;
 pub mod optim;
+pub mod precision;
 pub mod progress;
 pub mod rerun;
 pub mod scheduler;

@@ -26,8 +26,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::evaluate::{evaluate, gradient_share, Scoring};
 use super::optim::{self, Optim};
+use super::precision::{self, LossScaler};
 use super::select::{evaluate_test, Selection, Selector};
-use crate::config::{Order, RunConfig};
+use crate::config::{Order, Precision, RunConfig};
 use crate::data::order::{self, EpochDraws};
 use crate::data::Dataset;
 use crate::losses::Criterion;
@@ -87,6 +88,7 @@ impl Trained {
 pub struct Snapshot<'a> {
     vars: &'a nn::VarStore,
     optim: &'a Optim,
+    scaler: Option<&'a LossScaler>,
     epoch: usize,
     rng_word_pos: Option<u128>,
     selector: &'a Selector,
@@ -98,6 +100,7 @@ impl Snapshot<'_> {
         crate::faults::point("checkpoint");
         let mut named = optim::checkpoint_tensors(self.vars, self.optim);
         named.extend(self.selector.save());
+        named.extend(self.scaler.map(LossScaler::state).unwrap_or_default());
         checkpoint::write(path, named, self.epoch, self.rng_word_pos)
     }
 }
@@ -124,6 +127,11 @@ pub fn train(
         selector
             .restore(&from.tensors)
             .context("cannot resume the selection from the checkpoint")?;
+        if let Some(scaler) = &mut learner.scaler {
+            scaler
+                .restore(&from.tensors)
+                .context("cannot resume the loss scale from the checkpoint")?;
+        }
         first_epoch = from.epoch + 1;
     }
     let device = learner.device;
@@ -156,7 +164,8 @@ pub fn train(
             break;
         }
         let train_loss = sums.loss.double_value(&[]) / steps as f64;
-        let grad_norm = sums.grad_norm.double_value(&[]) / steps as f64;
+        // The mean over the steps taken: a skipped step's gradient is not finite.
+        let grad_norm = sums.grad_norm.double_value(&[]) / (steps - sums.skipped) as f64;
         let eval = evaluate(
             &learner.net,
             &learner.criterion,
@@ -200,6 +209,7 @@ pub fn train(
             quality: eval.quality,
             lr: lr_at(0),
             seconds: start.elapsed().as_secs_f64(),
+            skipped_steps: learner.scaler.is_some().then_some(sums.skipped),
             selected_epoch: None,
             test: None,
         };
@@ -207,6 +217,7 @@ pub fn train(
         let snapshot = Snapshot {
             vars: &learner.vars,
             optim: &learner.opt,
+            scaler: learner.scaler.as_ref(),
             epoch,
             rng_word_pos: shuffle.word_pos(),
             selector: &selector,
@@ -377,6 +388,9 @@ pub struct Learner {
     masks: Tensor,
     /// The loss with its parameters (or the user's module).
     pub criterion: Criterion,
+    /// The forward pass's precision, and fp16's loss scale.
+    precision: Precision,
+    scaler: Option<LossScaler>,
     scale: f64,
     ignore: Option<i64>,
     /// What each epoch of a `DataLoader` with `shuffle=True` draws from libtorch's generator
@@ -389,8 +403,10 @@ pub struct Learner {
 pub struct StepSums {
     /// Σ training loss (before `loss.scale`).
     pub loss: Tensor,
-    /// Σ L2 norm of the whole gradient.
+    /// Σ L2 norm of the whole gradient, over the steps taken.
     pub grad_norm: Tensor,
+    /// Steps skipped because fp16's scaled gradients overflowed.
+    pub skipped: usize,
 }
 
 impl StepSums {
@@ -399,11 +415,17 @@ impl StepSums {
         StepSums {
             loss: Tensor::zeros([], (Kind::Double, device)),
             grad_norm: Tensor::zeros([], (Kind::Double, device)),
+            skipped: 0,
         }
     }
 }
 
 impl Learner {
+    /// fp16's current loss scale; `None` in the other precisions.
+    pub fn loss_scale(&self) -> Option<f64> {
+        self.scaler.as_ref().map(LossScaler::current)
+    }
+
     /// Sets the intra-op threads, checks the shapes, seeds and builds the network and its
     /// optimizer, draws PyTorch's batch orders, and moves the training split to the run's
     /// device (with its left-right flipped copy after it when the data ask for flips).
@@ -449,23 +471,44 @@ impl Learner {
             scale: config.loss.scale,
             ignore: data.ignore_index,
             draws,
+            precision: config.train.precision,
+            scaler: LossScaler::of(config.train.precision, device),
         })
     }
 
-    /// One training step on the training images at `idx` (int64 on the device): forward,
-    /// loss, backward of the scaled loss, the gradient norm, the optimizer's step; adds the
-    /// loss and the norm to `sums` and returns the loss (detached, before `loss.scale`).
+    /// One training step on the training images at `idx` (int64 on the device): forward
+    /// (in `train.precision`), loss on float32 logits, backward of the scaled loss, the
+    /// gradient norm, the optimizer's step (skipped, and counted in `sums`, when fp16's
+    /// gradients overflow); adds the loss and the norm to `sums` and returns the loss
+    /// (detached, before `loss.scale`).
     pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) -> anyhow::Result<Tensor> {
         let xs = self.images.index_select(0, idx);
         let ys = self.masks.index_select(0, idx);
+        let logits = precision::forward(self.precision, self.device, || {
+            self.net.forward_t(&xs, true)
+        })?;
         let value = self
             .criterion
-            .compute(&self.net.forward_t(&xs, true), &ys, self.ignore)
+            .compute(&logits.to_kind(Kind::Float), &ys, self.ignore)
             .context("the loss failed on a training batch")?;
         self.opt.zero_grad();
-        (&value * self.scale).backward();
-        sums.grad_norm += global_norm(&self.params);
-        self.opt.step();
+        let scaled = &value * self.scale;
+        let overflow = match &self.scaler {
+            Some(scaler) => {
+                scaler.scale(&scaled).backward();
+                scaler.unscale_and_update(&self.params)?
+            }
+            None => {
+                scaled.backward();
+                false
+            }
+        };
+        if overflow {
+            sums.skipped += 1;
+        } else {
+            sums.grad_norm += global_norm(&self.params);
+            self.opt.step();
+        }
         let value = value.detach();
         sums.loss += value.to_kind(Kind::Double);
         Ok(value)

@@ -42,6 +42,9 @@ pub struct EpochRow {
     /// The learning rate of the epoch's first step.
     pub lr: f64,
     pub seconds: f64,
+    /// Steps skipped because fp16's scaled gradients overflowed (`train.precision =
+    /// "fp16"`); `None` in the other precisions, which skip none.
+    pub skipped_steps: Option<usize>,
     /// The epoch whose weights the run kept (`train.select`), on every row of a finished
     /// run that selects or has a test split; `None` otherwise.
     pub selected_epoch: Option<usize>,
@@ -66,7 +69,7 @@ pub struct SplitScores {
     pub quality: Quality,
 }
 
-pub use crate::metrics::{SELECTED_EPOCH, TEST_PREFIX};
+pub use crate::metrics::{SELECTED_EPOCH, SKIPPED_STEPS, TEST_PREFIX};
 
 /// The split prefix of the test split's scalar quality columns (`test_ece`); its per-class
 /// and reliability columns take [`TEST_PREFIX`] (`test_dice_3`).
@@ -485,6 +488,14 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
     columns.extend(per_class(grad_share_column, |r| &r.grad_share));
     let quality: Vec<&Quality> = rows.iter().map(|r| &r.quality).collect();
     columns.extend(quality_columns(VAL, "", &quality, classes));
+    if rows.iter().any(|r| r.skipped_steps.is_some()) {
+        columns.push(Column::new(
+            SKIPPED_STEPS.into(),
+            rows.iter()
+                .map(|r| r.skipped_steps.map(|s| s as u32))
+                .collect::<Vec<Option<u32>>>(),
+        ));
+    }
     if rows.iter().any(|r| r.selected_epoch.is_some()) {
         columns.push(Column::new(
             SELECTED_EPOCH.into(),
@@ -618,6 +629,15 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
     let lr = floats("lr")?;
     let seconds = floats("seconds")?;
     let (selected, test) = selections(frame, &epochs, &floats)?;
+    let skipped: Vec<Option<usize>> = match frame.column(SKIPPED_STEPS) {
+        Ok(column) => column
+            .u32()
+            .map_err(|_| missing(SKIPPED_STEPS))?
+            .iter()
+            .map(|s| s.map(|s| s as usize))
+            .collect(),
+        Err(_) => vec![None; epochs.len()],
+    };
     let mut quality = read_quality(frame, VAL, "", iou.len()).into_iter();
     Ok(epochs
         .iter()
@@ -639,6 +659,7 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
             grad_share: share.iter().map(|c| c[i]).collect(),
             lr: lr[i],
             seconds: seconds[i],
+            skipped_steps: skipped[i],
             selected_epoch: selected[i],
             test: test[i].clone(),
         })

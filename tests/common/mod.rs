@@ -141,13 +141,14 @@ pub fn pytorch_batches(
 }
 
 /// One training step of `learner` per batch of `lengths`, taking the images of `order` in
-/// turn; every step's loss, and how many indices of `order` the steps used.
+/// turn; every step's loss, how many indices of `order` the steps used, and how many steps
+/// fp16's loss scale skipped.
 #[allow(dead_code)] // only the parity tests train step by step
 pub fn train_steps(
     learner: &mut lossbench::run::train::Learner,
     order: &[i64],
     lengths: &[i64],
-) -> (Vec<f64>, usize) {
+) -> (Vec<f64>, usize, usize) {
     let mut sums = lossbench::run::train::StepSums::new(tch::Device::Cpu);
     let (mut losses, mut start) = (Vec::new(), 0);
     for &len in lengths {
@@ -160,5 +161,5 @@ pub fn train_steps(
                 .double_value(&[]),
         );
     }
-    (losses, start)
+    (losses, start, sums.skipped)
 }

@@ -323,3 +323,52 @@ fn raised_stop_flag_ends_the_run_as_interrupted() {
     assert_eq!(trained.ending, Ending::Interrupted);
     assert!(trained.rows.is_empty());
 }
+
+#[test]
+fn fp16_skips_the_steps_whose_gradients_overflow_counts_them_and_resumes_with_its_scale() {
+    let mut config = tiny(Loss::Cce, 3);
+    config.train.precision = Precision::Fp16;
+    // The gradients times 2¹⁶ times this overflow float16 until the scale has come down.
+    config.loss.scale = 100.0;
+    let data = config.data.load().expect("data");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = with_checkpoints(&config, &data, dir.path());
+    let skipped: Vec<Option<usize>> = whole.iter().map(|r| r.skipped_steps).collect();
+    assert!(
+        skipped[0].is_some_and(|s| s > 0 && s < 8),
+        "epoch 1 skipped {skipped:?} of its 8 steps"
+    );
+    assert!(whole
+        .iter()
+        .all(|r| r.train_loss.is_finite() && r.grad_norm.is_finite()));
+    for k in 1..3 {
+        let rest = resumed(&config, &data, dir.path(), k).expect("resumes");
+        assert_eq!(bits(&rest.rows), bits(&whole[k..]), "fp16 from epoch {k}");
+        let rest: Vec<Option<usize>> = rest.rows.iter().map(|r| r.skipped_steps).collect();
+        assert_eq!(rest, skipped[k..], "fp16 from epoch {k}");
+    }
+    let frame = crate::store::frame::epoch_frame(&whole).expect("frame");
+    let column = frame
+        .column(crate::metrics::SKIPPED_STEPS)
+        .expect("skipped_steps");
+    assert_eq!(
+        column.u32().expect("u32").get(0),
+        skipped[0].map(|s| s as u32)
+    );
+
+    config.train.precision = Precision::Bf16;
+    let err = resumed(&config, &data, dir.path(), 1).map(|_| ());
+    assert!(err.is_ok(), "a bf16 run ignores the fp16 scale: {err:?}");
+    let bf16 = run(&config, &data);
+    assert!(bf16.rows.iter().all(|r| r.skipped_steps.is_none()));
+    config.train.precision = Precision::Fp16;
+    let fp32_dir = tempfile::tempdir().expect("tempdir");
+    let mut fp32 = config.clone();
+    fp32.train.precision = Precision::Fp32;
+    with_checkpoints(&fp32, &data, fp32_dir.path());
+    let err = resumed(&config, &data, fp32_dir.path(), 1)
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(err.contains("did not train in fp16"), "{err}");
+}
