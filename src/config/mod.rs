@@ -654,6 +654,25 @@ mod tests {
     }
 
     #[test]
+    fn precision_is_in_the_canonical_form_only_when_it_is_not_fp32() {
+        let fp32 = RunConfig::default();
+        let canonical = toml::to_string(&fp32).expect("TOML");
+        assert!(!canonical.contains("precision"), "{canonical}");
+        let bf16 = overrides(&["train.precision=\"bf16\""]).expect("bf16");
+        assert_eq!(bf16.train.precision, Precision::Bf16);
+        let canonical = toml::to_string(&bf16).expect("TOML");
+        assert!(canonical.contains("precision = \"bf16\""), "{canonical}");
+        let typo = overrides(&["train.precision=\"fp61\""])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            typo.contains("train.precision") && typo.contains("`fp32`, `bf16`, `fp16`"),
+            "{typo}"
+        );
+    }
+
+    #[test]
     fn empty_configuration_takes_every_default() {
         let config = overrides(&[]).expect("defaults");
         assert_eq!(config, RunConfig::default());

@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use super::{Optimizer, RunConfig};
+use super::{Optimizer, Precision, RunConfig};
 use crate::data::DataConfig;
 use crate::device::Request;
 
@@ -93,6 +93,38 @@ pub const CUDA_CONTEXT: u128 = 512 << 20;
 pub fn check_on_gpu(config: &RunConfig, free: u128, device: &str) -> Result<(), TooLarge> {
     let have = format!("{device} has {} free", bytes(Some(free)));
     fits(config, &gpu_parts(config), Some(free), Some(have))
+}
+
+/// The bytes one run of `config` holds on its GPU beside the others ([`check_on_gpu`]'s
+/// parts but CUDA's context, which the runs of one process share); `None` when the
+/// product overflows.
+pub fn gpu_bytes(config: &RunConfig) -> Option<u128> {
+    parts(config)
+        .iter()
+        .try_fold(0u128, |sum, p| p.bytes.and_then(|b| sum.checked_add(b)))
+}
+
+/// What to add to libtorch's "CUDA out of memory" for a run of `config` on `device`, whose
+/// GPU has `total` bytes: this estimate, part by part, and what to lower.
+pub fn out_of_memory(config: &RunConfig, device: &str, total: Option<u128>) -> String {
+    let parts = gpu_parts(config);
+    let detail: Vec<String> = parts
+        .iter()
+        .map(|p| format!("{} {}", p.what, bytes(p.bytes)))
+        .collect();
+    let estimate = parts
+        .iter()
+        .try_fold(0u128, |sum, p| p.bytes.and_then(|b| sum.checked_add(b)));
+    let has = total.map_or_else(String::new, |t| {
+        format!(" of the {} it has", bytes(Some(t)))
+    });
+    format!(
+        "lossbench estimated this run at {} on {device}{has} ({}); the rest was taken by \
+         the runs beside it, other processes or libtorch's cache: lower train.batch_size, \
+         set train.precision = \"bf16\", or train fewer runs at a time (--jobs)",
+        bytes(estimate),
+        detail.join(", ")
+    )
 }
 
 fn gpu_parts(config: &RunConfig) -> Vec<Part> {
@@ -205,6 +237,8 @@ enum Product {
         at_least: bool,
         images: u128,
         values: Option<u128>,
+        /// Bytes a value: 4 in fp32, 2 under bf16 or fp16 autocast.
+        value_bytes: u128,
     },
     /// CUDA's own share of a GPU ([`CUDA_CONTEXT`]).
     Context,
@@ -241,11 +275,13 @@ impl std::fmt::Display for Product {
                 at_least,
                 images,
                 values,
+                value_bytes,
             } => write!(
                 f,
-                "{}{images} image(s) × {} activations × 4 bytes",
+                "{}{images} image(s) × {} activations × {value_bytes} bytes{}",
                 least(*at_least),
-                count(*values)
+                count(*values),
+                if *value_bytes == 4 { "" } else { " (train.precision)" }
             ),
             Product::Context => write!(f, "a lower bound"),
         }
@@ -425,6 +461,11 @@ fn parts(config: &RunConfig) -> Vec<Part> {
         1
     };
     let values = activations(&shape, base, depth, bn);
+    // Autocast keeps the convolutions' and norms' outputs in the lower precision.
+    let value_bytes = match config.train.precision {
+        Precision::Fp32 => 4,
+        Precision::Bf16 | Precision::Fp16 => 2,
+    };
     // Blame what lies furthest beyond an ordinary run: the batch, the image or the width.
     let ratios = [
         (images as f64 / 8.0, "train.batch_size"),
@@ -445,8 +486,9 @@ fn parts(config: &RunConfig) -> Vec<Part> {
             at_least,
             images,
             values,
+            value_bytes,
         },
-        bytes: values.and_then(|v| mul(&[images, v, 4])),
+        bytes: values.and_then(|v| mul(&[images, v, value_bytes])),
         fix: match key {
             "train.batch_size" => "lower train.batch_size",
             "model.base_channels" => "lower model.base_channels or model.depth",
@@ -584,6 +626,44 @@ mod tests {
         let err = check_on_gpu(&small, 256 << 20, "cuda:1").expect_err("context");
         assert_eq!(err.key, "device");
         assert!(err.fix.contains("nvidia-smi"), "{}", err.fix);
+    }
+
+    #[test]
+    fn bf16_halves_a_batchs_activations_and_says_so() {
+        let mut c = config(512, 512, 16, 5);
+        let fp32 = gpu_bytes(&c).expect("fits u128");
+        let batch = |c: &RunConfig| {
+            parts(c)
+                .iter()
+                .find(|p| p.what == "one batch through the U-Net")
+                .and_then(|p| p.bytes)
+                .expect("a batch part")
+        };
+        let full = batch(&c);
+        c.train.precision = Precision::Bf16;
+        assert_eq!(batch(&c) * 2, full);
+        assert_eq!(gpu_bytes(&c), Some(fp32 - full / 2));
+        let err = check_on_gpu(&c, GIB, "cuda:0").expect_err("too large");
+        assert!(
+            err.message.contains("× 2 bytes (train.precision)"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn out_of_memory_states_the_estimate_the_gpu_and_the_fixes() {
+        let c = config(512, 512, 16, 5);
+        let text = out_of_memory(&c, "cuda:0", Some(80 * GIB));
+        for part in [
+            "on cuda:0 of the 80.0 GiB it has",
+            "one batch through the U-Net",
+            "CUDA's context and workspaces 512.0 MiB",
+            "lower train.batch_size",
+            "--jobs",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
     }
 
     #[test]

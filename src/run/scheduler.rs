@@ -223,6 +223,7 @@ pub fn execute(
         .iter()
         .map(PlannedRun::config)
         .collect::<Result<_, _>>()?;
+    let (jobs, gpu_share) = super::share::limit(&configs, jobs);
     // What the runs will use: `train.threads` where a run sets it, the layout's otherwise.
     let mut counts: Vec<usize> = configs.iter().map(|c| c.threads_or(threads)).collect();
     counts.sort_unstable();
@@ -238,11 +239,12 @@ pub fn execute(
     };
     record_start(plan, store, options, &finished, &progress)?;
     progress.println(&format!(
-        "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}",
+        "sweep {}: {} runs selected, {} finished earlier, {} to run; {jobs} at a time, {each}{}",
         plan.sweep.name,
         selected.len(),
         summary.skipped,
-        todo.len()
+        todo.len(),
+        gpu_share.map_or_else(String::new, |line| format!("; {line}"))
     ));
 
     // A device this machine lacks stops the sweep before anything runs; what is wrong with
@@ -574,10 +576,11 @@ fn run_one(
                 Ending::Interrupted => Ok((State::Interrupted, Some("interrupted".to_string()))),
             }
         }
-        Ok(Err(e)) => Err(e),
-        Err(panic) => Err(anyhow::anyhow!(
-            "libtorch failed: {}",
-            panic_message(&panic)
+        Ok(Err(e)) => Err(explain_out_of_memory(e, &config, device)),
+        Err(panic) => Err(explain_out_of_memory(
+            anyhow::anyhow!("libtorch failed: {}", panic_message(&panic)),
+            &config,
+            device,
         )),
     };
     let (state, detail) = match outcome {
@@ -602,6 +605,27 @@ fn run_one(
     written.with_context(|| format!("cannot record the status of {label}"))?;
     crate::faults::point("run-done");
     Ok(Some(state))
+}
+
+/// `error` with the run's memory estimate and the fixes added when it is libtorch's "CUDA
+/// out of memory" on a GPU.
+fn explain_out_of_memory(
+    error: anyhow::Error,
+    config: &RunConfig,
+    device: tch::Device,
+) -> anyhow::Error {
+    let tch::Device::Cuda(index) = device else {
+        return error;
+    };
+    if !format!("{error:#}").contains("out of memory") {
+        return error;
+    }
+    let total = crate::device::gpus()
+        .ok()
+        .and_then(|gpus| gpus.into_iter().find(|g| g.index == index))
+        .and_then(|g| g.total);
+    let hint = crate::config::size::out_of_memory(config, &format!("cuda:{index}"), total);
+    error.context(hint)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

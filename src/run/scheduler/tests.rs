@@ -265,3 +265,31 @@ fn layout_gives_every_core_a_job_and_never_more_jobs_than_runs() {
     assert_eq!(layout(Some(8), 10, 2), (8, 1));
     assert_eq!(layout(None, 0, 2), (1, 2));
 }
+
+#[test]
+fn cuda_out_of_memory_is_explained_with_the_estimate_and_other_errors_are_left_alone() {
+    let config = RunConfig::default();
+    let oom = || anyhow::anyhow!("libtorch failed: CUDA out of memory. Tried to allocate 2.00 GiB");
+    let explained = format!(
+        "{:#}",
+        explain_out_of_memory(oom(), &config, tch::Device::Cuda(0))
+    );
+    assert!(
+        explained.starts_with("lossbench estimated this run at ")
+            && explained.contains("on cuda:0")
+            && explained.contains("lower train.batch_size")
+            && explained.ends_with("Tried to allocate 2.00 GiB"),
+        "{explained}"
+    );
+    let on_cpu = format!(
+        "{:#}",
+        explain_out_of_memory(oom(), &config, tch::Device::Cpu)
+    );
+    assert!(!on_cpu.contains("estimated"), "{on_cpu}");
+    let other = anyhow::anyhow!("the loss failed on a training batch");
+    let other = format!(
+        "{:#}",
+        explain_out_of_memory(other, &config, tch::Device::Cuda(0))
+    );
+    assert_eq!(other, "the loss failed on a training batch");
+}
