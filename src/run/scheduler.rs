@@ -576,10 +576,10 @@ fn run_one(
                 Ending::Interrupted => Ok((State::Interrupted, Some("interrupted".to_string()))),
             }
         }
-        Ok(Err(e)) => Err(explain_out_of_memory(e, &config, device)),
+        Ok(Err(e)) => Err(explain_out_of_memory(e, config, device)),
         Err(panic) => Err(explain_out_of_memory(
             anyhow::anyhow!("libtorch failed: {}", panic_message(&panic)),
-            &config,
+            config,
             device,
         )),
     };
