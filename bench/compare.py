@@ -149,6 +149,8 @@ def step_cmd(args, variant, height, width, loss):
             "train.threads": args.threads,
             "loss.name": loss,
             "model.channels_last": "false" if variant == "lossbench_nchw" else "true",
+            "device": f'"{args.device}"',
+            "train.precision": f'"{args.precision}"',
         }
         cmd = [args.lossbench, "bench-step", "--warmup", args.warmup, "--steps", args.steps]
         for k, v in sets.items():
@@ -157,6 +159,7 @@ def step_cmd(args, variant, height, width, loss):
         layout = "channels_last" if variant == "torch_channels_last" else "default"
         cmd = [args.python, STEP_PY, "step", "--height", height, "--width", width]
         cmd += ["--batch", args.batch, "--loss", loss, "--threads", args.threads, "--layout", layout]
+        cmd += ["--device", args.device, "--precision", args.precision]
         cmd += ["--warmup", args.warmup, "--steps", args.steps]
     return [str(c) for c in cmd]
 
@@ -623,6 +626,9 @@ def main():
     p.add_argument("--ablate", action="store_true",
                    help="also time lossbench with glibc's default allocation thresholds")
     p.add_argument("--sizes", default="64x64,96x128", help="image sizes of the step table")
+    p.add_argument("--device", default="cpu", help="the step table's device on both sides: cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="the step table's train.precision on both sides (torch.autocast in PyTorch)")
     p.add_argument("--losses", default="cce,dice", help="losses of the step table")
     args = p.parse_args()
     parts = set(args.only.split(","))

@@ -3,7 +3,9 @@ PyTorch eager, on the venv's own torch (the libtorch lossbench links).
 
 Subcommands (each prints JSON lines on stdout):
 
-  step    time training steps: forward, loss, zero_grad, backward, Adam step
+  step    time training steps: forward, loss, zero_grad, backward, Adam step, on --device
+          (cpu or cuda, synchronised before each time is taken) in --precision (bf16 and
+          fp16 under torch.autocast, the loss on float32 logits, fp16 with GradScaler)
   flops   count one training step's FLOPs with torch.utils.flop_counter
   matmul  the fp32 matmul rate (2048 x 2048 by default) with the same threads
   sweep   train runs (losses x seeds) one after another, each epoch a training pass and
@@ -38,7 +40,7 @@ LOSSES = {"cce": losses.cce, "dice": losses.dice}
 
 def model(args, seed=0):
     torch.manual_seed(seed)
-    net = UNet(3, args.classes, args.base, args.depth)
+    net = UNet(3, args.classes, args.base, args.depth).to(args.device)
     if args.layout == "channels_last":
         net = net.to(memory_format=torch.channels_last)
     return net
@@ -57,14 +59,27 @@ def layout(args, xs):
     return xs
 
 
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def make_step(args, net, opt):
     loss_fn = LOSSES[args.loss]
+    dtype = DTYPES[args.precision]
+    device_type = torch.device(args.device).type
+    scaler = torch.amp.GradScaler(device_type) if args.precision == "fp16" else None
 
     def step(xs, ys):
-        loss = loss_fn(net(layout(args, xs)), ys)
+        with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            logits = net(layout(args, xs))
+        loss = loss_fn(logits.float(), ys)
         opt.zero_grad()
-        loss.backward()
-        opt.step()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         return loss.detach()
 
     return step
@@ -76,13 +91,17 @@ def cmd_step(args):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     step = make_step(args, net, opt)
     images, masks = data(args, 4 * args.batch)
-    order = torch.randperm(images.shape[0])
-    loss_sum = torch.zeros((), dtype=torch.float64)
+    images, masks = images.to(args.device), masks.to(args.device)
+    order = torch.randperm(images.shape[0]).to(args.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=args.device)
+    cuda = torch.device(args.device).type == "cuda"
     for i in range(args.warmup + args.steps):
         start = (i * args.batch) % images.shape[0]
         idx = order[start : start + args.batch]
         t0 = time.perf_counter()
         loss_sum += step(images.index_select(0, idx), masks.index_select(0, idx))
+        if cuda:
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         if i >= args.warmup:
             print(json.dumps({"step_seconds": seconds}), flush=True)
@@ -124,7 +143,7 @@ def evaluate(args, net, xs, ys):
     """Validation loss (mean over images) and the confusion matrix by bincount."""
     loss_fn = LOSSES[args.loss]
     c = args.classes
-    confusion = torch.zeros(c * c, dtype=torch.int64)
+    confusion = torch.zeros(c * c, dtype=torch.int64, device=xs.device)
     loss_sum = 0.0
     net.eval()
     with torch.inference_mode():
@@ -145,8 +164,8 @@ def evaluate(args, net, xs, ys):
 
 def cmd_sweep(args):
     start = time.perf_counter()
-    train_x, train_y = data(args, args.train_images, seed=0)
-    val_x, val_y = data(args, args.val_images, seed=1)
+    train_x, train_y = (t.to(args.device) for t in data(args, args.train_images, seed=0))
+    val_x, val_y = (t.to(args.device) for t in data(args, args.val_images, seed=1))
     runs = 0
     for loss in args.losses.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -159,8 +178,8 @@ def cmd_sweep(args):
             steps = args.train_images // args.batch
             g = torch.Generator().manual_seed(seed)
             for epoch in range(args.epochs):
-                order = torch.randperm(args.train_images, generator=g)
-                loss_sum = torch.zeros((), dtype=torch.float64)
+                order = torch.randperm(args.train_images, generator=g).to(args.device)
+                loss_sum = torch.zeros((), dtype=torch.float64, device=args.device)
                 for s in range(steps):
                     idx = order[s * args.batch : (s + 1) * args.batch]
                     loss_sum += step(train_x.index_select(0, idx), train_y.index_select(0, idx))
@@ -202,6 +221,8 @@ def add_step_args(p):
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--classes", type=int, default=7)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=sorted(DTYPES), default="fp32")
 
 
 def main():

@@ -231,7 +231,6 @@ enum DataCommand {
     },
 }
 
-/// Parses the process arguments and runs the command.
 /// Whether `args` (the words after `lossbench`) parse as a command line, every required
 /// argument included; clap's message otherwise. `--help` and `--version` parse.
 pub fn check_args(args: &[&str]) -> Result<(), String> {
@@ -244,6 +243,7 @@ pub fn check_args(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Parses the process arguments and runs the command.
 pub fn main() -> anyhow::Result<ExitCode> {
     exit::handle_signals().context("cannot install the handler of Ctrl-C and SIGTERM")?;
     match Cli::parse().command {

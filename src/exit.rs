@@ -1,5 +1,5 @@
-//! How the process ends: its exit statuses, and the signals (Ctrl-C, SIGTERM, SIGHUP) that
-//! stop it.
+//! How the process ends: its exit statuses, and the signals (Ctrl-C, SIGTERM, SIGHUP, and
+//! SIGPIPE when a reader such as `head` closes the output early) that stop it.
 //!
 //! 0 success; [`FAILED`] the work ran but something failed (a run failed or diverged, a rerun
 //! differed, a loss disagreed with its reference); [`USAGE`] the command could not start
@@ -38,9 +38,10 @@ extern "C" fn on_signal(signal: libc::c_int) {
     unsafe { libc::_exit(128 + signal) }
 }
 
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP.
+/// Installs the handler for SIGINT, SIGTERM, SIGHUP and SIGPIPE (which Rust's runtime
+/// ignores, so that a write to a closed pipe would fail and the print panic).
 pub fn handle_signals() -> std::io::Result<()> {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
         // SAFETY: a zeroed `sigaction` is a valid value; the handler is an `extern "C" fn`
         // of the signature `sa_sigaction` expects without SA_SIGINFO.
         let installed = unsafe {

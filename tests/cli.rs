@@ -255,3 +255,31 @@ fn a_grid_over_the_cap_is_refused_at_once_by_every_command_that_expands_it() {
     let planned = lossbench(&["plan", small, "--max-runs", "2"]);
     assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    // `lossbench plan sweep.toml | head -1`: the plan's later lines meet a closed pipe.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sweep(dir.path(), "piped", 1, &format!("seed = {}", list(2000)));
+    let mut child = Command::new(BIN)
+        .args(["plan", path.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    // Dropping the reader closes the pipe.
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!first.is_empty());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        status_of(&out.status),
+        128 + 13,
+        "{:?}: {stderr}",
+        out.status
+    );
+}
