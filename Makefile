@@ -20,7 +20,7 @@ endif
 CARGO ?= cargo
 LOSSBENCH := $(CARGO_TARGET_DIR)/release/lossbench
 
-.PHONY: demo test build install libtorch lint clean-results bench reference reference-metrics script-losses gpu-check
+.PHONY: demo test build install libtorch lint clean-results bench reference reference-metrics script-losses gpu-check torch-2.11
 
 libtorch:
 	@scripts/setup-libtorch.sh "$(VENV)"
@@ -58,6 +58,11 @@ bench: build
 # target/gpu-check. Without a usable GPU it runs the CPU part and exits 3, saying why.
 gpu-check: build
 	scripts/gpu-check.sh $(LOSSBENCH)
+
+# lossbench built against libtorch 2.11 (PyTorch 2.11.0, tch 0.24), stripped, for a machine
+# whose PyTorch is 2.11 (scripts/build-torch-2.11.sh; docs/install.md).
+torch-2.11:
+	scripts/build-torch-2.11.sh
 
 # Rewrites tests/reference/losses.json, the loss values and gradients the tests compare
 # with, from the venv's PyTorch (peer/reference.py).
