@@ -111,3 +111,36 @@ fn cuda_without_a_usable_gpu_stops_before_any_run_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn gpu_check_runs_its_cpu_part_and_exits_3_saying_why_without_a_gpu() {
+    let gpus = doctor_json(None)["gpus"]
+        .as_array()
+        .map_or(0, |gpus| gpus.len());
+    if gpus > 0 {
+        println!("skipped: this machine has a GPU; `make gpu-check` runs the whole check there");
+        return;
+    }
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gpu-check.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(common::BIN)
+        .env("OUT", out_dir.path())
+        .env("EPOCHS", "1")
+        .output()
+        .expect("gpu-check runs");
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("no usable GPU here"), "{said}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("gpu-check.json")).expect("gpu-check.json"),
+    )
+    .expect("JSON");
+    assert!(report["gpu"].is_null(), "{report}");
+    let why = report["no_gpu"].as_str().expect("no_gpu");
+    assert!(REASONS.iter().any(|r| why.contains(r)), "{why}");
+    assert!(report["cpu_train_seconds"].as_f64().expect("seconds") > 0.0);
+    let epochs = std::fs::read_to_string(out_dir.path().join("train-cpu.txt")).expect("epochs");
+    assert_eq!(epochs.lines().count(), 1, "{epochs}");
+}
