@@ -69,8 +69,8 @@ impl Autocast {
 
 impl Drop for Autocast {
     fn drop(&mut self) {
-        // SAFETY: puts back what `enter` replaced, on the thread that entered (the guard is
-        // neither Send nor shared: it lives inside `forward`).
+        // SAFETY: puts back what `enter` replaced, on the thread that entered: the guard
+        // lives and drops inside `forward`, which never hands it to another thread.
         unsafe { lossbench_autocast_exit(self.device, &self.previous) }
     }
 }
