@@ -20,21 +20,28 @@ use serde_json::{json, Value};
 /// The MLflow the test starts: the venv's, as `.ci/run` installs it.
 const MLFLOW_PIN: &str = "mlflow==3.17.2";
 
-fn mlflow_bin() -> Option<PathBuf> {
-    let venv = match std::env::var_os("LOSSBENCH_PYTHON") {
-        Some(python) => PathBuf::from(python).parent()?.to_path_buf(),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/lossbench/torch-2.13.0/bin"),
-    };
-    Some(venv.join("mlflow")).filter(|p| p.exists())
+/// The venv's `bin` folder: `LOSSBENCH_PYTHON`'s, or the one `make libtorch` installs.
+fn venv_bin() -> Option<PathBuf> {
+    match std::env::var_os("LOSSBENCH_PYTHON") {
+        Some(python) => Some(PathBuf::from(python).parent()?.to_path_buf()),
+        None => {
+            Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/lossbench/torch-2.13.0/bin"))
+        }
+    }
 }
 
 /// The venv's `mlflow`; `None`, saying the test is skipped and how to get it, without it
 /// (failing instead in CI).
 fn mlflow_or_skip() -> Option<PathBuf> {
-    let found = mlflow_bin();
+    let bin = venv_bin();
+    let found = bin
+        .as_ref()
+        .map(|b| b.join("mlflow"))
+        .filter(|p| p.exists());
     if found.is_none() {
+        let pip = bin.map_or_else(|| "pip".into(), |b| b.join("pip").display().to_string());
         common::skip_unless_ci(&format!(
-            "no mlflow in the venv; `$HOME/.cache/lossbench/torch-2.13.0/bin/pip install {MLFLOW_PIN}` (.ci/run installs it)"
+            "no mlflow in the venv; `{pip} install {MLFLOW_PIN}` (.ci/run installs it)"
         ));
     }
     found
