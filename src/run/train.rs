@@ -136,7 +136,6 @@ pub fn train(
     }
     let device = learner.device;
     let classes = learner.net_config.num_classes;
-    let ignore = data.ignore_index;
     let batches = batches(data.train.len(), learner.batch, config.train.drop_last);
     let steps = batches.len();
     let total_steps = steps * config.train.epochs;
@@ -163,56 +162,7 @@ pub fn train(
         if ending == Ending::Interrupted {
             break;
         }
-        let train_loss = sums.loss.double_value(&[]) / steps as f64;
-        // The mean over the steps taken: a skipped step's gradient is not finite.
-        let grad_norm = sums.grad_norm.double_value(&[]) / (steps - sums.skipped) as f64;
-        let eval = evaluate(
-            &learner.net,
-            &learner.criterion,
-            learner.batch,
-            &data.val,
-            classes,
-            ignore,
-            device,
-            Scoring {
-                activation: config.loss.name.activation(),
-                boundary_tolerance: config
-                    .train
-                    .boundary_tolerance
-                    .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
-            },
-        )?;
-        let (val_loss, metrics) = (eval.loss, eval.metrics);
-        let grad_share = gradient_share(
-            &learner.criterion,
-            &eval.first_logits,
-            &data.val,
-            classes,
-            ignore,
-        )?;
-        let row = EpochRow {
-            epoch,
-            train_loss,
-            val_loss,
-            val_miou: metrics.miou,
-            pixel_accuracy: metrics.pixel_accuracy,
-            binary_accuracy: metrics.binary_accuracy_for(config.loss.name),
-            binary_accuracy_sigmoid: metrics.binary_accuracy_sigmoid,
-            binary_accuracy_softmax: metrics.binary_accuracy_softmax,
-            iou_per_class: metrics
-                .iou_per_class
-                .iter()
-                .map(|v| v.unwrap_or(f64::NAN))
-                .collect(),
-            grad_norm,
-            grad_share,
-            quality: eval.quality,
-            lr: lr_at(0),
-            seconds: start.elapsed().as_secs_f64(),
-            skipped_steps: learner.scaler.is_some().then_some(sums.skipped),
-            selected_epoch: None,
-            test: None,
-        };
+        let row = score_epoch(&learner, config, data, epoch, &sums, steps, lr_at(0), start)?;
         selector.observe(&row, &learner.vars);
         let snapshot = Snapshot {
             vars: &learner.vars,
@@ -223,8 +173,9 @@ pub fn train(
             selector: &selector,
         };
         on_epoch(&row, &snapshot);
+        let diverged = !row.train_loss.is_finite();
         rows.push(row);
-        if !train_loss.is_finite() {
+        if diverged {
             ending = Ending::Diverged { epoch };
             break;
         }
@@ -251,6 +202,77 @@ pub fn train(
         vars: learner.vars,
         net: learner.net,
         selection,
+    })
+}
+
+/// Epoch `epoch`'s row, once its `steps` training steps have added to `sums`: the training
+/// means, the validation split's loss, metrics and gradient shares, the epoch's first
+/// learning rate `lr`, and the seconds since `started`.
+#[allow(clippy::too_many_arguments)]
+fn score_epoch(
+    learner: &Learner,
+    config: &RunConfig,
+    data: &Dataset,
+    epoch: usize,
+    sums: &StepSums,
+    steps: usize,
+    lr: f64,
+    started: Instant,
+) -> anyhow::Result<EpochRow> {
+    let (classes, ignore, device) = (
+        learner.net_config.num_classes,
+        data.ignore_index,
+        learner.device,
+    );
+    let train_loss = sums.loss.double_value(&[]) / steps as f64;
+    // The mean over the steps taken: a skipped step's gradient is not finite.
+    let grad_norm = sums.grad_norm.double_value(&[]) / (steps - sums.skipped) as f64;
+    let eval = evaluate(
+        &learner.net,
+        &learner.criterion,
+        learner.batch,
+        &data.val,
+        classes,
+        ignore,
+        device,
+        Scoring {
+            activation: config.loss.name.activation(),
+            boundary_tolerance: config
+                .train
+                .boundary_tolerance
+                .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
+        },
+    )?;
+    let (val_loss, metrics) = (eval.loss, eval.metrics);
+    let grad_share = gradient_share(
+        &learner.criterion,
+        &eval.first_logits,
+        &data.val,
+        classes,
+        ignore,
+    )?;
+    Ok(EpochRow {
+        epoch,
+        train_loss,
+        val_loss,
+        val_miou: metrics.miou,
+        pixel_accuracy: metrics.pixel_accuracy,
+        binary_accuracy: metrics.binary_accuracy_for(config.loss.name),
+        binary_accuracy_sigmoid: metrics.binary_accuracy_sigmoid,
+        binary_accuracy_softmax: metrics.binary_accuracy_softmax,
+        iou_per_class: metrics
+            .iou_per_class
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect(),
+        grad_norm,
+        grad_share,
+        quality: eval.quality,
+        lr,
+        seconds: started.elapsed().as_secs_f64(),
+        skipped_steps: learner.scaler.is_some().then_some(sums.skipped),
+        selected_epoch: None,
+        test: None,
     })
 }
 
