@@ -20,7 +20,7 @@ pub fn step(config: &RunConfig, warmup: usize, steps: usize) -> anyhow::Result<(
     let data = config.data.load()?;
     let threads = config.threads_or(crate::run::scheduler::cores());
     let mut learner = Learner::new(config, &data, threads)?;
-    for seconds in train::step_times(&mut learner, warmup, steps)? {
+    for seconds in train::step_times(&mut learner, &data, warmup, steps)? {
         println!("{}", serde_json::json!({ "step_seconds": seconds }));
     }
     Ok(())
@@ -39,7 +39,7 @@ pub fn synthetic_results(path: &Path, overrides: &[String]) -> anyhow::Result<us
     let data = first.config()?.data.load()?;
     store.write_dataset(&data, None)?;
     let classes = data.num_classes() as usize;
-    let predictions = data.val.masks.narrow(0, 0, EXAMPLES.min(data.val.len()));
+    let predictions = data.val.first(EXAMPLES)?.masks.to_kind(tch::Kind::Int64);
     for run in plan.runs() {
         let config = run.config()?;
         let mut status = RunStatus::starting(&run, config.train.epochs, tch::Device::Cpu, 1);
@@ -104,6 +104,7 @@ fn made_up_rows(seed: u64, epochs: usize, classes: usize) -> Vec<EpochRow> {
                 quality: made_up_quality(miou, classes),
                 lr: 1e-3,
                 seconds: 1.0 + noise(),
+                data_seconds: 0.01,
                 skipped_steps: None,
                 selected_epoch: None,
                 test: None,
@@ -149,7 +150,7 @@ mod tests {
         .expect("config");
         let data = config.data.load().expect("data");
         let mut learner = Learner::new(&config, &data, 1).expect("learner");
-        let times = train::step_times(&mut learner, 1, 3).expect("steps");
+        let times = train::step_times(&mut learner, &data, 1, 3).expect("steps");
         assert_eq!(times.len(), 3);
         assert!(times.iter().all(|t| *t > 0.0), "{times:?}");
     }

@@ -581,22 +581,31 @@ pub enum Frequency {
     Median,
 }
 
-/// Per class of `classes`, its valid pixels in `masks` `[N, H, W]` (int64) and the valid
-/// pixels of the images that contain it.
-pub fn class_pixels(masks: &Tensor, classes: i64, ignore: Option<i64>) -> (Vec<f64>, Vec<f64>) {
-    let mut counts = vec![0.0; classes as usize];
-    let mut containing = vec![0.0; classes as usize];
-    for n in 0..masks.size()[0] {
-        let mask = masks.get(n).reshape([-1]);
-        let valid = match ignore {
-            Some(i) => mask.masked_select(&mask.ne(i)),
-            None => mask,
-        };
-        let valid = valid.masked_select(&valid.ge(0).logical_and(&valid.lt(classes)));
-        let image: Vec<i64> =
-            Vec::try_from(valid.bincount::<Tensor>(None, classes)).unwrap_or_default();
+/// Per image of `masks` `[N, H, W]` (int64), its pixels of each class of `0..classes`
+/// (`ignore` and other values left out).
+pub fn image_class_counts(masks: &Tensor, classes: i64, ignore: Option<i64>) -> Vec<Vec<i64>> {
+    (0..masks.size()[0])
+        .map(|n| {
+            let mask = masks.get(n).reshape([-1]);
+            let valid = match ignore {
+                Some(i) => mask.masked_select(&mask.ne(i)),
+                None => mask,
+            };
+            let valid = valid.masked_select(&valid.ge(0).logical_and(&valid.lt(classes)));
+            Vec::try_from(valid.bincount::<Tensor>(None, classes)).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Per class, its pixels over the images (`per_image`: each image's pixels of each class,
+/// as [`image_class_counts`] gives them) and the pixels of the images that contain it.
+pub fn class_pixels(per_image: &[Vec<i64>]) -> (Vec<f64>, Vec<f64>) {
+    let classes = per_image.first().map_or(0, Vec::len);
+    let mut counts = vec![0.0; classes];
+    let mut containing = vec![0.0; classes];
+    for image in per_image {
         let pixels: i64 = image.iter().sum();
-        for (c, &k) in image.iter().enumerate().take(classes as usize) {
+        for (c, &k) in image.iter().enumerate().take(classes) {
             counts[c] += k as f64;
             if k > 0 {
                 containing[c] += pixels as f64;
@@ -690,8 +699,8 @@ mod tests {
 
     #[test]
     fn class_pixels_count_valid_pixels_and_the_images_that_hold_each_class() {
-        let masks = Tensor::from_slice(&[0i64, 0, 1, 255, 0, 0, 0, 0]).reshape([2, 2, 2]);
-        let (counts, containing) = class_pixels(&masks, 3, Some(255));
+        // Two images of 2×2 (one pixel ignored): [0, 0, 1, ignored] and [0, 0, 0, 0].
+        let (counts, containing) = class_pixels(&[vec![2, 1, 0], vec![4, 0, 0]]);
         assert_eq!(counts, [6.0, 1.0, 0.0]);
         assert_eq!(containing, [7.0, 3.0, 0.0]);
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tch::{Kind, Tensor};
 
 use crate::config::LossConfig;
-use crate::losses::{class_pixels, Criterion, Loss};
+use crate::losses::{class_pixels, image_class_counts, Criterion, Loss};
 use crate::metrics::{Accumulator, Metrics};
 use crate::run::criterion;
 
@@ -250,7 +250,11 @@ impl Case {
     fn criterion(&self, loss: &LossConfig) -> anyhow::Result<Criterion> {
         let classes = self.shape[1];
         criterion::for_loss(loss, classes, tch::Device::Cpu, || {
-            class_pixels(&self.target(), classes, self.ignore_index)
+            class_pixels(&image_class_counts(
+                &self.target(),
+                classes,
+                self.ignore_index,
+            ))
         })
     }
 

@@ -194,7 +194,7 @@ fn the_new_metrics_take_under_five_percent_of_a_camvid_epoch() {
 
     let _guard = tch::no_grad_guard();
     let classes = data.class_names.len();
-    let size = data.val.masks.size();
+    let size = common::split_tensors(&data, &data.val).1.size();
     let (n, h, w) = (size[0], size[1] as usize, size[2] as usize);
     let mut logits = Vec::new();
     for start in (0..n).step_by(16) {
@@ -202,9 +202,12 @@ fn the_new_metrics_take_under_five_percent_of_a_camvid_epoch() {
         logits.push((
             start,
             len,
-            trained
-                .net
-                .forward_t(&data.val.images.narrow(0, start, len), false),
+            trained.net.forward_t(
+                &common::split_tensors(&data, &data.val)
+                    .0
+                    .narrow(0, start, len),
+                false,
+            ),
         ));
     }
     let pass = || {
@@ -213,7 +216,9 @@ fn the_new_metrics_take_under_five_percent_of_a_camvid_epoch() {
         let mut calibration = CalibrationAccumulator::new(activation, Some(255), tch::Device::Cpu);
         let mut boundary = BoundaryAccumulator::new(classes, Some(255), 2.0);
         for (start, len, z) in &logits {
-            let ys = data.val.masks.narrow(0, *start, *len);
+            let ys = common::split_tensors(&data, &data.val)
+                .1
+                .narrow(0, *start, *len);
             calibration.update(z, &ys);
             let predicted =
                 Vec::<i64>::try_from(&z.argmax(1, false).reshape([-1])).expect("argmax");

@@ -98,7 +98,8 @@ fn sigkill_at_five_points_then_rerun_gives_the_uninterrupted_frame() {
             text(&resumed)
         );
         let frame = sweep_frame(dir.path());
-        let difference = bitwise_difference(&expected, &frame, &["seconds"]).expect("compare");
+        let difference =
+            bitwise_difference(&expected, &frame, &lossbench::store::TIMINGS).expect("compare");
         assert_eq!(difference, None, "{point}: the resumed frame differs");
         let ids = frame
             .column("run_id")
@@ -367,7 +368,7 @@ fn a_run_killed_inside_epoch_3_of_5_resumes_from_its_checkpoint_bit_for_bit() {
         let after = read_parquet(&run_dir.join("metrics.parquet")).expect("rows");
         let expected = read_parquet(&reference_run.join("metrics.parquet")).expect("rows");
         assert_eq!(
-            bitwise_difference(&expected, &after, &["seconds"]).expect("compare"),
+            bitwise_difference(&expected, &after, &lossbench::store::TIMINGS).expect("compare"),
             None,
             "{optimizer}: the resumed run's rows differ from an uninterrupted run's"
         );
@@ -449,7 +450,7 @@ fn a_run_trained_before_pytorchs_order_resumes_and_reruns_in_its_chacha_order() 
     );
     let after = read_parquet(&run_dir.join("metrics.parquet")).expect("rows");
     assert_eq!(
-        bitwise_difference(&expected, &after, &["seconds"]).expect("compare"),
+        bitwise_difference(&expected, &after, &lossbench::store::TIMINGS).expect("compare"),
         None,
         "the old run went on in another order"
     );
@@ -544,7 +545,7 @@ fn damaged_run_folders_are_found_by_verify_and_redone_by_the_next_sweep() {
     );
     let frame = sweep_frame(dir.path());
     assert_eq!(
-        bitwise_difference(&expected, &frame, &["seconds"]).expect("compare"),
+        bitwise_difference(&expected, &frame, &lossbench::store::TIMINGS).expect("compare"),
         None,
         "the redone runs give the undamaged frame"
     );

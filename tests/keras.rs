@@ -84,19 +84,22 @@ fn lossbench_side(config: &RunConfig, data: &Dataset, dir: &Path) -> Trace {
     Tensor::write_safetensors(&named, dir.join("weights.safetensors")).expect("write weights");
     let (order, lengths) =
         common::batch_order(data.train.len(), config.train.batch_size as i64, 20);
-    let (steps, start, _) = common::train_steps(&mut learner, &order, &lengths[..20]);
+    let (steps, start, _) = common::train_steps(&mut learner, data, &order, &lengths[..20]);
     let mut tensors = vec![
-        ("images", data.train.images.shallow_clone()),
-        ("masks", data.train.masks.shallow_clone()),
+        ("images", common::split_tensors(data, &data.train).0),
+        ("masks", common::split_tensors(data, &data.train).1),
         ("order", Tensor::from_slice(&order[..start])),
         ("lengths", Tensor::from_slice(&lengths[..20])),
-        ("val_images", data.val.images.shallow_clone()),
-        ("val_masks", data.val.masks.shallow_clone()),
+        ("val_images", common::split_tensors(data, &data.val).0),
+        ("val_masks", common::split_tensors(data, &data.val).1),
     ];
     // The validation logits after the last step, for Keras' metric of lossbench's outputs.
     let val_logits = tch::no_grad(|| {
         use tch::nn::ModuleT;
-        learner.net.forward_t(&data.val.images, false).contiguous()
+        learner
+            .net
+            .forward_t(&common::split_tensors(data, &data.val).0, false)
+            .contiguous()
     });
     tensors.push(("val_logits", val_logits));
     Tensor::write_safetensors(&tensors, dir.join("batches.safetensors")).expect("write batches");
@@ -104,10 +107,9 @@ fn lossbench_side(config: &RunConfig, data: &Dataset, dir: &Path) -> Trace {
     let evaluation = evaluate(
         &learner.net,
         &learner.criterion,
-        data.val.len(),
+        &lossbench::data::feed::Feed::new(data, data.val.len(), 1),
         &data.val,
         data.num_classes(),
-        data.ignore_index,
         tch::Device::Cpu,
         Scoring {
             activation: config.loss.name.activation(),

@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use lossbench::config::{Precision, RunConfig};
-use lossbench::data::{order, DataConfig, Dataset, SyntheticConfig};
+use lossbench::data::samples::{Labels, Pixels, Sample};
+use lossbench::data::{order, DataConfig, Dataset, Split, SyntheticConfig};
 use lossbench::losses::Loss;
 use lossbench::model::{Init, UNet, UNetConfig};
 use lossbench::run::train::{batches, Learner};
@@ -174,22 +175,42 @@ fn trains_like_pytorch(loss: Loss, hflip: bool, precision: Precision) {
     // Some ignored pixels, as in real masks: every 7th pixel of every other row.
     let ignore = 255;
     for split in [&mut data.train, &mut data.val] {
-        let marks = Tensor::zeros_like(&split.masks).to_kind(Kind::Bool);
-        let _ = marks.slice(1, 0, None, 2).slice(2, 0, None, 7).fill_(1);
-        split.masks = split.masks.masked_fill(&marks, ignore);
+        let samples = (0..split.len() as usize)
+            .map(|i| {
+                let (image, mask) = split.get(i).expect("a sample");
+                let marks = Tensor::zeros_like(&mask).to_kind(Kind::Bool);
+                let _ = marks.slice(0, 0, None, 2).slice(1, 0, None, 7).fill_(1);
+                let mask = mask.masked_fill(&marks, ignore);
+                let size = image.size();
+                Sample {
+                    pixels: Pixels::F32(Vec::try_from(image.reshape([-1])).expect("pixels")),
+                    labels: Labels::U8(Vec::try_from(mask.reshape([-1])).expect("labels")),
+                    channels: size[0],
+                    height: size[1],
+                    width: size[2],
+                }
+            })
+            .collect();
+        *split = Split::memory(samples, split.channels());
     }
     data.ignore_index = Some(ignore);
     let mut learner = learner(&config, &data);
     let batch = config.train.batch_size as i64;
     let (order, lengths) = common::pytorch_batches(&learner, data.train.len(), batch, steps_run);
     let (ours, used, ours_skipped) =
-        common::train_steps(&mut learner, &order, &lengths[..steps_run]);
+        common::train_steps(&mut learner, &data, &order, &lengths[..steps_run]);
     let val = tch::no_grad(|| {
         use tch::nn::ModuleT;
-        let logits = learner.net.forward_t(&data.val.images, false);
+        let logits = learner
+            .net
+            .forward_t(&common::split_tensors(&data, &data.val).0, false);
         learner
             .criterion
-            .compute(&logits, &data.val.masks, Some(ignore))
+            .compute(
+                &logits,
+                &common::split_tensors(&data, &data.val).1,
+                Some(ignore),
+            )
             .expect("loss")
             .double_value(&[])
     });
@@ -197,10 +218,10 @@ fn trains_like_pytorch(loss: Loss, hflip: bool, precision: Precision) {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("data.safetensors");
     let tensors = [
-        ("images", data.train.images.shallow_clone()),
-        ("masks", data.train.masks.shallow_clone()),
-        ("val_images", data.val.images.shallow_clone()),
-        ("val_masks", data.val.masks.shallow_clone()),
+        ("images", common::split_tensors(&data, &data.train).0),
+        ("masks", common::split_tensors(&data, &data.train).1),
+        ("val_images", common::split_tensors(&data, &data.val).0),
+        ("val_masks", common::split_tensors(&data, &data.val).1),
     ];
     Tensor::write_safetensors(&tensors, &input).expect("write the data");
     let mut args = vec!["train".to_string()];

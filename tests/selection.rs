@@ -140,7 +140,8 @@ fn a_selecting_sweep_killed_mid_training_then_rerun_gives_the_uninterrupted_fram
         );
         let frame =
             read_parquet(&dir.path().join("results/selection/metrics.parquet")).expect("frame");
-        let difference = bitwise_difference(&expected, &frame, &["seconds"]).expect("compare");
+        let difference =
+            bitwise_difference(&expected, &frame, &lossbench::store::TIMINGS).expect("compare");
         assert_eq!(difference, None, "{point}: the resumed frame differs");
     }
 }

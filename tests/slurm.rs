@@ -373,7 +373,8 @@ fn a_requeued_task_resumes_from_its_checkpoint_and_the_frame_equals_an_uninterru
         panic!("no merged frame ({e:#}):\n{}", context());
     });
     assert_eq!(
-        lossbench::store::bitwise_difference(&expected, &frame, &["seconds"]).expect("compare"),
+        lossbench::store::bitwise_difference(&expected, &frame, &lossbench::store::TIMINGS)
+            .expect("compare"),
         None,
         "the requeued sweep's frame differs from an uninterrupted one:\n{}",
         context()

@@ -243,7 +243,7 @@ fn a_tuned_sweep_killed_mid_tuning_then_rerun_gives_the_uninterrupted_results() 
         let difference = bitwise_difference(
             &final_frame(reference_dir.path()),
             &final_frame(dir.path()),
-            &["seconds"],
+            &lossbench::store::TIMINGS,
         )
         .expect("compare");
         assert_eq!(difference, None, "{point}: the resumed frame differs");

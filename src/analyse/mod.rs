@@ -95,7 +95,7 @@ pub const DONE: &str = "done";
 pub const ALPHA: f64 = 0.05;
 /// The per-epoch metric columns of the sweep frame, besides `iou_0 .. iou_{C-1}`, the other
 /// per-class columns ([`PER_CLASS`]) and the quality columns `val_*` ([`QUALITY`]).
-pub const METRICS: [&str; 10] = [
+pub const METRICS: [&str; 11] = [
     "train_loss",
     "val_loss",
     "val_miou",
@@ -106,6 +106,7 @@ pub const METRICS: [&str; 10] = [
     "grad_norm",
     "lr",
     "seconds",
+    "data_seconds",
 ];
 
 /// The validation quality columns of the frame (`store::frame::QUALITY_SCALARS` with
@@ -141,7 +142,7 @@ pub use crate::metrics::SUMMARY_METRICS;
 /// calibration errors and distances are not).
 pub fn higher_is_better(metric: &str) -> bool {
     !(metric.ends_with("loss")
-        || ["seconds", "grad_norm", "lr"].contains(&metric)
+        || ["seconds", "data_seconds", "grad_norm", "lr"].contains(&metric)
         || crate::metrics::lower_is_better(metric))
 }
 

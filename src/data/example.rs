@@ -35,15 +35,15 @@ pub fn write(dir: &Path, images: usize, size: u32, seed: u64) -> anyhow::Result<
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
-    let gray = (data
-        .train
+    let train = data.display_images(&data.train, data.train.len())?;
+    let gray = (train
         .images
         .mean_dim([1i64].as_slice(), false, tch::Kind::Float)
         .clamp(0.0, 1.0)
         * 255.0)
         .round()
         .to_kind(tch::Kind::Uint8);
-    let masks = data.train.masks.gt(0).to_kind(tch::Kind::Uint8) * 255;
+    let masks = train.masks.gt(0).to_kind(tch::Kind::Uint8) * 255;
     for i in 0..images as i64 {
         let pixels = Vec::<u8>::try_from(&gray.get(i).reshape([-1]))?;
         let labels = Vec::<u8>::try_from(&masks.get(i).reshape([-1]))?;

@@ -1,17 +1,22 @@
-//! Datasets as tensors: a train and a validation split (and, when the data have one, a
-//! held-out test split) of images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64), with
-//! class names and a palette. Built once and shared read-only by every run that uses them.
+//! Datasets: a train and a validation split (and, when the data have one, a held-out test
+//! split) of images and masks, kept compact in memory or read from files batch by batch
+//! ([`samples`]), with class names and a palette; built once and shared read-only by every
+//! run that uses them. Batches are made by [`loader`]'s workers in the order [`order`] draws.
 
 pub mod example;
+pub mod feed;
 pub mod folder;
+pub mod loader;
 pub mod order;
+pub mod samples;
 pub mod synthetic;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
-use tch::Tensor;
 
 pub use folder::FolderConfig;
+pub use loader::Loading;
+pub use samples::{Batch, Split, Standardize};
 pub use synthetic::SyntheticConfig;
 
 /// Where a run's data come from: the `[data]` table of a configuration. `kind` selects the
@@ -118,27 +123,9 @@ impl DataConfig {
     }
 }
 
-/// Images and masks of one split.
-#[derive(Debug)]
-pub struct Split {
-    pub images: Tensor,
-    pub masks: Tensor,
-}
-
-impl Split {
-    /// The number of images.
-    pub fn len(&self) -> i64 {
-        self.images.size()[0]
-    }
-
-    /// Whether the split holds no image.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A train and a validation split, an optional test split, and what the classes are.
-#[derive(Debug)]
+/// A train and a validation split, an optional test split, and what the classes are;
+/// cheap to clone (the splits' samples are shared).
+#[derive(Clone, Debug)]
 pub struct Dataset {
     pub train: Split,
     pub val: Split,
@@ -148,13 +135,17 @@ pub struct Dataset {
     pub class_names: Vec<String>,
     pub palette: Vec<[u8; 3]>,
     pub ignore_index: Option<i64>,
-    /// Per-channel mean and standard deviation the images were standardised with.
+    /// Per-channel mean and standard deviation the images are standardised with.
     pub normalization: Option<(Vec<f64>, Vec<f64>)>,
     /// Whether training flips images left-right at random (drawn with the batch order:
     /// [`order`]).
     pub hflip: bool,
     /// The files of each split, for data read from files.
     pub files: Option<SplitFiles>,
+    /// Per training image, its pixels of each class (`ignore_index` left out).
+    pub train_class_counts: Vec<Vec<i64>>,
+    /// How batches are built (`data.workers`, `data.prefetch`).
+    pub loading: Loading,
 }
 
 /// The files of each split, as paths relative to the dataset's folder: what a sweep's
@@ -172,32 +163,12 @@ pub struct SplitFiles {
 }
 
 impl Dataset {
-    /// Another handle on the same tensors (no copy), to hand to another thread.
-    pub fn shallow_clone(&self) -> Dataset {
-        let split = |s: &Split| Split {
-            images: s.images.shallow_clone(),
-            masks: s.masks.shallow_clone(),
-        };
-        Dataset {
-            train: split(&self.train),
-            val: split(&self.val),
-            test: self.test.as_ref().map(split),
-            class_names: self.class_names.clone(),
-            palette: self.palette.clone(),
-            ignore_index: self.ignore_index,
-            normalization: self.normalization.clone(),
-            hflip: self.hflip,
-            files: self.files.clone(),
-        }
-    }
-
-    /// Bytes held by the images and masks of every split.
+    /// Bytes held in memory by the images and masks of every split.
     pub fn bytes(&self) -> usize {
         [Some(&self.train), Some(&self.val), self.test.as_ref()]
             .into_iter()
             .flatten()
-            .flat_map(|s| [&s.images, &s.masks])
-            .map(|t| t.numel() * t.kind().elt_size_in_bytes())
+            .map(Split::bytes)
             .sum()
     }
 
@@ -208,31 +179,31 @@ impl Dataset {
 
     /// Channels of the images.
     pub fn in_channels(&self) -> i64 {
-        self.train.images.size()[1]
+        self.train.channels()
     }
 
-    /// The first `k` images of `split` as they were read, in [0, 1] (undoing the
-    /// normalisation), for showing.
-    pub fn display_images(&self, split: &Split, k: i64) -> Tensor {
-        let images = split.images.narrow(0, 0, k.min(split.len()));
-        match &self.normalization {
-            None => images,
-            Some((mean, std)) => {
-                let shape = [1, mean.len() as i64, 1, 1];
-                let m = Tensor::from_slice(mean)
-                    .to_kind(tch::Kind::Float)
-                    .view(shape);
-                let s = Tensor::from_slice(std)
-                    .to_kind(tch::Kind::Float)
-                    .view(shape);
-                images * s + m
-            }
+    /// How a batch's kept pixels become the network's input.
+    pub fn standardize(&self) -> Standardize {
+        Standardize {
+            normalization: self.normalization.clone(),
         }
     }
 
-    /// Height and width of the images.
+    /// The first `k` images of `split` as they were read, `f32` in [0, 1], for showing, and
+    /// their masks (kept kind).
+    pub fn display_images(&self, split: &Split, k: i64) -> anyhow::Result<Batch> {
+        let first = split.first(k)?;
+        Ok(Batch {
+            images: Standardize::default().input(&first.images, tch::Device::Cpu),
+            masks: first.masks,
+        })
+    }
+
+    /// Height and width of the training images (of the first, when they differ).
     pub fn image_size(&self) -> (i64, i64) {
-        let s = self.train.images.size();
-        (s[2], s[3])
+        self.train
+            .uniform_size()
+            .or_else(|| self.train.sizes().first().copied())
+            .unwrap_or((0, 0))
     }
 }

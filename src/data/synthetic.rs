@@ -11,9 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
 
-use super::{Dataset, Split};
+use super::samples::{LabelKind, Pixels, Sample};
+use super::{Dataset, Loading, Split};
 
 /// The side of the square cell that holds at most one shape.
 const CELL: i64 = 16;
@@ -145,16 +145,19 @@ impl SyntheticConfig {
     /// seed, so adding a test split leaves the other two as they were.
     pub fn generate(&self) -> Result<Dataset, SyntheticError> {
         self.validate()?;
+        let (train, train_class_counts) = self.split(self.train_images, 0);
         Ok(Dataset {
-            train: self.split(self.train_images, 0),
-            val: self.split(self.val_images, 1),
-            test: (self.test_images > 0).then(|| self.split(self.test_images, 2)),
+            train,
+            val: self.split(self.val_images, 1).0,
+            test: (self.test_images > 0).then(|| self.split(self.test_images, 2).0),
             class_names: CLASS_NAMES.map(String::from).to_vec(),
             palette: PALETTE.to_vec(),
             ignore_index: None,
             normalization: None,
             hflip: false,
             files: None,
+            train_class_counts,
+            loading: Loading::default(),
         })
     }
 
@@ -184,27 +187,29 @@ impl SyntheticConfig {
     /// `count` images of split `split`, generated in parallel: image `i` draws from its own
     /// ChaCha stream `(split << 32) | i` of the seed, so the result does not depend on the
     /// order the threads run in.
-    fn split(&self, count: usize, split: u64) -> Split {
-        let drawn: Vec<(Vec<f32>, Vec<i64>)> = (0..count as u64)
+    /// Also gives each image's pixels of each class.
+    fn split(&self, count: usize, split: u64) -> (Split, Vec<Vec<i64>>) {
+        let kind = LabelKind::holding(CLASS_NAMES.len() as i64, None);
+        let samples: Vec<Sample> = (0..count as u64)
             .into_par_iter()
             .map(|i| {
                 let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
                 rng.set_stream((split << 32) | i);
-                self.image(&mut rng)
+                let (image, mask) = self.image(&mut rng);
+                Sample {
+                    pixels: Pixels::F32(image),
+                    labels: kind.keep(&mask),
+                    channels: 3,
+                    height: self.height,
+                    width: self.width,
+                }
             })
             .collect();
-        let (h, w) = (self.height as usize, self.width as usize);
-        let mut images = Vec::with_capacity(count * 3 * h * w);
-        let mut masks = Vec::with_capacity(count * h * w);
-        for (image, mask) in drawn {
-            images.extend(image);
-            masks.extend(mask);
-        }
-        let n = count as i64;
-        Split {
-            images: Tensor::from_slice(&images).reshape([n, 3, self.height, self.width]),
-            masks: Tensor::from_slice(&masks).reshape([n, self.height, self.width]),
-        }
+        let counts = samples
+            .iter()
+            .map(|s| s.class_counts(CLASS_NAMES.len()))
+            .collect();
+        (Split::memory(samples, 3), counts)
     }
 
     /// One image `[3, H, W]` (row-major) and its mask `[H, W]`.
@@ -343,8 +348,8 @@ mod tests {
     use super::*;
     use tch::Kind;
 
-    fn frequencies(masks: &Tensor, classes: i64) -> Vec<f64> {
-        let counts = masks.reshape([-1]).bincount::<Tensor>(None, classes);
+    fn frequencies(masks: &tch::Tensor, classes: i64) -> Vec<f64> {
+        let counts = masks.reshape([-1]).bincount::<tch::Tensor>(None, classes);
         let counts = Vec::<i64>::try_from(&counts).expect("counts");
         let total: i64 = counts.iter().sum();
         counts.iter().map(|c| *c as f64 / total as f64).collect()
@@ -361,13 +366,21 @@ mod tests {
         };
         let a = config.generate().expect("data");
         let b = config.generate().expect("data");
-        assert!(a.train.images.equal(&b.train.images));
-        assert!(a.train.masks.equal(&b.train.masks));
-        assert!(a.val.images.equal(&b.val.images));
+        assert!(crate::data::feed::split_tensors(&a, &a.train)
+            .0
+            .equal(&crate::data::feed::split_tensors(&b, &b.train).0));
+        assert!(crate::data::feed::split_tensors(&a, &a.train)
+            .1
+            .equal(&crate::data::feed::split_tensors(&b, &b.train).1));
+        assert!(crate::data::feed::split_tensors(&a, &a.val)
+            .0
+            .equal(&crate::data::feed::split_tensors(&b, &b.val).0));
         let other = SyntheticConfig { seed: 1, ..config }
             .generate()
             .expect("data");
-        assert!(!a.train.images.equal(&other.train.images));
+        assert!(!crate::data::feed::split_tensors(&a, &a.train)
+            .0
+            .equal(&crate::data::feed::split_tensors(&other, &other.train).0));
     }
 
     #[test]
@@ -380,11 +393,32 @@ mod tests {
             ..Default::default()
         };
         let d = config.generate().expect("data");
-        assert_eq!(d.train.images.size(), [5, 3, 32, 48]);
-        assert_eq!(d.val.masks.size(), [3, 32, 48]);
-        assert_eq!(d.train.masks.kind(), Kind::Int64);
-        assert!(d.train.images.min().double_value(&[]) >= 0.0);
-        assert!(d.train.images.max().double_value(&[]) <= 1.0);
+        assert_eq!(
+            crate::data::feed::split_tensors(&d, &d.train).0.size(),
+            [5, 3, 32, 48]
+        );
+        assert_eq!(
+            crate::data::feed::split_tensors(&d, &d.val).1.size(),
+            [3, 32, 48]
+        );
+        assert_eq!(
+            crate::data::feed::split_tensors(&d, &d.train).1.kind(),
+            Kind::Int64
+        );
+        assert!(
+            crate::data::feed::split_tensors(&d, &d.train)
+                .0
+                .min()
+                .double_value(&[])
+                >= 0.0
+        );
+        assert!(
+            crate::data::feed::split_tensors(&d, &d.train)
+                .0
+                .max()
+                .double_value(&[])
+                <= 1.0
+        );
     }
 
     #[test]
@@ -397,7 +431,7 @@ mod tests {
             ..Default::default()
         };
         let d = config.generate().expect("data");
-        let seen = frequencies(&d.train.masks, 7);
+        let seen = frequencies(&crate::data::feed::split_tensors(&d, &d.train).1, 7);
         let expected = config.expected_frequencies();
         for (k, (s, e)) in seen.iter().zip(&expected).enumerate() {
             let tolerance = if k == 6 { 0.25 } else { 0.1 };
@@ -421,7 +455,8 @@ mod tests {
             class_weights: vec![1.0, 0.0, 1.0, 1.0, 1.0, 1.0],
             ..Default::default()
         };
-        let seen = frequencies(&config.generate().expect("data").train.masks, 7);
+        let data = config.generate().expect("data");
+        let seen = frequencies(&crate::data::feed::split_tensors(&data, &data.train).1, 7);
         assert_eq!(seen[2], 0.0);
         assert!(seen[1] > 0.0);
     }
@@ -451,11 +486,17 @@ mod tests {
             ..config.clone()
         };
         let data = with_test.generate().expect("data");
-        let test = data.test.as_ref().expect("a test split");
-        assert_eq!(test.images.size(), [5, 3, 32, 32]);
-        assert!(data.train.images.equal(&plain.train.images));
-        assert!(data.val.images.equal(&plain.val.images));
-        assert!(!test.images.narrow(0, 0, 4).equal(&data.val.images));
+        let test = crate::data::feed::split_tensors(&data, data.test.as_ref().expect("a test")).0;
+        assert_eq!(test.size(), [5, 3, 32, 32]);
+        assert!(crate::data::feed::split_tensors(&data, &data.train)
+            .0
+            .equal(&crate::data::feed::split_tensors(&plain, &plain.train).0));
+        assert!(crate::data::feed::split_tensors(&data, &data.val)
+            .0
+            .equal(&crate::data::feed::split_tensors(&plain, &plain.val).0));
+        assert!(!test
+            .narrow(0, 0, 4)
+            .equal(&crate::data::feed::split_tensors(&data, &data.val).0));
         // Configurations without a test split keep their canonical form (and run ids).
         let text = serde_json::to_string(&config).expect("json");
         assert!(!text.contains("test_images"), "{text}");

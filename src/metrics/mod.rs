@@ -67,6 +67,8 @@ pub fn validation_metric(metric: &str) -> Option<String> {
 pub const SELECTED_EPOCH: &str = "selected_epoch";
 /// The frame column of the training steps fp16's loss scaling skipped in an epoch.
 pub const SKIPPED_STEPS: &str = "skipped_steps";
+/// The frame column of the seconds an epoch's steps waited for their batches.
+pub const DATA_SECONDS: &str = "data_seconds";
 pub use boundary::{Boundary, BoundaryAccumulator};
 pub use calibration::{Calibration, CalibrationAccumulator};
 
@@ -141,13 +143,14 @@ pub fn range(metric: &str) -> Option<(f64, f64)> {
         "reliability_confidence",
         "reliability_accuracy",
     ];
-    const NON_NEGATIVE: [&str; 9] = [
+    const NON_NEGATIVE: [&str; 10] = [
         "nll",
         SKIPPED_STEPS,
         "hd95",
         "grad_norm",
         "lr",
         "seconds",
+        DATA_SECONDS,
         "boundary_both_empty",
         "boundary_one_empty",
         "reliability_count",

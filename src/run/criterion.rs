@@ -20,7 +20,7 @@ pub fn build(
     device: Device,
 ) -> anyhow::Result<Criterion> {
     for_loss(&config.loss, classes, device, || {
-        class_pixels(&data.train.masks, classes, data.ignore_index)
+        class_pixels(&data.train_class_counts)
     })
 }
 
@@ -60,9 +60,7 @@ pub fn resolve(loss: &LossConfig, data: &Dataset) -> anyhow::Result<(LossConfig,
         check_script(loss, classes, data.ignore_index)?;
         return Ok((loss.clone(), false));
     }
-    let params = params(loss, classes, || {
-        class_pixels(&data.train.masks, classes, data.ignore_index)
-    })?;
+    let params = params(loss, classes, || class_pixels(&data.train_class_counts))?;
     let mut resolved = loss.clone();
     let derived = matches!(loss.class_weights, Some(ClassWeights::Frequency(_)));
     if derived {

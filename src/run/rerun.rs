@@ -48,7 +48,7 @@ pub fn rerun(dir: &Path, stop: &AtomicBool) -> anyhow::Result<Rerun> {
     }
     let fresh = store::epoch_frame(&trained.rows)?;
     let stored = store::read_parquet(&stored_path)?;
-    let difference = store::bitwise_difference(&stored, &fresh, &["seconds"])?;
+    let difference = store::bitwise_difference(&stored, &fresh, &store::TIMINGS)?;
     Ok(Rerun {
         label: status.label,
         threads: status.threads,

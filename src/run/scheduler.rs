@@ -306,11 +306,7 @@ pub fn execute(
         }
         config.loss = losses[&loss_key].0.clone();
         let derived = losses[&loss_key].1;
-        work.push((
-            *run,
-            datasets[&key].shallow_clone(),
-            Resolved { config, derived },
-        ));
+        work.push((*run, datasets[&key].clone(), Resolved { config, derived }));
     }
 
     let endings = Mutex::new(Vec::with_capacity(work.len()));
@@ -545,10 +541,11 @@ fn run_one(
                 .and_then(|()| {
                     let predictions = train::predict(
                         &trained.net,
+                        &trained.feed,
                         &data.val,
                         crate::store::EXAMPLES,
                         trained.device,
-                    );
+                    )?;
                     store.write_predictions(&id, &predictions)
                 });
             // A row that could not be recorded comes first, then the weights and examples.

@@ -12,6 +12,7 @@ use tch::{nn, Device, Tensor};
 
 use super::evaluate::{evaluate, Evaluation, Scoring};
 use crate::config::{RunConfig, Select};
+use crate::data::feed::Feed;
 use crate::data::Dataset;
 use crate::losses::{Criterion, Loss};
 use crate::model::UNet;
@@ -191,13 +192,17 @@ pub fn evaluate_test(
     let Some(test) = data.test.as_ref().filter(|_| config.train.score_test) else {
         return Ok(None);
     };
+    let feed = Feed::new(
+        data,
+        config.train.batch_size as i64,
+        1 << config.model.depth,
+    );
     let eval = evaluate(
         net,
         criterion,
-        config.train.batch_size as i64,
+        &feed,
         test,
         classes,
-        data.ignore_index,
         device,
         Scoring {
             activation: config.loss.name.activation(),
@@ -276,10 +281,9 @@ mod tests {
         let again = evaluate(
             &trained.net,
             &criterion,
-            8,
+            &Feed::new(&data, 8, 8),
             &data.val,
             7,
-            None,
             Device::Cpu,
             scoring,
         )

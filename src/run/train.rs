@@ -29,6 +29,7 @@ use super::optim::{self, Optim};
 use super::precision::{self, LossScaler};
 use super::select::{evaluate_test, Selection, Selector};
 use crate::config::{Order, Precision, RunConfig};
+use crate::data::feed::{Feed, Item};
 use crate::data::order::{self, EpochDraws};
 use crate::data::Dataset;
 use crate::losses::Criterion;
@@ -61,6 +62,8 @@ pub struct Trained {
     pub device: Device,
     pub vars: nn::VarStore,
     pub net: UNet,
+    /// Where its batches came from (for predictions).
+    pub feed: Feed,
     /// What a finished run selected (with `train.select = "best_val"` or a test split):
     /// `vars` and `net` then hold the selected weights.
     pub selection: Option<Selection>,
@@ -144,24 +147,29 @@ pub fn train(
     let mut ending = Ending::Done;
     for epoch in first_epoch..=config.train.epochs {
         let start = Instant::now();
-        let order = shuffle.epoch(epoch, data.train.len(), data.hflip)?;
-        let order = Tensor::from_slice(&order).to_device(device);
+        let items = shuffle.epoch(epoch, data.train.len(), data.hflip)?;
+        let mut loader = learner.feed.epoch(&data.train, items, &batches, None);
         let mut sums = StepSums::new(device);
         let schedule = config.optim.schedule;
         let lr_at =
             |i: usize| schedule.lr_at(config.optim.lr, (epoch - 1) * steps + i, total_steps);
-        for (i, &(start, len)) in batches.iter().enumerate() {
+        for i in 0..steps {
             if stop.load(Ordering::Relaxed) {
                 ending = Ending::Interrupted;
                 break;
             }
             crate::faults::point("step");
+            let batch = loader
+                .next()
+                .with_context(|| format!("no batch {i} in epoch {epoch}"))??;
+            let (xs, ys) = learner.feed.to_device(&batch, device);
             learner.opt.set_lr(lr_at(i));
-            let _ = learner.step(&order.narrow(0, start, len), &mut sums)?;
+            let _ = learner.step(&xs, &ys, &mut sums)?;
         }
         if ending == Ending::Interrupted {
             break;
         }
+        sums.data_seconds = loader.waited().as_secs_f64();
         let row = score_epoch(&learner, config, data, epoch, &sums, steps, lr_at(0), start)?;
         selector.observe(&row, &learner.vars);
         let snapshot = Snapshot {
@@ -201,6 +209,7 @@ pub fn train(
         device,
         vars: learner.vars,
         net: learner.net,
+        feed: learner.feed,
         selection,
     })
 }
@@ -230,10 +239,9 @@ fn score_epoch(
     let eval = evaluate(
         &learner.net,
         &learner.criterion,
-        learner.batch,
+        &learner.feed,
         &data.val,
         classes,
-        ignore,
         device,
         Scoring {
             activation: config.loss.name.activation(),
@@ -247,7 +255,7 @@ fn score_epoch(
     let grad_share = gradient_share(
         &learner.criterion,
         &eval.first_logits,
-        &data.val,
+        &eval.first_masks,
         classes,
         ignore,
     )?;
@@ -270,6 +278,7 @@ fn score_epoch(
         quality: eval.quality,
         lr,
         seconds: started.elapsed().as_secs_f64(),
+        data_seconds: sums.data_seconds,
         skipped_steps: learner.scaler.is_some().then_some(sums.skipped),
         selected_epoch: None,
         test: None,
@@ -314,10 +323,21 @@ impl Shuffle {
         }
     }
 
-    /// Epoch `epoch`'s (1-based) indices of the `n` training images in the order visited,
-    /// with `n` added to each one flipped (the learner holds the flipped copies after the
-    /// originals).
-    fn epoch(&mut self, epoch: usize, n: i64, hflip: bool) -> anyhow::Result<Vec<i64>> {
+    /// Epoch `epoch`'s (1-based) images among the `n` training images in the order
+    /// visited, and which are flipped.
+    fn epoch(&mut self, epoch: usize, n: i64, hflip: bool) -> anyhow::Result<Vec<Item>> {
+        let marked = self.marked(epoch, n, hflip)?;
+        Ok(marked
+            .into_iter()
+            .map(|i| Item {
+                index: (i % n) as usize,
+                flip: i >= n,
+            })
+            .collect())
+    }
+
+    /// Epoch `epoch`'s indices with `n` added to each one flipped.
+    fn marked(&mut self, epoch: usize, n: i64, hflip: bool) -> anyhow::Result<Vec<i64>> {
         match self {
             Shuffle::Pytorch(draws) => draws
                 .get(epoch - 1)
@@ -368,23 +388,39 @@ pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::
     let mut config = config.clone();
     config.train.batch_size = config.train.batch_size.min(data.train.len() as usize);
     let mut learner = Learner::new(&config, data, threads)?;
-    let mut times = step_times(&mut learner, 1, 3)?;
+    let mut times = step_times(&mut learner, data, 1, 3)?;
     times.sort_by(f64::total_cmp);
     Ok(times[1])
 }
 
-/// Runs `warmup + steps` training steps of `learner` on consecutive batches of its training
-/// split (wrapping around) and returns the seconds of each of the last `steps`.
-pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> anyhow::Result<Vec<f64>> {
-    let images = learner.images.size()[0];
-    let order = Tensor::arange(images, (Kind::Int64, learner.device));
-    let per_epoch = images / learner.batch;
+/// Runs `warmup + steps` training steps of `learner` on consecutive full batches of
+/// `data`'s training split (wrapping around; each batch on the device before its step is
+/// timed) and returns the seconds of each of the last `steps`.
+pub fn step_times(
+    learner: &mut Learner,
+    data: &Dataset,
+    warmup: usize,
+    steps: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut batches = Vec::new();
+    for batch in learner.feed.in_order(&data.train) {
+        let batch = batch?;
+        if batch.images.size()[0] == learner.batch {
+            batches.push(learner.feed.to_device(&batch, learner.device));
+        }
+    }
+    if batches.is_empty() {
+        bail!(
+            "the training split holds no full batch of {}",
+            learner.batch
+        );
+    }
     let mut sums = StepSums::new(learner.device);
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
-        let idx = order.narrow(0, (i as i64 % per_epoch) * learner.batch, learner.batch);
+        let (xs, ys) = &batches[i % batches.len().max(1)];
         let start = Instant::now();
-        let _ = learner.step(&idx, &mut sums)?;
+        let _ = learner.step(xs, ys, &mut sums)?;
         if let Device::Cuda(index) = learner.device {
             tch::Cuda::synchronize(index as i64);
         }
@@ -395,7 +431,7 @@ pub fn step_times(learner: &mut Learner, warmup: usize, steps: usize) -> anyhow:
     Ok(times)
 }
 
-/// A network, its optimizer and the training split on the run's device: what a training
+/// A network, its optimizer and where its batches come from: what a training
 /// step works on. [`train`] and the step benchmark both step through [`Learner::step`].
 pub struct Learner {
     pub vars: nn::VarStore,
@@ -406,8 +442,8 @@ pub struct Learner {
     pub batch: i64,
     pub(crate) opt: Optim,
     params: Vec<Tensor>,
-    images: Tensor,
-    masks: Tensor,
+    /// Where the batches come from.
+    pub feed: Feed,
     /// The loss with its parameters (or the user's module).
     pub criterion: Criterion,
     /// The forward pass's precision, and fp16's loss scale.
@@ -429,6 +465,8 @@ pub struct StepSums {
     pub grad_norm: Tensor,
     /// Steps skipped because fp16's scaled gradients overflowed.
     pub skipped: usize,
+    /// Seconds the steps waited for their batches.
+    pub data_seconds: f64,
 }
 
 impl StepSums {
@@ -438,6 +476,7 @@ impl StepSums {
             loss: Tensor::zeros([], (Kind::Double, device)),
             grad_norm: Tensor::zeros([], (Kind::Double, device)),
             skipped: 0,
+            data_seconds: 0.0,
         }
     }
 }
@@ -449,8 +488,7 @@ impl Learner {
     }
 
     /// Sets the intra-op threads, checks the shapes, seeds and builds the network and its
-    /// optimizer, draws PyTorch's batch orders, and moves the training split to the run's
-    /// device (with its left-right flipped copy after it when the data ask for flips).
+    /// optimizer, and draws PyTorch's batch orders.
     pub fn new(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::Result<Self> {
         let device = config.device()?;
         tch::set_num_threads(threads as i32);
@@ -471,17 +509,9 @@ impl Learner {
         let opt = Optim::new(&config.optim, &vars);
         let criterion = criterion::build(config, data, net_config.num_classes, device)?;
         let params = vars.trainable_variables();
-        let (mut images, mut masks) = (
-            data.train.images.to_device(device),
-            data.train.masks.to_device(device),
-        );
-        if data.hflip {
-            images = Tensor::cat(&[&images, &images.flip([3])], 0);
-            masks = Tensor::cat(&[&masks, &masks.flip([2])], 0);
-        }
+        let feed = Feed::new(data, batch, 1 << net_config.depth);
         Ok(Learner {
-            images,
-            masks,
+            feed,
             vars,
             net,
             net_config,
@@ -498,20 +528,22 @@ impl Learner {
         })
     }
 
-    /// One training step on the training images at `idx` (int64 on the device): forward
+    /// One training step on the images `xs` and masks `ys` (on the device): forward
     /// (in `train.precision`), loss on float32 logits, backward of the scaled loss, the
     /// gradient norm, the optimizer's step (skipped, and counted in `sums`, when fp16's
     /// gradients overflow); adds the loss and the norm to `sums` and returns the loss
     /// (detached, before `loss.scale`).
-    pub fn step(&mut self, idx: &Tensor, sums: &mut StepSums) -> anyhow::Result<Tensor> {
-        let xs = self.images.index_select(0, idx);
-        let ys = self.masks.index_select(0, idx);
-        let logits = precision::forward(self.precision, self.device, || {
-            self.net.forward_t(&xs, true)
-        })?;
+    pub fn step(
+        &mut self,
+        xs: &Tensor,
+        ys: &Tensor,
+        sums: &mut StepSums,
+    ) -> anyhow::Result<Tensor> {
+        let logits =
+            precision::forward(self.precision, self.device, || self.net.forward_t(xs, true))?;
         let value = self
             .criterion
-            .compute(&logits.to_kind(Kind::Float), &ys, self.ignore)
+            .compute(&logits.to_kind(Kind::Float), ys, self.ignore)
             .context("the loss failed on a training batch")?;
         self.opt.zero_grad();
         let scaled = &value * self.scale;

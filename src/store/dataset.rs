@@ -119,12 +119,12 @@ impl SweepStore {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let classes = data.num_classes();
-        let masks = data.train.masks.reshape([-1]);
-        let valid = match data.ignore_index {
-            Some(i) => masks.masked_select(&masks.ne(i)),
-            None => masks,
-        };
-        let counts = Vec::<i64>::try_from(&valid.bincount::<tch::Tensor>(None, classes))?;
+        let mut counts = vec![0i64; classes as usize];
+        for image in &data.train_class_counts {
+            for (total, count) in counts.iter_mut().zip(image) {
+                *total += count;
+            }
+        }
         let total = counts.iter().sum::<i64>().max(1) as f64;
         let (height, width) = data.image_size();
         let info = DatasetInfo {
@@ -141,8 +141,8 @@ impl SweepStore {
             &serde_json::to_vec_pretty(&info)?,
         )?;
         let k = EXAMPLES.min(data.val.len());
-        let images = data.display_images(&data.val, k);
-        let rgb = (images.clamp(0.0, 1.0) * 255.0)
+        let shown = data.display_images(&data.val, k)?;
+        let rgb = (shown.images.clamp(0.0, 1.0) * 255.0)
             .round()
             .to_kind(tch::Kind::Uint8);
         let rgb = if rgb.size()[1] == 1 {
@@ -165,7 +165,7 @@ impl SweepStore {
         )?;
         write_index_strip(
             &dir.join("examples_mask.png"),
-            &data.val.masks.narrow(0, 0, k),
+            &shown.masks.to_kind(tch::Kind::Int64),
         )
     }
 

@@ -42,6 +42,9 @@ pub struct EpochRow {
     /// The learning rate of the epoch's first step.
     pub lr: f64,
     pub seconds: f64,
+    /// Seconds of the epoch's training steps spent waiting for their batches (reading,
+    /// decoding, augmenting: what the data workers did not have ready).
+    pub data_seconds: f64,
     /// Steps skipped because fp16's scaled gradients overflowed (`train.precision =
     /// "fp16"`); `None` in the other precisions, which skip none.
     pub skipped_steps: Option<usize>,
@@ -69,7 +72,7 @@ pub struct SplitScores {
     pub quality: Quality,
 }
 
-pub use crate::metrics::{SELECTED_EPOCH, SKIPPED_STEPS, TEST_PREFIX};
+pub use crate::metrics::{DATA_SECONDS, SELECTED_EPOCH, SKIPPED_STEPS, TEST_PREFIX};
 
 /// The split prefix of the test split's scalar quality columns (`test_ece`); its per-class
 /// and reliability columns take [`TEST_PREFIX`] (`test_dice_3`).
@@ -473,6 +476,7 @@ pub fn epoch_frame(rows: &[EpochRow]) -> PolarsResult<DataFrame> {
         f("grad_norm", |r| r.grad_norm),
         f("lr", |r| r.lr),
         f("seconds", |r| r.seconds),
+        f(DATA_SECONDS, |r| r.data_seconds),
     ];
     let classes = rows.first().map_or(0, |r| r.iou_per_class.len());
     let per_class = |name: fn(usize) -> String, get: fn(&EpochRow) -> &[f64]| {
@@ -628,6 +632,11 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
     let grad_norm = floats("grad_norm")?;
     let lr = floats("lr")?;
     let seconds = floats("seconds")?;
+    // Frames written before the column existed have none.
+    let data_seconds = match frame.column(DATA_SECONDS) {
+        Ok(_) => floats(DATA_SECONDS)?,
+        Err(_) => vec![f64::NAN; epochs.len()],
+    };
     let (selected, test) = selections(frame, &epochs, &floats)?;
     let skipped: Vec<Option<usize>> = match frame.column(SKIPPED_STEPS) {
         Ok(column) => column
@@ -659,12 +668,17 @@ pub fn epoch_rows(frame: &DataFrame) -> anyhow::Result<Vec<EpochRow>> {
             grad_share: share.iter().map(|c| c[i]).collect(),
             lr: lr[i],
             seconds: seconds[i],
+            data_seconds: data_seconds[i],
             skipped_steps: skipped[i],
             selected_epoch: selected[i],
             test: test[i].clone(),
         })
         .collect())
 }
+
+/// The columns of times measured, which differ from one run of the same configuration to
+/// the next.
+pub const TIMINGS: [&str; 2] = ["seconds", DATA_SECONDS];
 
 /// The first cell where `a` and `b` differ in bits (NaN equal to NaN), ignoring the columns
 /// in `skip`; `None` when they are identical.

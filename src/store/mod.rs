@@ -34,7 +34,7 @@ pub use frame::{
     bitwise_difference, epoch_frame, epoch_rows, grad_share_column, iou_column,
     quality_class_column, quality_column, quality_columns, read_quality, record_selection,
     reliability_column, test_column, EpochRow, Selection, SplitScores, QUALITY_PER_CLASS,
-    QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST, TEST_PREFIX, VAL,
+    QUALITY_SCALARS, RELIABILITY_PARTS, SELECTED_EPOCH, TEST, TEST_PREFIX, TIMINGS, VAL,
 };
 pub use status::{
     damage, finished_by_commit, other_builds_warning, read_run_config, read_status, run_dirs,

@@ -18,6 +18,7 @@ fn row(epoch: usize) -> EpochRow {
         quality: quality(epoch),
         lr: 1e-3,
         seconds: 0.1,
+        data_seconds: 0.01,
         skipped_steps: None,
         selected_epoch: None,
         test: None,

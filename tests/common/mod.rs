@@ -141,25 +141,51 @@ pub fn pytorch_batches(
 }
 
 /// One training step of `learner` per batch of `lengths`, taking the images of `order` in
-/// turn; every step's loss, how many indices of `order` the steps used, and how many steps
-/// fp16's loss scale skipped.
+/// turn (`n` added to an index flips it) from `data`'s training split; every step's loss,
+/// how many indices of `order` the steps used, and how many steps fp16's loss scale skipped.
 #[allow(dead_code)] // only the parity tests train step by step
 pub fn train_steps(
     learner: &mut lossbench::run::train::Learner,
+    data: &lossbench::data::Dataset,
     order: &[i64],
     lengths: &[i64],
 ) -> (Vec<f64>, usize, usize) {
+    let n = data.train.len();
     let mut sums = lossbench::run::train::StepSums::new(tch::Device::Cpu);
-    let (mut losses, mut start) = (Vec::new(), 0);
+    let (mut ranges, mut start) = (Vec::new(), 0);
     for &len in lengths {
-        let idx = tch::Tensor::from_slice(&order[start..start + len as usize]);
-        start += len as usize;
+        ranges.push((start, len));
+        start += len;
+    }
+    let items = order[..start as usize]
+        .iter()
+        .map(|&i| lossbench::data::feed::Item {
+            index: (i % n) as usize,
+            flip: i >= n,
+        })
+        .collect();
+    let feed = learner.feed.clone();
+    let mut losses = Vec::new();
+    for batch in feed.epoch(&data.train, items, &ranges, None) {
+        let (xs, ys) = feed.to_device(&batch.expect("a batch"), tch::Device::Cpu);
         losses.push(
             learner
-                .step(&idx, &mut sums)
+                .step(&xs, &ys, &mut sums)
                 .expect("step")
                 .double_value(&[]),
         );
     }
-    (losses, start, sums.skipped)
+    (losses, start as usize, sums.skipped)
+}
+
+/// A whole split as the network sees it: images `[N, C, H, W]` (`f32`, standardised as the
+/// data are) and masks `[N, H, W]` (int64), on the CPU.
+#[allow(dead_code)] // only the tests that hand whole splits to another library
+pub fn split_tensors(
+    data: &lossbench::data::Dataset,
+    split: &lossbench::data::Split,
+) -> (tch::Tensor, tch::Tensor) {
+    let feed = lossbench::data::feed::Feed::new(data, split.len().max(1), 1);
+    let batch = feed.first(split, split.len()).expect("the split's images");
+    feed.to_device(&batch, tch::Device::Cpu)
 }

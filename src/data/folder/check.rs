@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::classes::largest_label;
+use super::decode::Decoded;
 use super::masks::{Colours, IGNORE_COLOUR};
-use super::{check_uniform, ClassTarget, Decoded, FolderConfig};
+use super::{ClassTarget, FolderConfig};
 
 /// What the check found.
 #[derive(Debug, Clone, Default)]
@@ -162,7 +164,7 @@ pub fn check(config: &FolderConfig) -> Check {
         for d in decoded {
             let (w, h) = d.image.dimensions();
             *summary.sizes.entry(format!("{h}×{w}")).or_default() += 1;
-            *summary.channels.entry(d.channels).or_default() += 1;
+            *summary.channels.entry(d.image.channels()).or_default() += 1;
         }
         out.splits.push(summary);
     }
@@ -185,7 +187,9 @@ pub fn check(config: &FolderConfig) -> Check {
             config.class_map = Some(map);
         }
     }
-    match config.labels(&meta, ignore, &train, &val) {
+    match config.labels(&meta, || {
+        Ok(largest_label(train.iter().chain(&val), ignore))
+    }) {
         Err(e) => out.problems.push(format!("{e:#}")),
         Ok(labels) => {
             let mut counts = vec![0u64; labels.names.len()];
@@ -218,6 +222,35 @@ pub fn check(config: &FolderConfig) -> Check {
     }
     out.snippet = snippet(&config);
     out
+}
+
+/// Every image of both splits has the same size and channel count.
+fn check_uniform(train: &[Decoded], val: &[Decoded]) -> anyhow::Result<()> {
+    let mut all = train.iter().chain(val);
+    let Some(first) = all.next() else {
+        return Ok(());
+    };
+    let (w0, h0) = first.image.dimensions();
+    for d in all {
+        let (w, h) = d.image.dimensions();
+        if (w, h) != (w0, h0) {
+            anyhow::bail!(
+                "{} is {h}×{w} but {} is {h0}×{w0}; set data.resize = [height, width] (or data.crop) to give every image one size",
+                d.pair.image.display(),
+                first.pair.image.display()
+            );
+        }
+        if d.image.channels() != first.image.channels() {
+            anyhow::bail!(
+                "{} has {} channel(s) but {} has {}; use one kind of image (RGB or grayscale)",
+                d.pair.image.display(),
+                d.image.channels(),
+                first.pair.image.display(),
+                first.image.channels()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// How `config` makes its splits, in words.

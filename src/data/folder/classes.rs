@@ -7,8 +7,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
+use super::decode::Decoded;
 use super::masks::IGNORE_COLOUR;
-use super::{ClassTarget, Decoded, FolderConfig, Meta};
+use super::{ClassTarget, FolderConfig, Meta};
 
 impl FolderConfig {
     /// What the data say of their classes: `dataset.json` beside the data, its class names
@@ -24,27 +25,19 @@ impl FolderConfig {
     }
 
     /// Works out the classes and the raw-label → class table.
+    /// `largest` gives the largest raw label of the masks (`ignore_index` and the ignore
+    /// colour left out), asked only when the classes are named nowhere.
     pub(super) fn labels(
         &self,
         meta: &Meta,
-        ignore: Option<i64>,
-        train: &[Decoded],
-        val: &[Decoded],
+        largest: impl FnOnce() -> anyhow::Result<u32>,
     ) -> anyhow::Result<Labels> {
         let mut table: HashMap<u32, Target> = HashMap::new();
-        let all = train.iter().chain(val);
+        let ignore = self.ignore_index.or(meta.ignore_index);
         let Some(map) = &self.class_map else {
             let names = match (&self.classes, &meta.classes) {
                 (Some(c), _) | (None, Some(c)) => c.clone(),
-                (None, None) => {
-                    let most = all
-                        .flat_map(|d| d.mask.labels.as_raw().iter())
-                        .filter(|&&v| v != IGNORE_COLOUR && Some(v as i64) != ignore)
-                        .max()
-                        .copied()
-                        .unwrap_or(0);
-                    (0..=most).map(|i| format!("class_{i}")).collect()
-                }
+                (None, None) => (0..=largest()?).map(|i| format!("class_{i}")).collect(),
             };
             return Ok(Labels {
                 names,
@@ -103,7 +96,22 @@ impl FolderConfig {
     }
 }
 
+/// The largest raw label of `decoded`'s masks, `ignore` and the ignore colour left out (0
+/// when there is none).
+pub(super) fn largest_label<'a>(
+    decoded: impl Iterator<Item = &'a Decoded>,
+    ignore: Option<i64>,
+) -> u32 {
+    decoded
+        .flat_map(|d| d.mask.labels.as_raw().iter())
+        .filter(|&&v| v != IGNORE_COLOUR && Some(v as i64) != ignore)
+        .max()
+        .copied()
+        .unwrap_or(0)
+}
+
 /// The class names and how raw labels become classes.
+#[derive(Clone, Debug)]
 pub(super) struct Labels {
     pub(super) names: Vec<String>,
     /// Raw label → class; `None` when labels are classes as they are.
@@ -158,16 +166,16 @@ impl Labels {
         Ok(out)
     }
 
-    /// A colour per class: the palette's (through the class map), else a palette PNG's,
-    /// else generated.
+    /// A colour per class: the palette's (through the class map), else the colours of the
+    /// palette PNG `first` reads, else generated.
     pub(super) fn palette(
         &self,
         palette: Option<&[[u8; 3]]>,
-        first: Option<&Decoded>,
+        first: impl FnOnce() -> Option<Vec<[u8; 3]>>,
     ) -> Vec<[u8; 3]> {
         let source = palette
             .map(<[[u8; 3]]>::to_vec)
-            .or_else(|| first.and_then(|d| d.mask.colours.clone()))
+            .or_else(first)
             .unwrap_or_default();
         (0..self.names.len())
             .map(|class| {
@@ -265,7 +273,13 @@ mod tests {
         let data = config.load().expect("loads");
         assert_eq!(data.class_names, ["Sky", "Road"]);
         assert_eq!(data.palette, [[128, 128, 128], [128, 64, 128]]);
-        let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+        let row = Vec::<i64>::try_from(
+            crate::data::feed::split_tensors(&data, &data.val)
+                .1
+                .get(0)
+                .get(0),
+        )
+        .expect("row");
         assert_eq!((row[0], row[15]), (0, 1));
 
         std::fs::write(root.join("class_dict.csv"), "name,r,g,b\nSky,300,0,0\n").expect("write");

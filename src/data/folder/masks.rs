@@ -24,6 +24,7 @@ pub(super) struct Mask {
 }
 
 /// The RGB colours of a palette and the colour meaning "ignore", for RGB masks.
+#[derive(Clone, Debug)]
 pub(super) struct Colours {
     pub(super) index: HashMap<[u8; 3], u32>,
     pub(super) given: bool,
@@ -251,18 +252,23 @@ mod tests {
         assert_eq!(data.in_channels(), 1);
         assert_eq!(data.train.len() + data.val.len(), 4);
         for split in [&data.train, &data.val] {
+            let masks = crate::data::feed::split_tensors(&data, split).1;
             for k in 0..split.len() {
-                let row = Vec::<i64>::try_from(split.masks.get(k).get(0)).expect("row");
+                let row = Vec::<i64>::try_from(masks.get(k).get(0)).expect("row");
                 assert_eq!(row[..8], [0; 8]);
                 assert_eq!(row[8..], [1; 8]);
             }
         }
-        let brightest = data
-            .train
-            .images
+        let brightest = crate::data::feed::split_tensors(&data, &data.train)
+            .0
             .max()
             .double_value(&[])
-            .max(data.val.images.max().double_value(&[]));
+            .max(
+                crate::data::feed::split_tensors(&data, &data.val)
+                    .0
+                    .max()
+                    .double_value(&[]),
+            );
         assert!(
             (brightest - 3.0 / 255.0).abs() < 1e-6,
             "16-bit scaled to [0, 1]: {brightest}"

@@ -20,6 +20,7 @@
 
 pub mod check;
 mod classes;
+mod decode;
 mod images;
 mod masks;
 mod pairing;
@@ -28,15 +29,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use image::imageops::{self, FilterType};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use std::sync::Arc;
 
-use self::images::{read_image, RgbImage32};
-use self::masks::{nearest, read_mask, Colours, Mask};
+use self::classes::largest_label;
+use self::decode::Decoder;
+use self::masks::{read_mask, Colours};
 use self::pairing::Pair;
-use super::{Dataset, Split};
+use super::samples::{ChannelStatistics, LabelKind, Sample};
+use super::{Dataset, Loading, Split};
 
 /// How to read a dataset from folders: the `[data]` table with `kind = "folder"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,6 +83,17 @@ pub struct FolderConfig {
     pub hflip: bool,
     /// Read at most this many images of each split (the first ones by name).
     pub limit: Option<usize>,
+    /// Keep the decoded images in memory (`"memory"`), or read every batch from the files
+    /// (`"none"`), for datasets larger than memory.
+    #[serde(skip_serializing_if = "Cache::is_memory")]
+    pub cache: Cache,
+    /// Threads that build batches ahead of the training step (read, decode, augment); 0
+    /// builds each batch in the training thread.
+    #[serde(skip_serializing_if = "is_default_workers")]
+    pub workers: usize,
+    /// Batches built ahead and waiting at most.
+    #[serde(skip_serializing_if = "is_default_prefetch")]
+    pub prefetch: usize,
     /// Validate on this share (0 < f < 1) of the images of one folder, drawn with
     /// `split_seed`; the rest train.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +146,9 @@ impl Default for FolderConfig {
             normalize: true,
             hflip: false,
             limit: None,
+            cache: Cache::Memory,
+            workers: DEFAULT_WORKERS,
+            prefetch: DEFAULT_PREFETCH,
             val_fraction: None,
             folds: None,
             fold: None,
@@ -143,6 +159,21 @@ impl Default for FolderConfig {
             class_dict: None,
         }
     }
+}
+
+/// Batch-building threads by default.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Batches built ahead by default.
+pub const DEFAULT_PREFETCH: usize = 4;
+const MAX_WORKERS: usize = 256;
+const MAX_PREFETCH: usize = 1024;
+
+fn is_default_workers(workers: &usize) -> bool {
+    *workers == DEFAULT_WORKERS
+}
+
+fn is_default_prefetch(prefetch: &usize) -> bool {
+    *prefetch == DEFAULT_PREFETCH
 }
 
 /// What a class-map entry maps to.
@@ -169,7 +200,10 @@ fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
 
 impl FolderConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 17] = [
+    pub const OPTIONAL_KEYS: [&'static str; 20] = [
+        "cache",
+        "workers",
+        "prefetch",
         "test",
         "test_fraction",
         "ignore_index",
@@ -224,6 +258,18 @@ impl FolderConfig {
         }
         if self.limit == Some(0) {
             return invalid("limit", "must be at least 1".into());
+        }
+        if self.workers > MAX_WORKERS {
+            return invalid(
+                "workers",
+                format!("must be at most {MAX_WORKERS}, got {}", self.workers),
+            );
+        }
+        if !(1..=MAX_PREFETCH).contains(&self.prefetch) {
+            return invalid(
+                "prefetch",
+                format!("must be 1..={MAX_PREFETCH} batches, got {}", self.prefetch),
+            );
         }
         self.validate_splitting()?;
         if let Some(ignore) = self.ignore_index {
@@ -406,7 +452,9 @@ impl FolderConfig {
         Ok(())
     }
 
-    /// Reads, decodes and checks every split.
+    /// Reads every split: decoded once and kept in memory (`data.cache = "memory"`), or
+    /// scanned once (the training split's channel statistics and class counts, every image's
+    /// size) and then read from the files batch by batch (`data.cache = "none"`).
     pub fn load(&self) -> anyhow::Result<Dataset> {
         self.validate()
             .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
@@ -423,91 +471,114 @@ impl FolderConfig {
                 ),
             }
         }
-        let decode = |pairs: &[Pair]| -> anyhow::Result<Vec<Decoded>> {
-            pairs.par_iter().map(|p| self.decode(p, &colours)).collect()
-        };
-        let train = decode(&splits.train)?;
-        let val = decode(&splits.val)?;
-        let test = splits.test.as_deref().map(decode).transpose()?;
-        check_uniform(&train, &val)?;
-        if let Some(test) = &test {
-            check_uniform(&train, test)?;
-        }
-
-        let labels = self.labels(&meta, ignore, &train, &val)?;
-        let map = |decoded: &[Decoded]| -> anyhow::Result<Split> {
-            let masks: Vec<Vec<i64>> = decoded
+        let labels = self.labels(&meta, || {
+            let decoded = splits
+                .train
                 .par_iter()
-                .map(|d| labels.apply(d, ignore))
-                .collect::<anyhow::Result<_>>()?;
-            stack(decoded, &masks)
+                .chain(splits.val.par_iter())
+                .map(|p| {
+                    self.decode(p, &colours)
+                        .map(|d| largest_label([&d].into_iter(), ignore))
+                })
+                .collect::<anyhow::Result<Vec<u32>>>()?;
+            Ok(decoded.into_iter().max().unwrap_or(0))
+        })?;
+        let report_palette = labels.palette(palette.as_deref(), || {
+            let first = splits.train.first()?;
+            read_mask(&first.mask, &colours).ok()?.colours
+        });
+        let kind = LabelKind::holding(labels.names.len() as i64, ignore);
+        let class_names = labels.names.clone();
+        let decoder = |pairs: &[Pair]| Decoder {
+            config: self.clone(),
+            colours: colours.clone(),
+            labels: labels.clone(),
+            ignore,
+            kind,
+            pairs: pairs.to_vec(),
         };
-        let mut train_split = map(&train)?;
-        let mut val_split = map(&val)?;
-        let mut test_split = test.as_deref().map(map).transpose()?;
-        let normalization = if self.normalize {
-            let (mean, std) = channel_statistics(&train_split.images)?;
-            let shape = [1, mean.len() as i64, 1, 1];
-            let m = Tensor::from_slice(&mean).to_kind(Kind::Float).view(shape);
-            let s = Tensor::from_slice(&std).to_kind(Kind::Float).view(shape);
-            train_split.images = (&train_split.images - &m) / &s;
-            val_split.images = (&val_split.images - &m) / &s;
-            if let Some(test) = &mut test_split {
-                test.images = (&test.images - &m) / &s;
-            }
-            Some((mean, std))
-        } else {
-            None
-        };
-        let report_palette = labels.palette(palette.as_deref(), train.first());
+        let streamed = self.cache == Cache::None;
+        let train = keep_train(decoder(&splits.train), class_names.len(), streamed)?;
+        let val = self.keep(decoder(&splits.val), streamed)?;
+        let test = splits
+            .test
+            .as_deref()
+            .map(|t| self.keep(decoder(t), streamed))
+            .transpose()?;
+        check_uniform(&splits.train, &train.split, &splits.val, &val)?;
+        if let (Some(pairs), Some(test)) = (&splits.test, &test) {
+            check_uniform(&splits.train, &train.split, pairs, test)?;
+        }
+        let normalization = self
+            .normalize
+            .then(|| train.statistics.finish())
+            .transpose()?;
         Ok(Dataset {
-            train: train_split,
-            val: val_split,
-            test: test_split,
-            class_names: labels.names,
+            train: train.split,
+            val,
+            test,
+            class_names,
             palette: report_palette,
             ignore_index: ignore,
             normalization,
             hflip: self.hflip,
             files: Some(splits.files),
+            train_class_counts: train.counts,
+            loading: Loading {
+                workers: self.workers,
+                prefetch: self.prefetch,
+            },
         })
     }
 
-    /// Decodes one image and its mask, resized and cropped as configured.
-    fn decode(&self, pair: &Pair, colours: &Colours) -> anyhow::Result<Decoded> {
-        let (mut image, channels) = read_image(&pair.image)?;
-        let mut mask = read_mask(&pair.mask, colours)?;
-        if image.dimensions() != mask.labels.dimensions() {
-            let (iw, ih) = image.dimensions();
-            let (mw, mh) = mask.labels.dimensions();
-            bail!(
-                "size mismatch: mask {} is {mh}×{mw} (height×width) but its image {} is {ih}×{iw}",
-                pair.mask.display(),
-                pair.image.display()
-            );
+    /// A validation or test split: decoded into memory, or its images' sizes and channels
+    /// read from their headers when streamed.
+    fn keep(&self, decoder: Decoder, streamed: bool) -> anyhow::Result<Split> {
+        if !streamed {
+            let samples = decoder
+                .pairs
+                .par_iter()
+                .map(|p| decoder.sample(p))
+                .collect::<anyhow::Result<Vec<Sample>>>()?;
+            let sizes: Vec<_> = samples
+                .iter()
+                .map(|s| ((s.height, s.width), s.channels))
+                .collect();
+            let channels = one_channel_count(&decoder.pairs, &sizes)?;
+            return Ok(Split::memory(samples, channels));
         }
-        if let Some([h, w]) = self.resize {
-            image = imageops::resize(&image, w, h, FilterType::Triangle);
-            mask.labels = nearest(&mask.labels, w, h);
-        }
-        if let Some([h, w]) = self.crop {
-            let (iw, ih) = image.dimensions();
-            if h > ih || w > iw {
-                bail!(
-                    "data.crop [{h}, {w}] is larger than {} ({ih}×{iw}); lower data.crop or set data.resize",
-                    pair.image.display()
-                );
-            }
-            let (x, y) = ((iw - w) / 2, (ih - h) / 2);
-            image = imageops::crop_imm(&image, x, y, w, h).to_image();
-            mask.labels = imageops::crop_imm(&mask.labels, x, y, w, h).to_image();
-        }
-        Ok(Decoded {
-            pair: pair.clone(),
-            image,
-            channels,
-            mask,
-        })
+        let probed = decoder
+            .pairs
+            .par_iter()
+            .map(|p| self.probe(&p.image))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let channels = one_channel_count(&decoder.pairs, &probed)?;
+        let sizes = probed.into_iter().map(|p| p.0).collect();
+        Ok(Split::files(Arc::new(decoder), sizes, channels))
+    }
+
+    /// The size an image will have (after `resize` and `crop`) and its channels, from its
+    /// header.
+    fn probe(&self, path: &Path) -> anyhow::Result<((i64, i64), i64)> {
+        let cannot = || format!("cannot decode the image {}", path.display());
+        let decoder = image::ImageReader::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .with_guessed_format()
+            .with_context(cannot)?
+            .into_decoder()
+            .with_context(cannot)?;
+        let (w, h) = image::ImageDecoder::dimensions(&decoder);
+        let colour = image::ImageDecoder::color_type(&decoder).has_color();
+        let [h, w] = self.resize.unwrap_or([h, w]);
+        let (h, w) = match self.crop {
+            Some([ch, cw]) if ch > h || cw > w => bail!(
+                "data.crop [{ch}, {cw}] is larger than {} ({h}×{w}); lower data.crop or set data.resize",
+                path.display()
+            ),
+            Some([ch, cw]) => (ch, cw),
+            None => (h, w),
+        };
+        Ok(((i64::from(h), i64::from(w)), if colour { 3 } else { 1 }))
     }
 }
 
@@ -536,77 +607,142 @@ impl Meta {
     }
 }
 
-/// One decoded image and mask.
-struct Decoded {
-    pair: Pair,
-    image: RgbImage32,
-    channels: i64,
-    mask: Mask,
+/// Where the images are kept between batches (`data.cache`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cache {
+    /// Decoded once and kept in memory, compact.
+    #[default]
+    Memory,
+    /// Read and decoded from the files for every batch.
+    None,
 }
 
-/// Every image of both splits has the same size and channel count.
-fn check_uniform(train: &[Decoded], val: &[Decoded]) -> anyhow::Result<()> {
-    let mut all = train.iter().chain(val);
-    let Some(first) = all.next() else {
+impl Cache {
+    fn is_memory(&self) -> bool {
+        *self == Cache::Memory
+    }
+}
+
+/// The training split as kept, with what its one pass over the images measured.
+struct Train {
+    split: Split,
+    statistics: ChannelStatistics,
+    counts: Vec<Vec<i64>>,
+}
+
+/// The images the training split's pass decodes at a time per thread.
+const CHUNK: usize = 32;
+
+/// Decodes the training split once: kept in memory unless `streamed`, its channel
+/// statistics and each image's class counts taken either way.
+fn keep_train(decoder: Decoder, classes: usize, streamed: bool) -> anyhow::Result<Train> {
+    type Chunk = (
+        Vec<Sample>,
+        ChannelStatistics,
+        Vec<Vec<i64>>,
+        Vec<((i64, i64), i64)>,
+    );
+    let chunks = decoder
+        .pairs
+        .par_chunks(CHUNK)
+        .map(|pairs| -> anyhow::Result<Chunk> {
+            let mut chunk: Chunk = Default::default();
+            for pair in pairs {
+                let sample = decoder.sample(pair)?;
+                chunk.1.add(&sample);
+                chunk.2.push(sample.class_counts(classes));
+                chunk
+                    .3
+                    .push(((sample.height, sample.width), sample.channels));
+                if !streamed {
+                    chunk.0.push(sample);
+                }
+            }
+            Ok(chunk)
+        })
+        .collect::<anyhow::Result<Vec<Chunk>>>()?;
+    let mut train = Train {
+        split: Split::memory(Vec::new(), 3),
+        statistics: ChannelStatistics::default(),
+        counts: Vec::new(),
+    };
+    let (mut samples, mut sizes) = (Vec::new(), Vec::new());
+    for (kept, statistics, counts, chunk_sizes) in chunks {
+        samples.extend(kept);
+        train.statistics.merge(&statistics);
+        train.counts.extend(counts);
+        sizes.extend(chunk_sizes);
+    }
+    let channels = one_channel_count(&decoder.pairs, &sizes)?;
+    let sizes = sizes.into_iter().map(|s| s.0).collect();
+    train.split = if streamed {
+        Split::files(Arc::new(decoder), sizes, channels)
+    } else {
+        Split::memory(samples, channels)
+    };
+    Ok(train)
+}
+
+/// The channel count every image of a split has (`images` gives each one's size and
+/// channels, in the order of `pairs`).
+fn one_channel_count(pairs: &[Pair], images: &[((i64, i64), i64)]) -> anyhow::Result<i64> {
+    let Some(&(_, first)) = images.first() else {
+        return Ok(3);
+    };
+    if let Some((pair, (_, c))) = pairs.iter().zip(images).find(|(_, (_, c))| *c != first) {
+        bail!(
+            "{} has {c} channel(s) but {} has {first}; use one kind of image (RGB or grayscale)",
+            pair.image.display(),
+            pairs[0].image.display()
+        );
+    }
+    Ok(first)
+}
+
+/// Every image of `other` has the size and channel count of the training split's first
+/// (`train` and `other` with their files, in order).
+fn check_uniform(
+    train_pairs: &[Pair],
+    train: &Split,
+    other_pairs: &[Pair],
+    other: &Split,
+) -> anyhow::Result<()> {
+    let named = |pairs: &[Pair], split: &Split| -> Vec<(std::path::PathBuf, (i64, i64))> {
+        pairs
+            .iter()
+            .map(|p| p.image.clone())
+            .zip(split.sizes().iter().copied())
+            .collect()
+    };
+    let mut all = named(train_pairs, train)
+        .into_iter()
+        .chain(named(other_pairs, other));
+    let Some((first_path, (h0, w0))) = all.next() else {
         return Ok(());
     };
-    for d in all {
-        if d.image.dimensions() != first.image.dimensions() {
-            let (w0, h0) = first.image.dimensions();
-            let (w, h) = d.image.dimensions();
+    for (path, (h, w)) in all {
+        if (h, w) != (h0, w0) {
             bail!(
                 "{} is {h}×{w} but {} is {h0}×{w0}; set data.resize = [height, width] (or data.crop) to give every image one size",
-                d.pair.image.display(),
-                first.pair.image.display()
+                path.display(),
+                first_path.display()
             );
         }
-        if d.channels != first.channels {
-            bail!(
-                "{} has {} channel(s) but {} has {}; use one kind of image (RGB or grayscale)",
-                d.pair.image.display(),
-                d.channels,
-                first.pair.image.display(),
-                first.channels
-            );
-        }
+    }
+    if train.channels() != other.channels() {
+        bail!(
+            "{} has {} channel(s) but {} has {}; use one kind of image (RGB or grayscale)",
+            other_pairs
+                .first()
+                .map_or(first_path.clone(), |p| p.image.clone())
+                .display(),
+            other.channels(),
+            first_path.display(),
+            train.channels()
+        );
     }
     Ok(())
-}
-
-/// Images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64) of one split.
-fn stack(decoded: &[Decoded], masks: &[Vec<i64>]) -> anyhow::Result<Split> {
-    let Some(first) = decoded.first() else {
-        bail!("a split holds no image");
-    };
-    let (w, h) = first.image.dimensions();
-    let (n, c) = (decoded.len() as i64, first.channels);
-    let mut pixels = Vec::with_capacity(decoded.len() * (h * w) as usize * c as usize);
-    for d in decoded {
-        if c == 3 {
-            pixels.extend_from_slice(d.image.as_raw());
-        } else {
-            pixels.extend(d.image.as_raw().iter().step_by(3));
-        }
-    }
-    let images = Tensor::from_slice(&pixels)
-        .view([n, h as i64, w as i64, c])
-        .permute([0, 3, 1, 2])
-        .contiguous();
-    let labels: Vec<i64> = masks.concat();
-    let masks = Tensor::from_slice(&labels).view([n, h as i64, w as i64]);
-    Ok(Split { images, masks })
-}
-
-/// Per-channel mean and standard deviation of `images` `[N, C, H, W]`.
-fn channel_statistics(images: &Tensor) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let dims = [0i64, 2, 3];
-    let mean = images.mean_dim(dims.as_slice(), false, Kind::Double);
-    let std = images
-        .to_kind(Kind::Double)
-        .std_dim(dims.as_slice(), false, false)
-        .clamp_min(1e-6);
-    let read = |t: &Tensor| Vec::<f64>::try_from(t).context("cannot read the channel statistics");
-    Ok((read(&mean)?, read(&std)?))
 }
 
 #[cfg(test)]

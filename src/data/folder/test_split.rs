@@ -8,7 +8,13 @@ use super::*;
 /// The first pixel of every image of `split` (its number in [`write_flat`]'s data).
 fn numbers(split: &Split) -> Vec<i64> {
     (0..split.len())
-        .map(|i| (split.images.double_value(&[i, 0, 0, 0]) * 255.0).round() as i64)
+        .map(|i| {
+            split
+                .get(i as usize)
+                .expect("image")
+                .0
+                .int64_value(&[0, 0, 0])
+        })
         .collect()
 }
 
@@ -23,20 +29,23 @@ fn a_test_folder_is_read_like_train_and_val_and_only_when_data_test_names_it() {
     assert!(without.files.as_ref().is_some_and(|f| f.test.is_none()));
     config.test = Some("test".into());
     let data = config.load().expect("loads");
-    let test = data.test.as_ref().expect("a test split");
-    assert_eq!(test.images.size(), [2, 3, 16, 16]);
+    let (images, masks) =
+        crate::data::feed::split_tensors(&data, data.test.as_ref().expect("a test split"));
+    assert_eq!(images.size(), [2, 3, 16, 16]);
     assert_eq!(
-        test.images.double_value(&[0, 0, 0, 0]),
+        images.double_value(&[0, 0, 0, 0]),
         f64::from(40.0f32 / 255.0)
     );
-    assert_eq!(test.masks.int64_value(&[1, 0, 0]), 2);
-    let files = data.files.expect("files");
+    assert_eq!(masks.int64_value(&[1, 0, 0]), 2);
+    let files = data.files.clone().expect("files");
     assert_eq!(
         files.test,
         Some(vec!["images/test/d.png".into(), "images/test/e.png".into()])
     );
     assert_eq!(files.train.len(), 2, "the training split is unchanged");
-    assert!(data.train.images.equal(&without.train.images));
+    assert!(crate::data::feed::split_tensors(&data, &data.train)
+        .0
+        .equal(&crate::data::feed::split_tensors(&without, &without.train).0));
 }
 
 #[test]
@@ -48,7 +57,8 @@ fn the_test_split_is_standardised_with_the_training_split_statistics() {
     config.normalize = true;
     let data = config.load().expect("loads");
     let (mean, std) = data.normalization.clone().expect("normalised");
-    let got = data.test.expect("test").images.double_value(&[0, 0, 0, 0]);
+    let (images, _) = crate::data::feed::split_tensors(&data, data.test.as_ref().expect("test"));
+    let got = images.double_value(&[0, 0, 0, 0]);
     let want = (40.0 / 255.0 - mean[0]) / std[0];
     assert!((got - want).abs() < 1e-5, "{got} against {want}");
 }

@@ -74,22 +74,37 @@ pub(super) fn error(config: &FolderConfig) -> String {
 fn pairs_images_and_masks_by_stem_into_tensors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = small(dir.path()).load().expect("loads");
-    assert_eq!(data.train.images.size(), [2, 3, 16, 16]);
-    assert_eq!(data.train.masks.size(), [2, 16, 16]);
+    assert_eq!(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .0
+            .size(),
+        [2, 3, 16, 16]
+    );
+    assert_eq!(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .size(),
+        [2, 16, 16]
+    );
     assert_eq!(data.val.len(), 1);
     assert_eq!(data.class_names, ["class_0", "class_1", "class_2"]);
     assert_eq!(data.ignore_index, Some(255));
     // Sorted by name: a (seed 10) then b (seed 20); red channel holds the seed.
-    let red = data
-        .train
-        .images
+    let red = crate::data::feed::split_tensors(&data, &data.train)
+        .0
         .get(1)
         .get(0)
         .get(0)
         .get(0)
         .double_value(&[]);
     assert!((red - 20.0 / 255.0).abs() < 1e-6, "{red}");
-    let labels = Vec::<i64>::try_from(data.train.masks.get(1).get(0)).expect("row");
+    let labels = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .get(1)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(labels[..8], [2; 8]);
     assert_eq!(labels[8..], [255; 8]);
 }
@@ -118,7 +133,13 @@ fn sixteen_bit_index_masks_keep_their_values() {
         ImageBuffer::from_fn(16, 16, |x, _| Luma([if x < 4 { 255 } else { 1 }]));
     mask.save(dir.path().join("masks/val/c.png")).expect("mask");
     let data = config.load().expect("loads");
-    let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.val)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(row[..4], [255; 4]);
     assert_eq!(row[4..], [1; 12]);
 }
@@ -143,7 +164,13 @@ fn palette_masks_are_read_by_index_and_their_colours_kept_for_the_report() {
         write_palette_png(&dir.path().join(path), &indices, &palette);
     }
     let data = config.load().expect("loads");
-    let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(row[..4], [0, 1, 2, 0]);
     assert_eq!(data.palette, [[200, 0, 0], [0, 200, 0], [0, 0, 200]]);
 }
@@ -166,7 +193,13 @@ fn rgb_colour_masks_map_through_the_palette_and_an_unknown_colour_is_named() {
             .expect("mask");
     }
     let data = config.load().expect("loads");
-    let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.val)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(row[..4], [0, 1, 2, 255]);
 
     RgbImage::from_fn(16, 16, |x, y| {
@@ -210,7 +243,13 @@ fn class_map_merges_labels_by_number_or_name_and_can_ignore() {
     ]));
     let data = config.load().expect("loads");
     assert_eq!(data.class_names, ["background", "thing"]);
-    let row = Vec::<i64>::try_from(data.val.masks.get(0).get(0)).expect("row");
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.val)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(row[..8], [1; 8]);
     assert_eq!(row[8..], [255; 8]);
 
@@ -238,7 +277,13 @@ fn class_map_turns_0_and_255_into_classes_0_and_1() {
     };
     let data = config.load().expect("loads");
     assert_eq!(data.num_classes(), 2);
-    let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     assert_eq!(row[..8], [0; 8]);
     assert_eq!(row[8..], [1; 8]);
 }
@@ -296,8 +341,19 @@ fn resize_and_crop_give_the_asked_size() {
     config.crop = Some([32, 32]);
     let data = config.load().expect("loads");
     assert_eq!(data.image_size(), (32, 32));
-    assert_eq!(data.train.masks.size(), [2, 32, 32]);
-    let row = Vec::<i64>::try_from(data.train.masks.get(0).get(0)).expect("row");
+    assert_eq!(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .size(),
+        [2, 32, 32]
+    );
+    let row = Vec::<i64>::try_from(
+        crate::data::feed::split_tensors(&data, &data.train)
+            .1
+            .get(0)
+            .get(0),
+    )
+    .expect("row");
     // Nearest-neighbour resizing keeps labels; 40 wide cropped by 4 each side.
     assert!(row.iter().all(|v| *v == 0 || *v == 1), "{row:?}");
     config.crop = Some([64, 64]);
@@ -311,12 +367,11 @@ fn normalisation_uses_the_training_split_and_display_undoes_it() {
     config.normalize = true;
     let data = config.load().expect("loads");
     let dims = [0i64, 2, 3];
-    let mean = data
-        .train
-        .images
-        .mean_dim(dims.as_slice(), false, Kind::Double);
+    let mean = crate::data::feed::split_tensors(&data, &data.train)
+        .0
+        .mean_dim(dims.as_slice(), false, tch::Kind::Double);
     assert!(mean.abs().max().double_value(&[]) < 1e-5);
-    let shown = data.display_images(&data.train, 2);
+    let shown = data.display_images(&data.train, 2).expect("shown").images;
     let red = shown.get(1).get(0).get(0).get(0).double_value(&[]);
     assert!((red - 20.0 / 255.0).abs() < 1e-5, "{red}");
 }

@@ -109,15 +109,22 @@ fn flips_are_seeded_and_the_learner_holds_the_flipped_copy_after_the_originals()
         bits(&plain.rows),
         "flipping changes training"
     );
+    // A flipped item's batch holds the image and mask flipped left-right.
     let learner = Learner::new(&config, &data, 1).expect("learner");
     let n = data.train.len();
-    assert_eq!(learner.images.size()[0], 2 * n);
-    let flipped = learner.images.narrow(0, n, n);
-    assert!(flipped.equal(&data.train.images.flip([3])));
-    assert!(learner
-        .masks
-        .narrow(0, n, n)
-        .equal(&data.train.masks.flip([2])));
+    let items = (0..n as usize)
+        .map(|index| crate::data::feed::Item { index, flip: true })
+        .collect();
+    let batch = learner
+        .feed
+        .epoch(&data.train, items, &[(0, n)], None)
+        .next()
+        .expect("a batch")
+        .expect("built");
+    let (xs, ys) = learner.feed.to_device(&batch, Device::Cpu);
+    let (images, masks) = crate::data::feed::split_tensors(&data, &data.train);
+    assert!(xs.equal(&images.flip([3])));
+    assert!(ys.equal(&masks.flip([2])));
 }
 
 /// Trains `config` whole, writing a checkpoint after each epoch into `dir`; the rows.
@@ -232,10 +239,9 @@ fn training_with_cce_raises_validation_miou_above_the_untrained_model() {
     let before = evaluate(
         &untrained,
         &cce,
-        8,
+        &crate::data::feed::Feed::new(&data, 8, 8),
         &data.val,
         7,
-        None,
         Device::Cpu,
         scoring,
     )
