@@ -2,6 +2,7 @@
 //! held-out test split) of images `[N, C, H, W]` (f32) and masks `[N, H, W]` (int64), with
 //! class names and a palette. Built once and shared read-only by every run that uses them.
 
+pub mod augment;
 pub mod example;
 pub mod folder;
 pub mod order;
