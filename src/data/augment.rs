@@ -9,6 +9,8 @@
 //! libtorch operations torchvision.transforms.v2.functional uses, so an image comes out as
 //! torchvision makes it from the same parameters (`tests/augment.rs` compares the two).
 
+#[cfg(test)]
+mod apply_tests;
 mod color;
 mod ops;
 mod rotate;
@@ -366,12 +368,7 @@ impl AugmentConfig {
     /// One sample's parameters, drawn from `rng` alone, for an image of `size` (height,
     /// width) and the crop size `crop` (data.crop). Without `crop`, a resized crop keeps
     /// the image's size and a rescale is not cropped.
-    pub fn draw(
-        &self,
-        rng: &mut impl Rng,
-        size: (i64, i64),
-        crop: Option<(i64, i64)>,
-    ) -> Draw {
+    pub fn draw(&self, rng: &mut impl Rng, size: (i64, i64), crop: Option<(i64, i64)>) -> Draw {
         let geometry = self.draw_geometry(rng, size, crop);
         let hflip = self.hflip.is_some_and(|p| coin(rng, p));
         let vflip = self.vflip.is_some_and(|p| coin(rng, p));

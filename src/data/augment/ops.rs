@@ -215,9 +215,8 @@ fn geometry(
                 "the image ({scaled:?} after rescaling) is smaller than the crop {size:?}: set \
                  data.augment.pad = true, or crop smaller"
             );
-            let ignore = ignore.context(
-                "padding masks needs data.ignore_index, the class of the pixels added",
-            )?;
+            let ignore = ignore
+                .context("padding masks needs data.ignore_index, the class of the pixels added")?;
             Ok((pad_to(&image, size, 0)?, pad_to(&mask, size, ignore)?))
         }
     }
@@ -257,7 +256,8 @@ fn pad_to(t: &Tensor, (h, w): (i64, i64), fill: i64) -> Result<Tensor> {
 
 /// torchvision's `resize_image` (bilinear, antialias, align_corners false) of `[C, H, W]`:
 /// uint8 through libtorch's uint8 kernel (torchvision's path on AVX2, AVX512 and ARM CPUs),
-/// other integers through float32 and rounded back.
+/// u16 through float32 and rounded back, as torchvision does for int8 to int64 (for uint16
+/// it truncates).
 fn resize_image(image: &Tensor, size: (i64, i64)) -> Result<Tensor> {
     let s = image.size();
     if (s[1], s[2]) == size {

@@ -32,7 +32,7 @@ pub(super) fn rotate(
     if let Some(k) = quarter {
         return Ok(image.f_rot90(k, [-2, -1])?);
     }
-    let fill = fill.context("a rotation by a angle that is no multiple of 90° needs a fill")?;
+    let fill = fill.context("a rotation by an angle that is no multiple of 90° needs a fill")?;
     // torchvision rotates by -angle: its affine and rotate turn opposite ways.
     let matrix = inverse_rotation(-angle);
     let theta = Tensor::f_from_slice(&matrix.map(|v| v as f32))?.f_view([1, 2, 3])?;

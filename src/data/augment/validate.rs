@@ -128,7 +128,10 @@ impl AugmentConfig {
                 rc.scale,
                 (0.0, false),
                 1.0,
-                ("0 < lo <= hi <= 1 (shares of the image's area)", "[0.08, 1.0]"),
+                (
+                    "0 < lo <= hi <= 1 (shares of the image's area)",
+                    "[0.08, 1.0]",
+                ),
             )?;
             pair(
                 "resized_crop.ratio",
@@ -140,8 +143,7 @@ impl AugmentConfig {
             if crop.is_none() {
                 fault(
                     "resized_crop",
-                    "needs data.crop, the size it crops to: set data.crop = [height, width]"
-                        .into(),
+                    "needs data.crop, the size it crops to: set data.crop = [height, width]".into(),
                 )?;
             }
         }
@@ -162,8 +164,7 @@ impl AugmentConfig {
             if crop.is_none() {
                 fault(
                     "scale",
-                    "needs data.crop, the size it crops to: set data.crop = [height, width]"
-                        .into(),
+                    "needs data.crop, the size it crops to: set data.crop = [height, width]".into(),
                 )?;
             }
         }
