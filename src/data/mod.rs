@@ -3,6 +3,7 @@
 //! ([`samples`]), with class names and a palette; built once and shared read-only by every
 //! run that uses them. Batches are made by [`loader`]'s workers in the order [`order`] draws.
 
+pub mod augment;
 pub mod example;
 pub mod feed;
 pub mod folder;
