@@ -23,6 +23,16 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+/// The generator of the sample at `position` of epoch `epoch` (1-based) of a run seeded
+/// `seed`: ChaCha8 on stream `epoch << 32 | position` of the seed, so a sample's draw
+/// depends on nothing else (not on the worker that builds its batch, nor on a resume).
+pub fn sample_rng(seed: u64, epoch: usize, position: usize) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(((epoch as u64) << 32) | position as u64);
+    rng
+}
+
 /// The `[data.augment]` table: what is drawn for each training sample. Every key but
 /// `split` and `pad` is optional; an unset one draws nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

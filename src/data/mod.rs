@@ -15,6 +15,7 @@ pub mod synthetic;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use augment::AugmentConfig;
 pub use folder::FolderConfig;
 pub use loader::Loading;
 pub use samples::{Batch, Split, Standardize};
@@ -111,7 +112,7 @@ impl DataConfig {
             DataConfig::Synthetic(s) => s
                 .validate()
                 .map_err(|e| (e.key().to_string(), e.to_string())),
-            DataConfig::Folder(f) => f.validate().map_err(|e| (e.key.to_string(), e.message)),
+            DataConfig::Folder(f) => f.validate().map_err(|e| (e.key, e.message)),
         }
     }
 
@@ -147,6 +148,16 @@ pub struct Dataset {
     pub train_class_counts: Vec<Vec<i64>>,
     /// How batches are built (`data.workers`, `data.prefetch`).
     pub loading: Loading,
+    /// How training images are augmented, when they are.
+    pub augmentation: Option<Augmentation>,
+}
+
+/// How training images are augmented: the `[data.augment]` table and the size they are
+/// cropped (or padded) to, `data.crop`.
+#[derive(Clone, Debug)]
+pub struct Augmentation {
+    pub config: AugmentConfig,
+    pub crop: Option<(i64, i64)>,
 }
 
 /// The files of each split, as paths relative to the dataset's folder: what a sweep's
@@ -200,8 +211,12 @@ impl Dataset {
         })
     }
 
-    /// Height and width of the training images (of the first, when they differ).
+    /// Height and width of the training batches' images: the crop of the augmentation, else
+    /// the images' own (the first's, when they differ).
     pub fn image_size(&self) -> (i64, i64) {
+        if let Some(crop) = self.augmentation.as_ref().and_then(|a| a.crop) {
+            return crop;
+        }
         self.train
             .uniform_size()
             .or_else(|| self.train.sizes().first().copied())

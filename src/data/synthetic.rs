@@ -158,6 +158,7 @@ impl SyntheticConfig {
             files: None,
             train_class_counts,
             loading: Loading::default(),
+            augmentation: None,
         })
     }
 

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -29,7 +29,8 @@ use super::optim::{self, Optim};
 use super::precision::{self, LossScaler};
 use super::select::{evaluate_test, Selection, Selector};
 use crate::config::{Order, Precision, RunConfig};
-use crate::data::feed::{Feed, Item};
+use crate::data::augment;
+use crate::data::feed::{Feed, Item, Prepare};
 use crate::data::order::{self, EpochDraws};
 use crate::data::Dataset;
 use crate::losses::Criterion;
@@ -148,7 +149,8 @@ pub fn train(
     for epoch in first_epoch..=config.train.epochs {
         let start = Instant::now();
         let items = shuffle.epoch(epoch, data.train.len(), data.hflip)?;
-        let mut loader = learner.feed.epoch(&data.train, items, &batches, None);
+        let prepare = augmenter(data, config.train.seed, epoch);
+        let mut loader = learner.feed.epoch(&data.train, items, &batches, prepare);
         let mut sums = StepSums::new(device);
         let schedule = config.optim.schedule;
         let lr_at =
@@ -283,6 +285,23 @@ fn score_epoch(
         selected_epoch: None,
         test: None,
     })
+}
+
+/// What each training image goes through after its drawn flip, when the data are
+/// augmented: the augmentation drawn for the run's `seed`, the `epoch` and the image's
+/// position in it ([`augment::sample_rng`]), so a rerun or a resumed run draws the same.
+fn augmenter(data: &Dataset, seed: u64, epoch: usize) -> Option<Prepare> {
+    let augmentation = data.augmentation.clone()?;
+    let ignore = data.ignore_index;
+    Some(Arc::new(move |position, image, mask| {
+        let mut rng = augment::sample_rng(seed, epoch, position);
+        let size = image.size();
+        let (height, width) = (size[size.len() - 2], size[size.len() - 1]);
+        let draw = augmentation
+            .config
+            .draw(&mut rng, (height, width), augmentation.crop);
+        augmentation.config.apply(&draw, &image, &mask, ignore)
+    }))
 }
 
 /// Where each epoch's order and flips come from (`train.order`).

@@ -142,6 +142,8 @@ impl SweepStore {
         )?;
         let k = EXAMPLES.min(data.val.len());
         let shown = data.display_images(&data.val, k)?;
+        let size = shown.images.size();
+        let (height, width) = (size[2], size[3]);
         let rgb = (shown.images.clamp(0.0, 1.0) * 255.0)
             .round()
             .to_kind(tch::Kind::Uint8);

@@ -91,7 +91,7 @@ pub fn check(config: &FolderConfig) -> Check {
             config.folder(&config.images, &config.train).display()
         ));
     }
-    let stems = |pairs: &[super::Pair]| -> BTreeSet<String> {
+    let stems = |pairs: &[super::pairing::Pair]| -> BTreeSet<String> {
         pairs
             .iter()
             .filter_map(|p| p.image.file_stem())
@@ -134,7 +134,7 @@ pub fn check(config: &FolderConfig) -> Check {
     let palette = config.palette.clone().or_else(|| meta.palette.clone());
     let ignore = config.ignore_index.or(meta.ignore_index);
     let colours = Colours::new(palette.as_deref(), config.ignore_color);
-    let decode = |pairs: &[super::Pair], problems: &mut Vec<String>| -> Vec<Decoded> {
+    let decode = |pairs: &[super::pairing::Pair], problems: &mut Vec<String>| -> Vec<Decoded> {
         let results: Vec<anyhow::Result<Decoded>> = pairs
             .par_iter()
             .map(|p| config.decode(p, &colours))
@@ -188,7 +188,10 @@ pub fn check(config: &FolderConfig) -> Check {
         }
     }
     match config.labels(&meta, || {
-        Ok(largest_label(train.iter().chain(&val), ignore))
+        Ok(largest_label(
+            train.iter().chain(&val).map(|d| &d.mask.labels),
+            ignore,
+        ))
     }) {
         Err(e) => out.problems.push(format!("{e:#}")),
         Ok(labels) => {

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use super::decode::Decoded;
-use super::masks::IGNORE_COLOUR;
+use super::masks::{LabelImage, IGNORE_COLOUR};
 use super::{ClassTarget, FolderConfig, Meta};
 
 impl FolderConfig {
@@ -96,14 +96,14 @@ impl FolderConfig {
     }
 }
 
-/// The largest raw label of `decoded`'s masks, `ignore` and the ignore colour left out (0
+/// The largest raw label of the masks `labels`, `ignore` and the ignore colour left out (0
 /// when there is none).
 pub(super) fn largest_label<'a>(
-    decoded: impl Iterator<Item = &'a Decoded>,
+    labels: impl Iterator<Item = &'a LabelImage>,
     ignore: Option<i64>,
 ) -> u32 {
-    decoded
-        .flat_map(|d| d.mask.labels.as_raw().iter())
+    labels
+        .flat_map(|l| l.as_raw().iter())
         .filter(|&&v| v != IGNORE_COLOUR && Some(v as i64) != ignore)
         .max()
         .copied()

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use super::classes::Labels;
 use super::images::{read_image, Image};
-use super::masks::{nearest, read_mask, Colours, Mask};
+use super::masks::{nearest, read_mask, Colours, LabelImage, Mask};
 use super::pairing::Pair;
 use super::FolderConfig;
 use crate::data::samples::{LabelKind, Reader, Sample};
@@ -54,6 +54,25 @@ impl FolderConfig {
             image,
             mask,
         })
+    }
+}
+
+impl FolderConfig {
+    /// A mask's raw labels as [`FolderConfig::decode`] leaves them (resized and cropped as
+    /// configured), read without its image.
+    pub(super) fn mask_only(&self, pair: &Pair, colours: &Colours) -> anyhow::Result<LabelImage> {
+        let mut labels = read_mask(&pair.mask, colours)?.labels;
+        if let Some([h, w]) = self.resize {
+            labels = nearest(&labels, w, h);
+        }
+        if let Some([h, w]) = self.crop {
+            let (mw, mh) = labels.dimensions();
+            if h <= mh && w <= mw {
+                let (x, y) = ((mw - w) / 2, (mh - h) / 2);
+                labels = image::imageops::crop_imm(&labels, x, y, w, h).to_image();
+            }
+        }
+        Ok(labels)
     }
 }
 

@@ -22,23 +22,17 @@ pub mod check;
 mod classes;
 mod decode;
 mod images;
+mod load;
 mod masks;
 mod pairing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use rayon::prelude::*;
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
-use self::classes::largest_label;
-use self::decode::Decoder;
-use self::masks::{read_mask, Colours};
-use self::pairing::Pair;
-use super::samples::{ChannelStatistics, LabelKind, Sample};
-use super::{Dataset, Loading, Split};
+use super::augment::AugmentConfig;
 
 /// How to read a dataset from folders: the `[data]` table with `kind = "folder"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,6 +75,11 @@ pub struct FolderConfig {
     /// Flip each training image (and its mask) left-right with probability 1/2, drawn from
     /// the run's seeded RNG.
     pub hflip: bool,
+    /// Augmentation of the training batches (`[data.augment]`). With it, `crop` is the size
+    /// training images are cropped (or padded) to at random, and validation and test images
+    /// are evaluated at their own size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentConfig>,
     /// Read at most this many images of each split (the first ones by name).
     pub limit: Option<usize>,
     /// Keep the decoded images in memory (`"memory"`), or read every batch from the files
@@ -145,6 +144,7 @@ impl Default for FolderConfig {
             crop: None,
             normalize: true,
             hflip: false,
+            augment: None,
             limit: None,
             cache: Cache::Memory,
             workers: DEFAULT_WORKERS,
@@ -189,18 +189,22 @@ pub enum ClassTarget {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct FolderError {
-    /// The key of `[data]` at fault.
-    pub key: &'static str,
+    /// The key of `[data]` at fault (dotted, e.g. `augment.rotate.degrees`).
+    pub key: String,
     pub message: String,
 }
 
-fn invalid(key: &'static str, message: String) -> Result<(), FolderError> {
-    Err(FolderError { key, message })
+fn invalid(key: impl Into<String>, message: String) -> Result<(), FolderError> {
+    Err(FolderError {
+        key: key.into(),
+        message,
+    })
 }
 
 impl FolderConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 20] = [
+    pub const OPTIONAL_KEYS: [&'static str; 21] = [
+        "augment",
         "cache",
         "workers",
         "prefetch",
@@ -272,6 +276,7 @@ impl FolderConfig {
             );
         }
         self.validate_splitting()?;
+        self.validate_augment()?;
         if let Some(ignore) = self.ignore_index {
             if ignore < 0 {
                 return invalid("ignore_index", format!("must be >= 0, got {ignore}"));
@@ -405,6 +410,40 @@ impl FolderConfig {
         Ok(())
     }
 
+    /// Checks `[data.augment]`: its values, that it augments the training split, and that
+    /// masks have an `ignore_index` for the pixels that rotation or padding leave empty.
+    fn validate_augment(&self) -> Result<(), FolderError> {
+        let Some(augment) = &self.augment else {
+            return Ok(());
+        };
+        augment
+            .validate(self.crop)
+            .or_else(|(key, message)| invalid(format!("augment.{key}"), message))?;
+        if augment.split != self.train {
+            return invalid(
+                "augment.split",
+                format!(
+                    "is `{}`, which is never trained on: augmentation applies to the training split's batches (data.train = `{}`), and validation and test images are evaluated as they are; set it to `{}` or remove it",
+                    augment.split, self.train, self.train
+                ),
+            );
+        }
+        let ignore = self
+            .ignore_index
+            .or_else(|| Meta::read(&self.root).ok().and_then(|m| m.ignore_index));
+        if augment.fills_masks(self.crop) && ignore.is_none() {
+            let (key, what) = match augment.rotate {
+                Some(_) => ("augment.rotate", "a rotation leaves corners with no pixel"),
+                None => ("augment.pad", "padding to data.crop adds pixels"),
+            };
+            return invalid(
+                key,
+                format!("needs data.ignore_index: {what}, and their mask pixels must be ignored; set data.ignore_index (e.g. 255)"),
+            );
+        }
+        Ok(())
+    }
+
     /// Checks the keys that make the test split.
     fn validate_test(&self) -> Result<(), FolderError> {
         if let Some(f) = self.test_fraction {
@@ -451,135 +490,6 @@ impl FolderConfig {
         }
         Ok(())
     }
-
-    /// Reads every split: decoded once and kept in memory (`data.cache = "memory"`), or
-    /// scanned once (the training split's channel statistics and class counts, every image's
-    /// size) and then read from the files batch by batch (`data.cache = "none"`).
-    pub fn load(&self) -> anyhow::Result<Dataset> {
-        self.validate()
-            .map_err(|e| anyhow::anyhow!("data.{}: {e}", e.key))?;
-        let meta = self.meta()?;
-        let palette = self.palette.clone().or_else(|| meta.palette.clone());
-        let ignore = self.ignore_index.or(meta.ignore_index);
-        let colours = Colours::new(palette.as_deref(), self.ignore_color);
-        let splits = self.splits()?;
-        if let Some(first) = splits.problems.first() {
-            match splits.problems.len() - 1 {
-                0 => bail!("{first}"),
-                more => bail!(
-                    "{first} (and {more} more problem(s); `lossbench data check` lists them all)"
-                ),
-            }
-        }
-        let labels = self.labels(&meta, || {
-            let decoded = splits
-                .train
-                .par_iter()
-                .chain(splits.val.par_iter())
-                .map(|p| {
-                    self.decode(p, &colours)
-                        .map(|d| largest_label([&d].into_iter(), ignore))
-                })
-                .collect::<anyhow::Result<Vec<u32>>>()?;
-            Ok(decoded.into_iter().max().unwrap_or(0))
-        })?;
-        let report_palette = labels.palette(palette.as_deref(), || {
-            let first = splits.train.first()?;
-            read_mask(&first.mask, &colours).ok()?.colours
-        });
-        let kind = LabelKind::holding(labels.names.len() as i64, ignore);
-        let class_names = labels.names.clone();
-        let decoder = |pairs: &[Pair]| Decoder {
-            config: self.clone(),
-            colours: colours.clone(),
-            labels: labels.clone(),
-            ignore,
-            kind,
-            pairs: pairs.to_vec(),
-        };
-        let streamed = self.cache == Cache::None;
-        let train = keep_train(decoder(&splits.train), class_names.len(), streamed)?;
-        let val = self.keep(decoder(&splits.val), streamed)?;
-        let test = splits
-            .test
-            .as_deref()
-            .map(|t| self.keep(decoder(t), streamed))
-            .transpose()?;
-        check_uniform(&splits.train, &train.split, &splits.val, &val)?;
-        if let (Some(pairs), Some(test)) = (&splits.test, &test) {
-            check_uniform(&splits.train, &train.split, pairs, test)?;
-        }
-        let normalization = self
-            .normalize
-            .then(|| train.statistics.finish())
-            .transpose()?;
-        Ok(Dataset {
-            train: train.split,
-            val,
-            test,
-            class_names,
-            palette: report_palette,
-            ignore_index: ignore,
-            normalization,
-            hflip: self.hflip,
-            files: Some(splits.files),
-            train_class_counts: train.counts,
-            loading: Loading {
-                workers: self.workers,
-                prefetch: self.prefetch,
-            },
-        })
-    }
-
-    /// A validation or test split: decoded into memory, or its images' sizes and channels
-    /// read from their headers when streamed.
-    fn keep(&self, decoder: Decoder, streamed: bool) -> anyhow::Result<Split> {
-        if !streamed {
-            let samples = decoder
-                .pairs
-                .par_iter()
-                .map(|p| decoder.sample(p))
-                .collect::<anyhow::Result<Vec<Sample>>>()?;
-            let sizes: Vec<_> = samples
-                .iter()
-                .map(|s| ((s.height, s.width), s.channels))
-                .collect();
-            let channels = one_channel_count(&decoder.pairs, &sizes)?;
-            return Ok(Split::memory(samples, channels));
-        }
-        let probed = decoder
-            .pairs
-            .par_iter()
-            .map(|p| self.probe(&p.image))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let channels = one_channel_count(&decoder.pairs, &probed)?;
-        let sizes = probed.into_iter().map(|p| p.0).collect();
-        Ok(Split::files(Arc::new(decoder), sizes, channels))
-    }
-
-    /// The size an image will have (after `resize` and `crop`) and its channels, from its
-    /// header.
-    fn probe(&self, path: &Path) -> anyhow::Result<((i64, i64), i64)> {
-        let cannot = || format!("cannot decode the image {}", path.display());
-        let decoder = image::ImageReader::open(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .with_guessed_format()
-            .with_context(cannot)?
-            .into_decoder()
-            .with_context(cannot)?;
-        let (w, h) = image::ImageDecoder::dimensions(&decoder);
-        let colour = image::ImageDecoder::color_type(&decoder).has_color();
-        let [h, w] = self.resize.unwrap_or([h, w]);
-        let (h, w) = match self.crop {
-            Some([ch, cw]) if ch > h || cw > w => bail!(
-                "data.crop [{ch}, {cw}] is larger than {} ({h}×{w}); lower data.crop or set data.resize",
-                path.display()
-            ),
-            Some([ch, cw]) => (ch, cw),
-            None => (h, w),
-        };
-        Ok(((i64::from(h), i64::from(w)), if colour { 3 } else { 1 }))
-    }
 }
 
 /// The optional `dataset.json` beside the data.
@@ -622,127 +532,6 @@ impl Cache {
     fn is_memory(&self) -> bool {
         *self == Cache::Memory
     }
-}
-
-/// The training split as kept, with what its one pass over the images measured.
-struct Train {
-    split: Split,
-    statistics: ChannelStatistics,
-    counts: Vec<Vec<i64>>,
-}
-
-/// The images the training split's pass decodes at a time per thread.
-const CHUNK: usize = 32;
-
-/// Decodes the training split once: kept in memory unless `streamed`, its channel
-/// statistics and each image's class counts taken either way.
-fn keep_train(decoder: Decoder, classes: usize, streamed: bool) -> anyhow::Result<Train> {
-    type Chunk = (
-        Vec<Sample>,
-        ChannelStatistics,
-        Vec<Vec<i64>>,
-        Vec<((i64, i64), i64)>,
-    );
-    let chunks = decoder
-        .pairs
-        .par_chunks(CHUNK)
-        .map(|pairs| -> anyhow::Result<Chunk> {
-            let mut chunk: Chunk = Default::default();
-            for pair in pairs {
-                let sample = decoder.sample(pair)?;
-                chunk.1.add(&sample);
-                chunk.2.push(sample.class_counts(classes));
-                chunk
-                    .3
-                    .push(((sample.height, sample.width), sample.channels));
-                if !streamed {
-                    chunk.0.push(sample);
-                }
-            }
-            Ok(chunk)
-        })
-        .collect::<anyhow::Result<Vec<Chunk>>>()?;
-    let mut train = Train {
-        split: Split::memory(Vec::new(), 3),
-        statistics: ChannelStatistics::default(),
-        counts: Vec::new(),
-    };
-    let (mut samples, mut sizes) = (Vec::new(), Vec::new());
-    for (kept, statistics, counts, chunk_sizes) in chunks {
-        samples.extend(kept);
-        train.statistics.merge(&statistics);
-        train.counts.extend(counts);
-        sizes.extend(chunk_sizes);
-    }
-    let channels = one_channel_count(&decoder.pairs, &sizes)?;
-    let sizes = sizes.into_iter().map(|s| s.0).collect();
-    train.split = if streamed {
-        Split::files(Arc::new(decoder), sizes, channels)
-    } else {
-        Split::memory(samples, channels)
-    };
-    Ok(train)
-}
-
-/// The channel count every image of a split has (`images` gives each one's size and
-/// channels, in the order of `pairs`).
-fn one_channel_count(pairs: &[Pair], images: &[((i64, i64), i64)]) -> anyhow::Result<i64> {
-    let Some(&(_, first)) = images.first() else {
-        return Ok(3);
-    };
-    if let Some((pair, (_, c))) = pairs.iter().zip(images).find(|(_, (_, c))| *c != first) {
-        bail!(
-            "{} has {c} channel(s) but {} has {first}; use one kind of image (RGB or grayscale)",
-            pair.image.display(),
-            pairs[0].image.display()
-        );
-    }
-    Ok(first)
-}
-
-/// Every image of `other` has the size and channel count of the training split's first
-/// (`train` and `other` with their files, in order).
-fn check_uniform(
-    train_pairs: &[Pair],
-    train: &Split,
-    other_pairs: &[Pair],
-    other: &Split,
-) -> anyhow::Result<()> {
-    let named = |pairs: &[Pair], split: &Split| -> Vec<(std::path::PathBuf, (i64, i64))> {
-        pairs
-            .iter()
-            .map(|p| p.image.clone())
-            .zip(split.sizes().iter().copied())
-            .collect()
-    };
-    let mut all = named(train_pairs, train)
-        .into_iter()
-        .chain(named(other_pairs, other));
-    let Some((first_path, (h0, w0))) = all.next() else {
-        return Ok(());
-    };
-    for (path, (h, w)) in all {
-        if (h, w) != (h0, w0) {
-            bail!(
-                "{} is {h}×{w} but {} is {h0}×{w0}; set data.resize = [height, width] (or data.crop) to give every image one size",
-                path.display(),
-                first_path.display()
-            );
-        }
-    }
-    if train.channels() != other.channels() {
-        bail!(
-            "{} has {} channel(s) but {} has {}; use one kind of image (RGB or grayscale)",
-            other_pairs
-                .first()
-                .map_or(first_path.clone(), |p| p.image.clone())
-                .display(),
-            other.channels(),
-            first_path.display(),
-            train.channels()
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -613,17 +613,29 @@ mod tests {
         assert_eq!(err.0, "fold");
         assert!(err.1.contains("has the folds 0..=4"), "{}", err.1);
         config.fold = None;
-        assert_eq!(config.validate().err().map(|e| e.key), Some("fold"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("fold")
+        );
         config.folds = None;
         config.fold = Some(1);
-        assert_eq!(config.validate().err().map(|e| e.key), Some("fold"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("fold")
+        );
         config.fold = None;
         config.val_fraction = Some(1.5);
-        assert_eq!(config.validate().err().map(|e| e.key), Some("val_fraction"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("val_fraction")
+        );
         config.val_fraction = Some(0.2);
         config.folds = Some(2);
         config.fold = Some(0);
-        assert_eq!(config.validate().err().map(|e| e.key), Some("val_fraction"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("val_fraction")
+        );
     }
 
     #[test]
@@ -682,7 +694,10 @@ mod tests {
             "{err}"
         );
         config.mask_name = Some("mask.png".into());
-        assert_eq!(config.validate().err().map(|e| e.key), Some("mask_name"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("mask_name")
+        );
     }
 
     #[test]
@@ -709,7 +724,10 @@ mod tests {
         let err = error(&config);
         assert!(err.contains("expected the columns file,split"), "{err}");
         config.split_file = Some("nothing.csv".into());
-        assert_eq!(config.validate().err().map(|e| e.key), Some("split_file"));
+        assert_eq!(
+            config.validate().err().map(|e| e.key).as_deref(),
+            Some("split_file")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::tests::{error, small, write_flat, write_pair};
 use super::*;
 
 /// The first pixel of every image of `split` (its number in [`write_flat`]'s data).
-fn numbers(split: &Split) -> Vec<i64> {
+fn numbers(split: &crate::data::Split) -> Vec<i64> {
     (0..split.len())
         .map(|i| {
             split
@@ -171,5 +171,8 @@ fn test_split_values_that_cannot_work_are_refused_naming_the_key() {
         test_fraction: Some(0.2),
         ..small(dir.path())
     };
-    assert_eq!(key(&twice).map(|(k, _)| k), Some("test_fraction"));
+    assert_eq!(
+        key(&twice).map(|(k, _)| k).as_deref(),
+        Some("test_fraction")
+    );
 }
