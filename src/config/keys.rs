@@ -132,6 +132,9 @@ const SYNTHETIC: &[Key] = &[
     key("data.fill", "float", Value("0.75"), "[0, 1]", "the probability that a cell holds a shape"),
     key("data.class_weights", "list", Value("[1.0, 1.0, 0.8, 0.8, 0.6, 0.12]"), "6 numbers ≥ 0, positive sum", "frequency of the six shapes (disc, square, two triangles, ring, cross)"),
     key("data.seed", "integer", Value("0"), "≥ 0", "the generator's seed (apart from `train.seed`)"),
+    key("data.cache", "string", Value("\"memory\""), "`\"memory\"`, `\"none\"`", "keep the generated images in memory, or generate each batch's when it is built"),
+    key("data.workers", "integer", Value("2"), "0 to 256", "threads that build batches ahead of the step (0: in the training thread)"),
+    key("data.prefetch", "integer", Value("4"), "1 to 1024", "batches built ahead and waiting at most"),
 ];
 
 #[rustfmt::skip]
@@ -151,6 +154,7 @@ const FOLDER: &[Key] = &[
     key("data.crop", "[height, width]", Unset("none"), "> 0", "then the centre crop"),
     key("data.normalize", "boolean", Value("true"), "", "standardise each channel by the training split's mean and std"),
     key("data.hflip", "boolean", Value("false"), "", "seeded left-right flips while training"),
+    key("data.augment", "table", Unset("none"), "see the guide's \"Augmentation\"", "random (resized) crops to `crop`, flips, rotations, colour jitter of training images"),
     key("data.limit", "integer", Unset("every image"), "≥ 1", "at most this many images per split"),
     key("data.cache", "string", Value("\"memory\""), "`\"memory\"`, `\"none\"`", "keep the decoded images in memory (compact), or read every batch from the files"),
     key("data.workers", "integer", Value("2"), "0 to 256", "threads that build batches ahead of the step (0: in the training thread)"),

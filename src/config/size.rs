@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use super::{Optimizer, Precision, RunConfig};
-use crate::data::DataConfig;
+use crate::data::{Cache, DataConfig};
 use crate::device::Request;
 
 /// A configuration too large for this machine: the key to blame, what it needs, the fix.
@@ -88,8 +88,8 @@ pub fn check_within(config: &RunConfig, memory: Option<u128>) -> Result<(), TooL
 pub const CUDA_CONTEXT: u128 = 512 << 20;
 
 /// [`check`] on a GPU with `free` bytes free: the run's weights, gradients and optimizer
-/// state, its training data (moved to the GPU whole), one batch's activations and
-/// [`CUDA_CONTEXT`].
+/// state, one batch's activations and [`CUDA_CONTEXT`] (the data stay in the host's memory;
+/// only the batch in hand is on the GPU, counted with its activations).
 pub fn check_on_gpu(config: &RunConfig, free: u128, device: &str) -> Result<(), TooLarge> {
     let have = format!("{device} has {} free", bytes(Some(free)));
     fits(config, &gpu_parts(config), Some(free), Some(have))
@@ -99,7 +99,7 @@ pub fn check_on_gpu(config: &RunConfig, free: u128, device: &str) -> Result<(), 
 /// parts but CUDA's context, which the runs of one process share); `None` when the
 /// product overflows.
 pub fn gpu_bytes(config: &RunConfig) -> Option<u128> {
-    parts(config)
+    on_gpu(parts(config))
         .iter()
         .try_fold(0u128, |sum, p| p.bytes.and_then(|b| sum.checked_add(b)))
 }
@@ -127,8 +127,16 @@ pub fn out_of_memory(config: &RunConfig, device: &str, total: Option<u128>) -> S
     )
 }
 
+/// The parts a GPU holds: all but the data.
+fn on_gpu(parts: Vec<Part>) -> Vec<Part> {
+    parts
+        .into_iter()
+        .filter(|p| !matches!(p.product, Product::Data { .. }))
+        .collect()
+}
+
 fn gpu_parts(config: &RunConfig) -> Vec<Part> {
-    let mut parts = parts(config);
+    let mut parts = on_gpu(parts(config));
     parts.push(Part {
         what: "CUDA's context and workspaces",
         key: "device",
@@ -227,11 +235,14 @@ enum Product {
     },
     Data {
         at_least: bool,
-        train: u128,
-        val: u128,
+        /// Images held: the splits' (`train + val`), or with `data.cache = "none"` the
+        /// batches built ahead (`batches × batch`).
+        held: Held,
         height: u128,
         width: u128,
         channels: u128,
+        /// Bytes of a channel as kept: 1 for 8-bit files, 4 for generated floats.
+        channel_bytes: u128,
     },
     Batch {
         at_least: bool,
@@ -261,16 +272,24 @@ impl std::fmt::Display for Product {
             ),
             Product::Data {
                 at_least,
-                train,
-                val,
+                held,
                 height,
                 width,
                 channels,
-            } => write!(
-                f,
-                "{}({train} + {val}) images × {height} × {width} pixels × ({channels} channel(s) × 4 + 8) bytes",
-                least(*at_least)
-            ),
+                channel_bytes,
+            } => {
+                let held = match held {
+                    Held::Splits { train, val } => format!("({train} + {val}) images"),
+                    Held::Queue { batches, images } => format!(
+                        "{batches} batches built ahead (data.cache = \"none\") × {images} images"
+                    ),
+                };
+                write!(
+                    f,
+                    "{}{held} × {height} × {width} pixels × ({channels} channel(s) × {channel_bytes} + 1) bytes",
+                    least(*at_least)
+                )
+            }
             Product::Batch {
                 at_least,
                 images,
@@ -288,6 +307,15 @@ impl std::fmt::Display for Product {
     }
 }
 
+/// What the data part holds.
+#[derive(Debug, Clone)]
+enum Held {
+    /// Every image of the splits, kept in memory.
+    Splits { train: u128, val: u128 },
+    /// The batches the workers built ahead, and the images of a batch.
+    Queue { batches: u128, images: u128 },
+}
+
 /// The sizes the estimate reads off a configuration.
 struct Shape {
     height: u128,
@@ -301,6 +329,11 @@ struct Shape {
     classes: u128,
     /// The key that sets the image size.
     size_key: &'static str,
+    /// Bytes of a channel as kept: 4 for generated floats, 1 for 8-bit files.
+    channel_bytes: u128,
+    /// With `data.cache = "none"`, the batches held at most (`data.prefetch` ready and one
+    /// in each worker's hands); `None` when the splits are kept in memory.
+    queue: Option<u128>,
 }
 
 fn shape(config: &RunConfig) -> Option<Shape> {
@@ -317,6 +350,8 @@ fn shape(config: &RunConfig) -> Option<Shape> {
             channels: positive(model.in_channels).unwrap_or(3),
             classes: positive(model.num_classes).unwrap_or(7),
             size_key: "data.height",
+            channel_bytes: 4,
+            queue: queue(s.cache, s.prefetch, s.workers),
         }),
         DataConfig::Folder(f) => {
             // The images' own size is known only once they are read; a resize or a crop
@@ -336,9 +371,16 @@ fn shape(config: &RunConfig) -> Option<Shape> {
                 channels: positive(model.in_channels).unwrap_or(1),
                 classes: positive(model.num_classes).unwrap_or(classes),
                 size_key: key,
+                channel_bytes: 1,
+                queue: queue(f.cache, f.prefetch, f.workers),
             })
         }
     }
+}
+
+/// The batches a streamed dataset holds at most: those built ahead and one per worker.
+fn queue(cache: Cache, prefetch: usize, workers: usize) -> Option<u128> {
+    (cache == Cache::None).then(|| (prefetch + workers.max(1)) as u128)
 }
 
 /// Checked products and sums, `None` on overflow.
@@ -435,24 +477,36 @@ fn parts(config: &RunConfig) -> Vec<Part> {
         return parts;
     };
     let at_least = !shape.counted;
-    let pixel_bytes = shape.channels * 4 + 8;
+    let pixel_bytes = shape.channels * shape.channel_bytes + 1;
+    let (held, images_held) = match shape.queue {
+        Some(batches) => {
+            let images = config.train.batch_size as u128;
+            (Held::Queue { batches, images }, mul(&[batches, images]))
+        }
+        None => (
+            Held::Splits {
+                train: shape.train,
+                val: shape.val,
+            },
+            sum([Some(shape.train), Some(shape.val)]),
+        ),
+    };
     parts.push(Part {
         what: "the images and masks",
         key: shape.size_key,
         product: Product::Data {
             at_least,
-            train: shape.train,
-            val: shape.val,
+            held,
             height: shape.height,
             width: shape.width,
             channels: shape.channels,
+            channel_bytes: shape.channel_bytes,
         },
-        bytes: sum([Some(shape.train), Some(shape.val)])
-            .and_then(|n| mul(&[n, shape.height, shape.width, pixel_bytes])),
-        fix: if shape.counted {
-            "lower data.height and data.width (or data.train_images and data.val_images)"
-        } else {
-            "lower data.resize or data.crop"
+        bytes: images_held.and_then(|n| mul(&[n, shape.height, shape.width, pixel_bytes])),
+        fix: match (shape.counted, shape.queue) {
+            (_, Some(_)) => "lower data.prefetch or data.workers",
+            (true, None) => "stream the images with data.cache = \"none\", or lower data.height and data.width (or data.train_images and data.val_images)",
+            (false, None) => "stream the images with data.cache = \"none\", or lower data.resize or data.crop",
         },
     });
     let images = if shape.counted {
@@ -574,8 +628,10 @@ mod tests {
             let c = config(h, w, base, depth);
             assert_eq!(check_within(&c, Some(memory)), Ok(()), "{h}×{w}, {base}");
         }
-        // 240 images of 512×512 and a batch of 8 through the U-Net need about 4.1 GiB.
-        assert!(check_within(&config(512, 512, 16, 5), Some(4 * GIB)).is_err());
+        // 240 images of 512×512 (780 MiB kept) and a batch of 8 through the U-Net need
+        // about 3.7 GiB.
+        assert!(check_within(&config(512, 512, 16, 5), Some(3 * GIB)).is_err());
+        assert!(check_within(&config(512, 512, 16, 5), Some(4 * GIB)).is_ok());
     }
 
     #[test]
@@ -586,7 +642,7 @@ mod tests {
         for part in [
             "data.height × data.width = 100000 × 100000 needs at least ",
             "this machine has 23.0 GiB",
-            "the images and masks 43.7 TiB ((192 + 48) images × 100000 × 100000 pixels",
+            "the images and masks 28.4 TiB ((192 + 48) images × 100000 × 100000 pixels × (3 channel(s) × 4 + 1) bytes",
         ] {
             assert!(err.message.contains(part), "{part}: {}", err.message);
         }
@@ -610,17 +666,19 @@ mod tests {
 
     #[test]
     fn a_cuda_run_is_weighed_against_its_gpus_free_memory() {
-        // 512×512, base 16, depth 5, batch 8: about 4.1 GiB with the data; with the
-        // CUDA context, a GPU with 4 GiB free refuses it and one with 8 GiB takes it.
+        // 512×512, base 16, depth 5, batch 8: about 3.4 GiB on the GPU (the data stay in
+        // the host's memory), with the CUDA context; a GPU with 3 GiB free refuses it and
+        // one with 4 GiB takes it.
         let c = config(512, 512, 16, 5);
-        assert_eq!(check_on_gpu(&c, 8 * GIB, "cuda:0"), Ok(()));
-        let err = check_on_gpu(&c, 4 * GIB, "cuda:0").expect_err("too large");
+        assert_eq!(check_on_gpu(&c, 4 * GIB, "cuda:0"), Ok(()));
+        let err = check_on_gpu(&c, 3 * GIB, "cuda:0").expect_err("too large");
         for part in [
-            "cuda:0 has 4.0 GiB free",
+            "cuda:0 has 3.0 GiB free",
             "CUDA's context and workspaces 512.0 MiB",
         ] {
             assert!(err.message.contains(part), "{part}: {}", err.message);
         }
+        assert!(!err.message.contains("images and masks"), "{}", err.message);
         // Nothing fits in a GPU whose free memory is less than CUDA's own share.
         let small = config(64, 64, 16, 4);
         let err = check_on_gpu(&small, 256 << 20, "cuda:1").expect_err("context");

@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use augment::AugmentConfig;
 pub use folder::FolderConfig;
 pub use loader::Loading;
-pub use samples::{Batch, Split, Standardize};
+pub use samples::{Batch, Cache, Split, Standardize};
 pub use synthetic::SyntheticConfig;
 
 /// Where a run's data come from: the `[data]` table of a configuration. `kind` selects the

@@ -8,7 +8,40 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
+
+/// Where the images are kept between batches (`data.cache`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cache {
+    /// Decoded once and kept in memory, compact.
+    #[default]
+    Memory,
+    /// Read and decoded from the files for every batch.
+    None,
+}
+
+impl Cache {
+    /// Whether the images are kept in memory (the default).
+    pub fn is_memory(&self) -> bool {
+        *self == Cache::Memory
+    }
+}
+/// Batch-building threads by default.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Batches built ahead by default.
+pub const DEFAULT_PREFETCH: usize = 4;
+pub const MAX_WORKERS: usize = 256;
+pub const MAX_PREFETCH: usize = 1024;
+
+pub fn is_default_workers(workers: &usize) -> bool {
+    *workers == DEFAULT_WORKERS
+}
+
+pub fn is_default_prefetch(prefetch: &usize) -> bool {
+    *prefetch == DEFAULT_PREFETCH
+}
 
 /// An image's pixels as kept, channel after channel (`[C, H, W]`, row-major).
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,12 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::samples::{LabelKind, Pixels, Sample};
+use std::sync::Arc;
+
+use super::samples::{
+    is_default_prefetch, is_default_workers, Cache, LabelKind, Pixels, Reader, Sample,
+    DEFAULT_PREFETCH, DEFAULT_WORKERS, MAX_PREFETCH, MAX_WORKERS,
+};
 use super::{Dataset, Loading, Split};
 
 /// The side of the square cell that holds at most one shape.
@@ -61,6 +66,17 @@ pub struct SyntheticConfig {
     /// triangle, ring, cross); the default makes the cross rare.
     pub class_weights: Vec<f64>,
     pub seed: u64,
+    /// Keep the generated images in memory (`"memory"`), or generate each batch's images
+    /// when it is built (`"none"`; each image has its own stream, so they are the same).
+    #[serde(skip_serializing_if = "Cache::is_memory")]
+    pub cache: Cache,
+    /// Threads that build batches ahead of the training step; 0 builds each batch in the
+    /// training thread.
+    #[serde(skip_serializing_if = "is_default_workers")]
+    pub workers: usize,
+    /// Batches built ahead and waiting at most.
+    #[serde(skip_serializing_if = "is_default_prefetch")]
+    pub prefetch: usize,
 }
 
 impl Default for SyntheticConfig {
@@ -75,6 +91,9 @@ impl Default for SyntheticConfig {
             fill: 0.75,
             class_weights: vec![1.0, 1.0, 0.8, 0.8, 0.6, 0.12],
             seed: 0,
+            cache: Cache::Memory,
+            workers: DEFAULT_WORKERS,
+            prefetch: DEFAULT_PREFETCH,
         }
     }
 }
@@ -92,6 +111,10 @@ pub enum SyntheticError {
     Noise(f64),
     #[error("(and data.val_images) must be at least 1")]
     Empty,
+    #[error("must be at most {MAX_WORKERS}, got {0}")]
+    Workers(usize),
+    #[error("must be 1..={MAX_PREFETCH} batches, got {0}")]
+    Prefetch(usize),
 }
 
 impl SyntheticError {
@@ -103,7 +126,26 @@ impl SyntheticError {
             SyntheticError::Fill(_) => "fill",
             SyntheticError::Noise(_) => "noise",
             SyntheticError::Empty => "train_images",
+            SyntheticError::Workers(_) => "workers",
+            SyntheticError::Prefetch(_) => "prefetch",
         }
+    }
+}
+
+/// Generates a split's images when a batch asks for them (`cache = "none"`).
+#[derive(Debug)]
+struct Generator {
+    config: SyntheticConfig,
+    split: u64,
+    count: usize,
+}
+
+impl Reader for Generator {
+    fn read(&self, index: usize) -> anyhow::Result<Sample> {
+        if index >= self.count {
+            anyhow::bail!("no image {index} in a split of {}", self.count);
+        }
+        Ok(self.config.sample(self.split, index))
     }
 }
 
@@ -115,7 +157,7 @@ fn is_zero(n: &usize) -> bool {
 
 impl SyntheticConfig {
     /// The keys that are unset by default (so absent from the serialised default).
-    pub const OPTIONAL_KEYS: [&'static str; 1] = ["test_images"];
+    pub const OPTIONAL_KEYS: [&'static str; 4] = ["test_images", "cache", "workers", "prefetch"];
 
     /// Checks every field; the generator relies on these bounds.
     pub fn validate(&self) -> Result<(), SyntheticError> {
@@ -138,6 +180,12 @@ impl SyntheticConfig {
         if self.train_images == 0 || self.val_images == 0 {
             return Err(SyntheticError::Empty);
         }
+        if self.workers > MAX_WORKERS {
+            return Err(SyntheticError::Workers(self.workers));
+        }
+        if !(1..=MAX_PREFETCH).contains(&self.prefetch) {
+            return Err(SyntheticError::Prefetch(self.prefetch));
+        }
         Ok(())
     }
 
@@ -157,7 +205,10 @@ impl SyntheticConfig {
             hflip: false,
             files: None,
             train_class_counts,
-            loading: Loading::default(),
+            loading: Loading {
+                workers: self.workers,
+                prefetch: self.prefetch,
+            },
             augmentation: None,
         })
     }
@@ -189,28 +240,43 @@ impl SyntheticConfig {
     /// ChaCha stream `(split << 32) | i` of the seed, so the result does not depend on the
     /// order the threads run in.
     /// Also gives each image's pixels of each class.
+    /// With `cache = "none"` the images are generated once here for the counts, then again
+    /// batch by batch.
     fn split(&self, count: usize, split: u64) -> (Split, Vec<Vec<i64>>) {
-        let kind = LabelKind::holding(CLASS_NAMES.len() as i64, None);
-        let samples: Vec<Sample> = (0..count as u64)
+        let classes = CLASS_NAMES.len();
+        if self.cache == Cache::None {
+            let counts = (0..count)
+                .into_par_iter()
+                .map(|i| self.sample(split, i).class_counts(classes))
+                .collect();
+            let generator = Generator {
+                config: self.clone(),
+                split,
+                count,
+            };
+            let sizes = vec![(self.height, self.width); count];
+            return (Split::files(Arc::new(generator), sizes, 3), counts);
+        }
+        let samples: Vec<Sample> = (0..count)
             .into_par_iter()
-            .map(|i| {
-                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-                rng.set_stream((split << 32) | i);
-                let (image, mask) = self.image(&mut rng);
-                Sample {
-                    pixels: Pixels::F32(image),
-                    labels: kind.keep(&mask),
-                    channels: 3,
-                    height: self.height,
-                    width: self.width,
-                }
-            })
+            .map(|i| self.sample(split, i))
             .collect();
-        let counts = samples
-            .iter()
-            .map(|s| s.class_counts(CLASS_NAMES.len()))
-            .collect();
+        let counts = samples.iter().map(|s| s.class_counts(classes)).collect();
         (Split::memory(samples, 3), counts)
+    }
+
+    /// Image `i` of split `split` (0 train, 1 validation, 2 test), from its own stream.
+    fn sample(&self, split: u64, i: usize) -> Sample {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream((split << 32) | i as u64);
+        let (image, mask) = self.image(&mut rng);
+        Sample {
+            pixels: Pixels::F32(image),
+            labels: LabelKind::holding(CLASS_NAMES.len() as i64, None).keep(&mask),
+            channels: 3,
+            height: self.height,
+            width: self.width,
+        }
     }
 
     /// One image `[3, H, W]` (row-major) and its mask `[H, W]`.

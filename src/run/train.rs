@@ -412,9 +412,9 @@ pub fn time_step(config: &RunConfig, data: &Dataset, threads: usize) -> anyhow::
     Ok(times[1])
 }
 
-/// Runs `warmup + steps` training steps of `learner` on consecutive full batches of
-/// `data`'s training split (wrapping around; each batch on the device before its step is
-/// timed) and returns the seconds of each of the last `steps`.
+/// Runs `warmup + steps` training steps of `learner` on the first full batches of `data`'s
+/// training split (at most `warmup + steps` of them, wrapping around; each on the device
+/// before its step is timed) and returns the seconds of each of the last `steps`.
 pub fn step_times(
     learner: &mut Learner,
     data: &Dataset,
@@ -426,6 +426,9 @@ pub fn step_times(
         let batch = batch?;
         if batch.images.size()[0] == learner.batch {
             batches.push(learner.feed.to_device(&batch, learner.device));
+        }
+        if batches.len() == warmup + steps {
+            break;
         }
     }
     if batches.is_empty() {

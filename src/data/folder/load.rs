@@ -11,7 +11,8 @@ use super::classes::largest_label;
 use super::decode::Decoder;
 use super::masks::{read_mask, Colours};
 use super::pairing::Pair;
-use super::{Cache, FolderConfig};
+use super::FolderConfig;
+use crate::data::samples::Cache;
 use crate::data::samples::{ChannelStatistics, LabelKind, Sample};
 use crate::data::{Augmentation, Dataset, Loading, Split};
 

@@ -33,6 +33,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::augment::AugmentConfig;
+use super::samples::{
+    is_default_prefetch, is_default_workers, Cache, DEFAULT_PREFETCH, DEFAULT_WORKERS,
+    MAX_PREFETCH, MAX_WORKERS,
+};
 
 /// How to read a dataset from folders: the `[data]` table with `kind = "folder"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,21 +163,6 @@ impl Default for FolderConfig {
             class_dict: None,
         }
     }
-}
-
-/// Batch-building threads by default.
-pub const DEFAULT_WORKERS: usize = 2;
-/// Batches built ahead by default.
-pub const DEFAULT_PREFETCH: usize = 4;
-const MAX_WORKERS: usize = 256;
-const MAX_PREFETCH: usize = 1024;
-
-fn is_default_workers(workers: &usize) -> bool {
-    *workers == DEFAULT_WORKERS
-}
-
-fn is_default_prefetch(prefetch: &usize) -> bool {
-    *prefetch == DEFAULT_PREFETCH
 }
 
 /// What a class-map entry maps to.
@@ -514,23 +503,6 @@ impl Meta {
                 path.display()
             )
         })
-    }
-}
-
-/// Where the images are kept between batches (`data.cache`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cache {
-    /// Decoded once and kept in memory, compact.
-    #[default]
-    Memory,
-    /// Read and decoded from the files for every batch.
-    None,
-}
-
-impl Cache {
-    fn is_memory(&self) -> bool {
-        *self == Cache::Memory
     }
 }
 
