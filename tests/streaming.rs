@@ -161,3 +161,20 @@ fn a_corrupt_file_met_while_streaming_fails_that_run_naming_it_and_the_others_go
         "{text}"
     );
 }
+
+#[test]
+fn generated_data_streamed_train_as_generated_data_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sweep_with(
+        dir.path(),
+        "generated",
+        2,
+        "data.test_images = 4",
+        "data.cache = [\"memory\", \"none\"]\ndata.workers = [0, 2]",
+    );
+    let out = common::lossbench(&["run", path.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let runs = frames(dir.path(), "generated");
+    assert_eq!(runs.len(), 4);
+    assert_all_equal(&runs);
+}

@@ -154,7 +154,7 @@ const FOLDER: &[Key] = &[
     key("data.crop", "[height, width]", Unset("none"), "> 0", "then the centre crop"),
     key("data.normalize", "boolean", Value("true"), "", "standardise each channel by the training split's mean and std"),
     key("data.hflip", "boolean", Value("false"), "", "seeded left-right flips while training"),
-    key("data.augment", "table", Unset("none"), "see the guide's \"Augmentation\"", "random (resized) crops to `crop`, flips, rotations, colour jitter of training images"),
+    key("data.augment", "table", Unset("none"), "see docs/data.md, \"Augmentation\"", "random (resized) crops to `crop`, flips, rotations, colour jitter of training images"),
     key("data.limit", "integer", Unset("every image"), "≥ 1", "at most this many images per split"),
     key("data.cache", "string", Value("\"memory\""), "`\"memory\"`, `\"none\"`", "keep the decoded images in memory (compact), or read every batch from the files"),
     key("data.workers", "integer", Value("2"), "0 to 256", "threads that build batches ahead of the step (0: in the training thread)"),
