@@ -50,6 +50,20 @@ pub struct Scoring {
     pub boundary_tolerance: f64,
 }
 
+impl Scoring {
+    /// How `config`'s runs are scored: its loss's activation and `train.boundary_tolerance`
+    /// (or the default).
+    pub fn of(config: &crate::config::RunConfig) -> Scoring {
+        Scoring {
+            activation: config.loss.name.activation(),
+            boundary_tolerance: config
+                .train
+                .boundary_tolerance
+                .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
+        }
+    }
+}
+
 /// The loss and metrics of `net` on `split` (any split), in `feed`'s batches.
 pub fn evaluate(
     net: &UNet,

@@ -204,13 +204,7 @@ pub fn evaluate_test(
         test,
         classes,
         device,
-        Scoring {
-            activation: config.loss.name.activation(),
-            boundary_tolerance: config
-                .train
-                .boundary_tolerance
-                .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
-        },
+        Scoring::of(config),
     )
     .context("cannot evaluate on the test split")?;
     Ok(Some(scores(&eval, config.loss.name)))

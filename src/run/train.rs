@@ -31,6 +31,7 @@ use super::select::{evaluate_test, Selection, Selector};
 use crate::config::{Order, Precision, RunConfig};
 use crate::data::augment;
 use crate::data::feed::{Feed, Item, Prepare};
+use crate::data::loader::Batches;
 use crate::data::order::{self, EpochDraws};
 use crate::data::Dataset;
 use crate::losses::Criterion;
@@ -155,20 +156,8 @@ pub fn train(
         let schedule = config.optim.schedule;
         let lr_at =
             |i: usize| schedule.lr_at(config.optim.lr, (epoch - 1) * steps + i, total_steps);
-        for i in 0..steps {
-            if stop.load(Ordering::Relaxed) {
-                ending = Ending::Interrupted;
-                break;
-            }
-            crate::faults::point("step");
-            let batch = loader
-                .next()
-                .with_context(|| format!("no batch {i} in epoch {epoch}"))??;
-            let (xs, ys) = learner.feed.to_device(&batch, device);
-            learner.opt.set_lr(lr_at(i));
-            let _ = learner.step(&xs, &ys, &mut sums)?;
-        }
-        if ending == Ending::Interrupted {
+        if !run_steps(&mut learner, &mut loader, stop, steps, &lr_at, &mut sums)? {
+            ending = Ending::Interrupted;
             break;
         }
         sums.data_seconds = loader.waited().as_secs_f64();
@@ -216,6 +205,31 @@ pub fn train(
     })
 }
 
+/// One epoch's `steps` training steps, each on the next batch of `loader` at the learning
+/// rate `lr_at` gives its index; `false` when `stop` was raised before every step ran.
+fn run_steps(
+    learner: &mut Learner,
+    loader: &mut Batches,
+    stop: &AtomicBool,
+    steps: usize,
+    lr_at: &dyn Fn(usize) -> f64,
+    sums: &mut StepSums,
+) -> anyhow::Result<bool> {
+    for i in 0..steps {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        crate::faults::point("step");
+        let batch = loader
+            .next()
+            .with_context(|| format!("no batch {i} of {steps}"))??;
+        let (xs, ys) = learner.feed.to_device(&batch, learner.device);
+        learner.opt.set_lr(lr_at(i));
+        let _ = learner.step(&xs, &ys, sums)?;
+    }
+    Ok(true)
+}
+
 /// Epoch `epoch`'s row, once its `steps` training steps have added to `sums`: the training
 /// means, the validation split's loss, metrics and gradient shares, the epoch's first
 /// learning rate `lr`, and the seconds since `started`.
@@ -245,13 +259,7 @@ fn score_epoch(
         &data.val,
         classes,
         device,
-        Scoring {
-            activation: config.loss.name.activation(),
-            boundary_tolerance: config
-                .train
-                .boundary_tolerance
-                .unwrap_or(crate::metrics::DEFAULT_BOUNDARY_TOLERANCE),
-        },
+        Scoring::of(config),
     )?;
     let (val_loss, metrics) = (eval.loss, eval.metrics);
     let grad_share = gradient_share(
